@@ -1,0 +1,81 @@
+"""``trust.web.ratelimit``: fixed windows in the database, atomic under concurrency."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from trust.web.ratelimit import hit, peek, purge_expired
+
+WINDOW = timedelta(seconds=60)
+T0 = datetime(2026, 11, 22, 8, 0, 5, tzinfo=UTC)  # 5 s into a 60 s window
+
+
+def test_hit_counts_up_to_the_limit(db: sessionmaker[Session]) -> None:
+    with db() as session, session.begin():
+        decisions = [
+            hit(session=session, key="k", window=WINDOW, limit=3, now=T0) for _ in range(4)
+        ]
+    assert [d.count for d in decisions] == [1, 2, 3, 4]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert decisions[-1].retry_after == 55
+    assert decisions[-1].reset_at == datetime(2026, 11, 22, 8, 1, 0, tzinfo=UTC)
+    assert decisions[0].retry_after == 0
+
+
+def test_peek_does_not_count(db: sessionmaker[Session]) -> None:
+    with db() as session, session.begin():
+        assert peek(session=session, key="k", window=WINDOW, limit=2, now=T0).count == 0
+        hit(session=session, key="k", window=WINDOW, limit=2, now=T0)
+        assert peek(session=session, key="k", window=WINDOW, limit=2, now=T0).allowed
+        hit(session=session, key="k", window=WINDOW, limit=2, now=T0)
+        seen = peek(session=session, key="k", window=WINDOW, limit=2, now=T0)
+    assert seen.count == 2
+    assert not seen.allowed  # one more event would pass the limit
+    assert seen.retry_after == 55
+
+
+def test_keys_and_windows_are_separate(db: sessionmaker[Session]) -> None:
+    with db() as session, session.begin():
+        hit(session=session, key="a", window=WINDOW, limit=1, now=T0)
+        assert hit(session=session, key="b", window=WINDOW, limit=1, now=T0).count == 1
+        later = T0 + timedelta(seconds=55)  # the next window
+        assert hit(session=session, key="a", window=WINDOW, limit=1, now=later).count == 1
+
+
+def test_purge_expired(db: sessionmaker[Session]) -> None:
+    with db() as session, session.begin():
+        hit(session=session, key="old", window=WINDOW, limit=1, now=T0)
+        hit(session=session, key="new", window=WINDOW, limit=1, now=T0 + WINDOW)
+        assert purge_expired(session=session, now=T0 + WINDOW) == 1
+        assert peek(session=session, key="new", window=WINDOW, limit=1, now=T0 + WINDOW).count == 1
+
+
+def test_window_must_be_positive(db: sessionmaker[Session]) -> None:
+    with db() as session, pytest.raises(ValueError, match="window"):
+        hit(session=session, key="k", window=timedelta(0), limit=1, now=T0)
+
+
+def test_concurrent_hits_are_never_lost(db: sessionmaker[Session]) -> None:
+    threads, per_thread = 4, 10
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(per_thread):
+                with db() as session, session.begin():
+                    hit(session=session, key="hot", window=WINDOW, limit=1000, now=T0)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert not errors
+    with db() as session:
+        assert peek(session=session, key="hot", window=WINDOW, limit=1000, now=T0).count == 40

@@ -1,0 +1,1 @@
+"""HTTP composition root: the FastAPI app factory, error mapping, middleware and dependencies."""

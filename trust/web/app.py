@@ -1,0 +1,140 @@
+"""``create_app(settings)``: the HTTP composition root.
+
+It checks that our generic top-level packages really are ours (layout §5), configures the SM2
+backend, builds the engine and session factory, picks the keystore (software by default), and
+mounts the middleware, the problem+json handlers, the static files and every router of
+``trust.web.routes.ROUTER_MODULES``. Nothing is kept in process memory that another
+``trustctl serve`` process would need: sessions, counters and logs live in the database.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+
+import trust
+from keys.interfaces import KeyStore
+from trust.clock import Clock, SystemClock
+from trust.config import Settings
+from trust.db import make_engine, session_factory
+from trust.errors import Misconfigured
+from trust.web.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from trust.web.problems import document_problems, install_problem_handlers
+from trust.web.routes import load_routers
+from trust.web.security import api_token_verifier
+
+__all__ = [
+    "DISTRIBUTION",
+    "OWN_PACKAGES",
+    "TrustAPI",
+    "check_package_ownership",
+    "create_app",
+]
+
+DISTRIBUTION: Final = "ywtb-trust"
+OWN_PACKAGES: Final = ("trust", "identity", "seals", "licences", "archive", "keys")
+API_TITLE: Final = "一网通办信任服务 API"
+API_DESCRIPTION: Final = (
+    "一网通办信任基础设施：统一身份认证、电子印章、电子证照、电子档案及其共用的证书、时间戳与透明日志。"
+    "错误均以 RFC 9457 application/problem+json 返回，code 字段稳定。"
+)
+_WEB_DIR: Final = Path(__file__).resolve().parent
+
+
+def _normalise(dist: str) -> str:
+    return re.sub(r"[-_.]+", "-", dist).lower()
+
+
+def check_package_ownership() -> None:
+    """Layout §5.3: each of our generic package names resolves under our own source root and,
+    if an installed distribution claims it, that distribution is exactly ours."""
+    root = Path(trust.__file__).resolve().parent.parent
+    claims = importlib.metadata.packages_distributions()
+    for name in OWN_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec is not None else None
+        if origin is None or not Path(origin).resolve().is_relative_to(root):
+            raise Misconfigured(
+                f"package {name!r} resolves to {origin!r}, outside {root}: another distribution "
+                "shadows ours; install into a dedicated environment",
+                code="startup.package_not_ours",
+            )
+        owners = {_normalise(d) for d in claims.get(name, [])}
+        if owners and owners != {DISTRIBUTION}:
+            raise Misconfigured(
+                f"package {name!r} is also provided by {sorted(owners)}; only {DISTRIBUTION} may",
+                code="startup.package_not_ours",
+            )
+
+
+class TrustAPI(FastAPI):
+    """FastAPI whose OpenAPI document describes our problem+json errors."""
+
+    def openapi(self) -> dict[str, Any]:
+        schema = super().openapi()
+        document_problems(schema)
+        return schema
+
+
+def _configure_crypto(settings: Settings) -> None:
+    try:
+        from trust.crypto.backend import configure
+    except ImportError:  # the facade without a selectable backend
+        return
+    configure(settings.crypto_backend)
+
+
+def _lifespan(engine: Engine) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    return lifespan
+
+
+def create_app(
+    settings: Settings, *, keystore: KeyStore | None = None, clock: Clock | None = None
+) -> FastAPI:
+    check_package_ownership()
+    _configure_crypto(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if keystore is None:
+        from keys.software import SoftwareKeyStore  # the one place the web picks an implementation
+
+        keystore = SoftwareKeyStore.from_settings(settings)
+    engine = make_engine(settings.resolved_database_url)
+    app = TrustAPI(
+        title=API_TITLE,
+        version=trust.__version__,
+        description=API_DESCRIPTION,
+        servers=[{"url": "/", "description": "本服务"}],
+        docs_url=None,  # Swagger UI would load scripts from a CDN; /docs is rendered here
+        redoc_url=None,
+        lifespan=_lifespan(engine),
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory(engine)
+    app.state.clock = clock or SystemClock()
+    app.state.keystore = keystore
+    #: Extension point (``trust.web.security``): the identity work appends its OIDC verifier.
+    app.state.bearer_verifiers = (api_token_verifier,)
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        RequestContextMiddleware, always_hsts=settings.public_base_url.startswith("https://")
+    )
+    app.mount("/static", StaticFiles(directory=_WEB_DIR / "static"), name="static")
+    for router in load_routers():
+        app.include_router(router)
+    return app

@@ -1,0 +1,152 @@
+"""Pure ASGI middleware (no ``BaseHTTPMiddleware``, so streamed bodies and responses stay streamed).
+
+``RequestContextMiddleware`` (outermost): a request id (a sane incoming ``X-Request-ID`` is kept,
+otherwise one is generated; echoed on every response and in every problem body), security headers,
+``Cache-Control: no-store`` unless a response chose its own caching, and the last-resort 500
+problem for unexpected exceptions (logged with the request id, no internal detail sent).
+
+``BodySizeLimitMiddleware``: a declared ``Content-Length`` above the limit is refused with 413
+before any byte of the body is read; a body without ``Content-Length`` (chunked) is counted while
+the application reads it and refused as soon as it passes the limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Final
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from trust.errors import InvalidInput, PayloadTooLarge, TrustError
+from trust.ids import new_id
+from trust.web.problems import problem_for_error, problem_response
+
+__all__ = ["BodySizeLimitMiddleware", "BodyTooLarge", "RequestContextMiddleware"]
+
+logger = logging.getLogger("trust.web")
+
+_REQUEST_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+#: Pages use only their own stylesheet: no scripts, no inline styles, no frames, no third parties.
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+_SECURITY_HEADERS: Final = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+_HSTS: Final = "max-age=31536000; includeSubDomains"
+_STATIC_CACHE: Final = "public, max-age=3600"
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, always_hsts: bool = False) -> None:
+        self.app = app
+        #: True when the public URL is https (TLS ends at a proxy in front of us).
+        self.always_hsts = always_hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else new_id("req")
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                self._decorate(scope, MutableHeaders(scope=message), request_id)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            logger.exception("unhandled error (request_id=%s)", request_id)
+            if started:
+                raise
+            response = problem_response(
+                status=500,
+                code="internal_error",
+                title="内部错误",
+                detail=f"服务内部错误，请携带请求编号 {request_id} 联系管理员",
+                scope=scope,
+            )
+            await response(scope, receive, send_with_headers)
+
+    def _decorate(self, scope: Scope, headers: MutableHeaders, request_id: str) -> None:
+        headers["X-Request-ID"] = request_id
+        for name, value in _SECURITY_HEADERS:
+            headers.setdefault(name, value)
+        if self.always_hsts or scope.get("scheme") == "https":
+            headers.setdefault("Strict-Transport-Security", _HSTS)
+        path = str(scope.get("path", ""))
+        headers.setdefault(
+            "Cache-Control", _STATIC_CACHE if path.startswith("/static/") else "no-store"
+        )
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` when a streamed body passes the limit. An ``HTTPException`` so
+    that FastAPI's body parsing re-raises it unchanged (it turns other exceptions into 400)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"请求体超过 {limit} 字节的上限")
+
+
+class BodySizeLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = self._check_declared(Headers(scope=scope).get("content-length"))
+        if refusal is not None:
+            await problem_for_error(refusal, scope)(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge as exc:
+            if started:
+                raise
+            error = PayloadTooLarge(str(exc.detail), extra={"max_bytes": self.max_bytes})
+            await problem_for_error(error, scope)(scope, receive, send)
+
+    def _check_declared(self, content_length: str | None) -> TrustError | None:
+        if content_length is None:
+            return None
+        if not content_length.isascii() or not content_length.isdigit():
+            return InvalidInput("Content-Length 无效", code="request.bad_content_length")
+        if int(content_length) > self.max_bytes:
+            return PayloadTooLarge(
+                f"请求体超过 {self.max_bytes} 字节的上限", extra={"max_bytes": self.max_bytes}
+            )
+        return None

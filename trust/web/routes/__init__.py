@@ -1,0 +1,43 @@
+"""The routers ``create_app`` mounts, in this order. Each module exposes ``router``; a module that
+does not exist yet (a capability still being built) is skipped, an import error inside an existing
+module is not."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Final
+
+from fastapi import APIRouter
+
+__all__ = ["ROUTER_MODULES", "load_routers"]
+
+ROUTER_MODULES: Final[tuple[str, ...]] = (
+    "trust.web.routes.health",
+    "trust.web.routes.pages",
+    "trust.web.routes.principals",
+    "trust.web.routes.log",
+    "trust.web.routes.ca",
+    "trust.web.routes.tsa",
+    "trust.web.routes.keys",
+    "identity.api",
+    "identity.oidc_api",
+    "seals.api",
+    "licences.api",
+    "archive.api",
+)
+
+
+def load_routers(modules: tuple[str, ...] = ROUTER_MODULES) -> list[APIRouter]:
+    routers: list[APIRouter] = []
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        router = module.router
+        if not isinstance(router, APIRouter):
+            raise TypeError(f"{name}.router is not an APIRouter")
+        routers.append(router)
+    return routers
