@@ -1,0 +1,334 @@
+"""Content-addressed, write-once blob storage for archive packages (earchive spec §7.2, §12).
+
+``BlobStore`` is the one storage interface of the archive: ``put_stream`` streams bytes in,
+computes SM3 (GB/T 32905-2016) and SHA-256 in the same pass and files them under their **SM3 hex
+digest** (the content address); ``get_stream``/``exists``/``size``/``list`` read. There is no
+``delete``: removal is only ``DisposableBlobStore.dispose`` with a ``DisposalRecord`` (the
+destruction register entry, GB/T 18894-2016 disposition; "never delete automatically").
+
+``FilesystemBlobStore`` keeps ``<root>/sm3/<aa>/<bb>/<hex>``: the bytes go to a temporary file in
+``<root>/.tmp`` (same file system), are fsynced, made read-only (0444) and then **hard-linked** to
+their final name. ``link`` fails when the name exists, so a write never replaces an object (the
+local equivalent of S3 ``If-None-Match: *``); the directory is fsynced afterwards. Storing the
+same bytes twice is a no-op after the existing object is re-hashed; an existing object with other
+bytes (which can only be corruption) is never overwritten (``BlobConflict``).
+
+Object-store seam (S3-compatible, earchive spec §12): an implementation of the same protocol keys
+objects ``sm3/<hex>``; because the address is known only after the stream is read, it uploads to
+a staging key (multipart above a part size, the 5 GB single-PUT cap) while hashing, then copies
+to ``sm3/<hex>`` with ``If-None-Match: *`` under object lock (COMPLIANCE retention for D10/D30,
+legal hold for Y), stores the SHA-256 as the object checksum and deletes the staging key;
+``dispose`` lifts the hold only with a ``DisposalRecord``. Tests use ``moto[server]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import re
+import secrets
+import stat
+import threading
+from collections.abc import Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO, Final, Protocol, runtime_checkable
+
+from archive.errors import (
+    BlobConflict,
+    BlobNotFound,
+    DigestMismatch,
+    DisposalRefused,
+    FileTooLarge,
+)
+from trust.crypto import SM3
+from trust.crypto.compare import constant_time_equal
+from trust.errors import InvalidInput
+
+__all__ = [
+    "CHUNK_SIZE",
+    "BlobStore",
+    "Digests",
+    "DisposableBlobStore",
+    "DisposalRecord",
+    "FilesystemBlobStore",
+    "StoredBlob",
+    "hash_stream",
+    "is_address",
+]
+
+#: bytes read per step everywhere in the archive: memory stays bounded whatever the file size
+CHUNK_SIZE: Final = 1024 * 1024
+_ADDRESS = re.compile(r"[0-9a-f]{64}")
+
+
+def is_address(value: str) -> bool:
+    """A content address: 64 lower-case hex characters (an SM3 digest)."""
+    return bool(_ADDRESS.fullmatch(value))
+
+
+def _check_address(address: str) -> str:
+    if not isinstance(address, str) or not is_address(address):
+        raise InvalidInput("not a content address (64 lower-case hex)", code="archive.bad_address")
+    return address
+
+
+@dataclass(frozen=True, slots=True)
+class Digests:
+    """SM3 and SHA-256 (lower-case hex) and the length of one byte stream."""
+
+    sm3: str
+    sha256: str
+    size: int
+
+
+def hash_stream(
+    stream: BinaryIO, *, sink: BinaryIO | None = None, max_bytes: int | None = None
+) -> Digests:
+    """One read pass: SM3 + SHA-256 + length, copying to ``sink`` when given, chunk by chunk.
+
+    With a sink, writing runs in a helper thread fed through a queue of at most
+    ``_PIPELINE_DEPTH`` chunks (file writes release the GIL, so the copy hides behind the
+    hashing); memory stays bounded at a few MiB whatever the stream length."""
+    h_sm3, h_sha = SM3(), hashlib.sha256()
+    size = 0
+    writer = _Writer(sink) if sink is not None else None
+    try:
+        while chunk := stream.read(CHUNK_SIZE):
+            size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                raise FileTooLarge(f"stream longer than {max_bytes} bytes")
+            if writer is not None:
+                writer.put(chunk)
+            h_sm3.update(chunk)
+            h_sha.update(chunk)
+    finally:
+        if writer is not None:
+            writer.close()
+    return Digests(h_sm3.hexdigest(), h_sha.hexdigest(), size)
+
+
+_PIPELINE_DEPTH: Final = 4
+
+
+class _Writer:
+    """Writes chunks to ``sink`` in a thread; re-raises the thread's error on ``put``/``close``."""
+
+    def __init__(self, sink: BinaryIO) -> None:
+        self._sink = sink
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_PIPELINE_DEPTH)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="archive-copy", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._sink.write(chunk)
+                except BaseException as exc:
+                    self._error = exc
+
+    def put(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    address: str  # SM3 hex of the content
+    sha256: str
+    size: int
+    created: bool  # False: the same bytes were already stored
+
+
+@dataclass(frozen=True, slots=True)
+class DisposalRecord:
+    """The approved destruction (销毁) that allows removing objects: register number (销毁清册),
+    the archival code concerned, who approved, when, and why. Every field is required."""
+
+    register_number: str
+    archival_code: str
+    approved_by: str
+    approved_at: datetime
+    reason: str
+
+    def check(self) -> None:
+        blank = [
+            name
+            for name in ("register_number", "archival_code", "approved_by", "reason")
+            if not str(getattr(self, name)).strip()
+        ]
+        if blank:
+            raise DisposalRefused(f"disposal record lacks {', '.join(blank)}")
+        if self.approved_at.tzinfo is None:
+            raise DisposalRefused("disposal approval time must carry a time zone")
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    """Write-once content-addressed storage. Implementations never overwrite and never delete
+    except through ``DisposableBlobStore.dispose``."""
+
+    def put_stream(
+        self, stream: BinaryIO, *, expected_sm3: str | None = None, max_bytes: int | None = None
+    ) -> StoredBlob:
+        """Store the bytes of ``stream``; their SM3 hex is the address. With ``expected_sm3``
+        a mismatch stores nothing and raises ``DigestMismatch``."""
+        ...
+
+    def get_stream(self, address: str) -> BinaryIO:
+        """A readable binary stream of the object (the caller closes it); ``BlobNotFound``."""
+        ...
+
+    def exists(self, address: str) -> bool: ...
+
+    def size(self, address: str) -> int: ...
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Addresses starting with ``prefix``, in ascending order."""
+        ...
+
+
+@runtime_checkable
+class DisposableBlobStore(BlobStore, Protocol):
+    def dispose(self, address: str, *, record: DisposalRecord) -> None:
+        """Remove one object under an approved disposal, recording it."""
+        ...
+
+
+class FilesystemBlobStore:
+    """``BlobStore`` on a local directory (unit tests, single-node deployments, staging)."""
+
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        self._root = Path(root)
+        self._objects = self._root / "sm3"
+        self._tmp = self._root / ".tmp"
+        self._fsync = fsync
+        self._objects.mkdir(parents=True, exist_ok=True)
+        self._tmp.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def path_of(self, address: str) -> Path:
+        """Where the object lives (for tests and diagnostics; do not write to it)."""
+        a = _check_address(address)
+        return self._objects / a[:2] / a[2:4] / a
+
+    # ------------------------------------------------------------------ write
+
+    def put_stream(
+        self, stream: BinaryIO, *, expected_sm3: str | None = None, max_bytes: int | None = None
+    ) -> StoredBlob:
+        if expected_sm3 is not None:
+            _check_address(expected_sm3)
+        tmp = self._tmp / f"put-{secrets.token_hex(12)}"
+        try:
+            with open(tmp, "xb") as sink:
+                digests = hash_stream(stream, sink=sink, max_bytes=max_bytes)
+                sink.flush()
+                if self._fsync:
+                    os.fsync(sink.fileno())
+            if expected_sm3 is not None and not constant_time_equal(
+                digests.sm3.encode(), expected_sm3.encode()
+            ):
+                raise DigestMismatch(
+                    "the stream does not have the expected SM3 digest",
+                    extra={"expected": expected_sm3, "actual": digests.sm3},
+                )
+            os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            created = self._link_once(tmp, digests)
+        finally:
+            with suppress(FileNotFoundError):
+                tmp.unlink()
+        return StoredBlob(digests.sm3, digests.sha256, digests.size, created)
+
+    def _link_once(self, tmp: Path, digests: Digests) -> bool:
+        final = self.path_of(digests.sm3)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(tmp, final)  # fails if the name exists: never replaces an object
+        except FileExistsError:
+            with open(final, "rb") as existing:
+                if hash_stream(existing).sm3 != digests.sm3:
+                    raise BlobConflict(
+                        "an object with other bytes is stored under this address; not replaced",
+                        extra={"address": digests.sm3},
+                    ) from None
+            return False
+        if self._fsync:
+            _fsync_dir(final.parent)
+        return True
+
+    # ------------------------------------------------------------------ read
+
+    def get_stream(self, address: str) -> BinaryIO:
+        try:
+            return open(self.path_of(address), "rb")
+        except FileNotFoundError:
+            raise BlobNotFound(f"no object {address}") from None
+
+    def exists(self, address: str) -> bool:
+        return self.path_of(address).is_file()
+
+    def size(self, address: str) -> int:
+        try:
+            return self.path_of(address).stat().st_size
+        except FileNotFoundError:
+            raise BlobNotFound(f"no object {address}") from None
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        if not re.fullmatch(r"[0-9a-f]{0,64}", prefix):
+            raise InvalidInput("an address prefix is lower-case hex", code="archive.bad_address")
+        for top in sorted(p for p in self._objects.iterdir() if p.is_dir()):
+            if not (top.name.startswith(prefix[:2]) or prefix[:2].startswith(top.name)):
+                continue
+            for mid in sorted(p for p in top.iterdir() if p.is_dir()):
+                for obj in sorted(mid.iterdir()):
+                    if is_address(obj.name) and obj.name.startswith(prefix):
+                        yield obj.name
+
+    # ------------------------------------------------------------------ disposal
+
+    def dispose(self, address: str, *, record: DisposalRecord) -> None:
+        record.check()
+        path = self.path_of(address)
+        if not path.is_file():
+            raise BlobNotFound(f"no object {address}")
+        entry = {
+            "address": address,
+            "register_number": record.register_number,
+            "archival_code": record.archival_code,
+            "approved_by": record.approved_by,
+            "approved_at": record.approved_at.isoformat(),
+            "reason": record.reason,
+        }
+        with open(self._root / "disposals.jsonl", "a", encoding="utf-8") as log:
+            log.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
+            log.flush()
+            if self._fsync:
+                os.fsync(log.fileno())
+        path.unlink()
+        if self._fsync:
+            _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
