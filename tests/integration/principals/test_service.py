@@ -296,6 +296,8 @@ def test_every_failure_is_the_same_error(session: Session, clock: FixedClock) ->
         session=session, clock=clock, organisation_id=org.id, name="x", actor="t"
     )
     staff = make_staff(session, clock, login="zhao.liu")
+    # A token with its last character changed (to a different one, whatever it was).
+    forged = staff.token[:-1] + ("B" if staff.token.endswith("A") else "A")
     row = session.get(ServiceClient, issued.client.client_id)
     assert row is not None
     row.status = "disabled"
@@ -307,9 +309,7 @@ def test_every_failure_is_the_same_error(session: Session, clock: FixedClock) ->
         lambda: service.authenticate_client(session=session, client_id="cli_unknown00", secret="x"),
         lambda: service.authenticate_client(session=session, client_id="", secret=""),
         lambda: service.authenticate_bearer(session=session, clock=clock, token="garbage"),
-        lambda: service.authenticate_bearer(
-            session=session, clock=clock, token=staff.token[:-1] + "A"
-        ),
+        lambda: service.authenticate_bearer(session=session, clock=clock, token=forged),
     ]
     messages = set()
     for attempt in attempts:

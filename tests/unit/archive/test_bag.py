@@ -317,7 +317,8 @@ def test_a_300_mb_file_is_bagged_and_validated_with_bounded_memory(tmp_path: Pat
     out = json.loads(proc.stdout)
     assert out["ok"] is True
     assert out["oxum"] == f"{300 * 1024 * 1024 + 200 * 2048}.201"
-    assert out["ru_maxrss_kib"] < 300 * 1024  # getrusage is in KiB on Linux
+    # Not ru_maxrss: it keeps the pytest parent's high-water mark across fork+exec, so it grows
+    # with whatever ran earlier in the suite. VmHWM belongs to this process image alone.
     assert out["hwm_peak_kib"] < 300 * 1024
     if out["resettable"]:  # streaming: bagging and validating add a few chunks, not the file
         assert out["hwm_peak_kib"] - out["hwm_base_kib"] < 64 * 1024, out
