@@ -393,7 +393,7 @@ def _stamp_route(form: StampForm, summary: str) -> None:
             str | None, Query(max_length=50, description="PDF：盖在关键字上")
         ] = None,
         cross_page: Annotated[bool, Query(description="PDF：骑缝章")] = False,
-        timestamp: Annotated[bool, Query(description="bytes/OFD：加时间戳")] = False,
+        timestamp: Annotated[bool, Query(description="加时间戳（本服务 TSA，覆盖签名值）")] = False,
         property_info: Annotated[str | None, Query(max_length=200)] = None,
     ) -> Response:
         data, name = (await read_upload(request))["file"]

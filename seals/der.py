@@ -51,6 +51,9 @@ class TagClass(IntEnum):
     PRIVATE = 3
 
 
+_TAG_CLASSES: Final = tuple(TagClass)  # indexed by the top two bits: no enum lookup per element
+
+
 class Tags(IntEnum):
     """Universal tag numbers used here."""
 
@@ -156,7 +159,7 @@ class _Reader:
             raise MalformedDer(f"truncated: tag expected at offset {pos}")
         first = data[pos]
         pos += 1
-        tag_class = TagClass(first >> 6)
+        tag_class = _TAG_CLASSES[first >> 6]
         constructed = bool(first & 0x20)
         tag = first & 0x1F
         if tag == 0x1F:
@@ -389,8 +392,16 @@ def parse_time_text(text: str, *, generalized: bool) -> tuple[datetime, bool] | 
         canonical = False
     if len(body) != 14:
         return None
-    try:
-        value = datetime.strptime(body, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    try:  # by hand: datetime.strptime took a third of the time of parsing a whole SESeal
+        value = datetime(
+            int(body[0:4]),
+            int(body[4:6]),
+            int(body[6:8]),
+            int(body[8:10]),
+            int(body[10:12]),
+            int(body[12:14]),
+            tzinfo=UTC,
+        )
     except ValueError:
         return None
     if frac:

@@ -1,14 +1,17 @@
 """Finding a CJK font for drawing seal pictures (seals/appearance.py).
 
-Order: an explicitly configured path; otherwise the Debian locations of Noto Serif CJK (宋体-like,
-the look of a 公章), Noto Sans CJK, then WenQuanYi and AR PL. Inside a TrueType/OpenType
+Order: an explicitly configured path; otherwise the usual locations of a 宋体-like serif (the look
+of a 公章: Noto Serif CJK on Debian/Fedora/Arch, AR PL SungtiL GB / UMing, macOS Songti, Windows
+SimSun), then sans faces (Noto Sans CJK, WenQuanYi, Droid Sans Fallback, PingFang, STHeiti,
+Microsoft YaHei, SimHei); the ``SANS`` style reverses the two groups. Inside a TrueType/OpenType
 collection the Simplified-Chinese face is preferred. Nothing is downloaded; if no font is found
-the caller gets ``Unavailable`` with an install hint.
+the caller gets ``Unavailable`` (code ``seal.no_cjk_font``) with an install hint.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -26,28 +29,69 @@ __all__ = [
     "missing_glyphs",
 ]
 
-_NOTO: Final = Path("/usr/share/fonts/opentype/noto")
+_NOTO: Final = Path("/usr/share/fonts/opentype/noto")  # Debian fonts-noto-cjk(-extra)
+_ARPHIC: Final = Path("/usr/share/fonts/truetype/arphic")  # Debian fonts-arphic-uming / ukai
+_MAC: Final = Path("/System/Library/Fonts")
+_MAC_SUPPLEMENTAL: Final = _MAC / "Supplemental"
+_WINDOWS: Final = Path(os.environ.get("WINDIR") or "C:/Windows") / "Fonts"
 _SERIF_CANDIDATES: Final = (
+    # Linux: Noto Serif CJK in the Debian, Fedora and Arch layouts
     _NOTO / "NotoSerifCJK-Bold.ttc",
     _NOTO / "NotoSerifCJK-Regular.ttc",
+    _NOTO / "NotoSerifCJK-SemiBold.ttc",
+    _NOTO / "NotoSerifCJK-Medium.ttc",
     _NOTO / "NotoSerifCJKsc-Bold.otf",
     _NOTO / "NotoSerifCJKsc-Regular.otf",
-    Path("/usr/share/fonts/truetype/arphic/uming.ttc"),
+    Path("/usr/share/fonts/google-noto-serif-cjk-fonts/NotoSerifCJK-Bold.ttc"),
+    Path("/usr/share/fonts/google-noto-serif-cjk-fonts/NotoSerifCJK-Regular.ttc"),
+    Path("/usr/share/fonts/google-noto-serif-cjk-vf-fonts/NotoSerifCJK-VF.ttc"),
+    Path("/usr/share/fonts/noto-cjk/NotoSerifCJK-Bold.ttc"),
+    Path("/usr/share/fonts/noto-cjk/NotoSerifCJK-Regular.ttc"),
+    # Debian: AR PL SungtiL GB (fonts-arphic-gbsn00lp), AR PL UMing (fonts-arphic-uming)
+    Path("/usr/share/fonts/truetype/arphic-gbsn00lp/gbsn00lp.ttf"),
+    _ARPHIC / "uming.ttc",
+    # macOS: Songti SC / STSong
+    _MAC_SUPPLEMENTAL / "Songti.ttc",
+    Path("/Library/Fonts/Songti.ttc"),
+    # Windows: SimSun / NSimSun
+    _WINDOWS / "simsun.ttc",
+    _WINDOWS / "simsunb.ttf",
+    # Kaiti last: readable, but not the look of a seal
+    Path("/usr/share/fonts/truetype/arphic-gkai00mp/gkai00mp.ttf"),
+    _ARPHIC / "ukai.ttc",
+    _WINDOWS / "simkai.ttf",
 )
 _SANS_CANDIDATES: Final = (
     _NOTO / "NotoSansCJK-Bold.ttc",
     _NOTO / "NotoSansCJK-Regular.ttc",
+    _NOTO / "NotoSansCJK-Medium.ttc",
     _NOTO / "NotoSansCJKsc-Regular.otf",
+    Path("/usr/share/fonts/google-noto-sans-cjk-fonts/NotoSansCJK-Regular.ttc"),
+    Path("/usr/share/fonts/google-noto-sans-cjk-vf-fonts/NotoSansCJK-VF.ttc"),
+    Path("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc"),
+    # Debian: WenQuanYi (fonts-wqy-zenhei / -microhei), Droid Sans Fallback (fonts-droid-fallback)
     Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
     Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+    Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"),
+    # macOS: PingFang SC, STHeiti, Hiragino Sans GB
+    _MAC / "PingFang.ttc",
+    _MAC / "STHeiti Medium.ttc",
+    _MAC / "STHeiti Light.ttc",
+    _MAC / "Hiragino Sans GB.ttc",
+    # Windows: Microsoft YaHei, SimHei
+    _WINDOWS / "msyhbd.ttc",
+    _WINDOWS / "msyh.ttc",
+    _WINDOWS / "simhei.ttf",
 )
 _MAX_FACES: Final = 16  # faces probed inside one collection
 _PROBE: Final = "国章"  # two common hanzi that every CJK face has
 _NOT_A_CHAR: Final = "\uffff"  # never mapped: renders as the font's .notdef glyph
 
 INSTALL_HINT: Final = (
-    "no CJK font: install fonts-noto-cjk (Debian/Ubuntu) or pass font_path to a .ttf/.otf/.ttc "
-    "font with Simplified Chinese glyphs"
+    "no CJK font to draw seal pictures: install fonts-noto-cjk (Debian/Ubuntu; or "
+    "fonts-arphic-uming, fonts-wqy-zenhei), google-noto-serif-cjk-fonts (Fedora), or configure "
+    "the path of a .ttf/.otf/.ttc font with Simplified Chinese glyphs (macOS Songti/PingFang and "
+    "Windows SimSun/Microsoft YaHei are found where they are installed by default)"
 )
 
 

@@ -12,6 +12,10 @@ cryptographic check is done with ``trust.crypto``:
    attributes (RFC 5652 §5.4, eseal spec §8 form A) verifies with the signer certificate's key,
    the certificate being found in the CMS by issuer and serial number.
 
+A signature timestamp token in the SignerInfo's unsigned attributes (RFC 3161 Appendix A,
+``id-aa-signatureTimeStampToken``) is extracted with the signature value it must cover; checking
+it (imprint, TSA signature, chain) belongs to the service's ``TimestampVerifier``.
+
 Every check is reported separately with reason codes; nothing is trusted here (certificate path,
 validity and revocation belong to the seals verification service).
 """
@@ -57,6 +61,7 @@ _OID_SIGNED_DATA: Final = ("1.2.840.113549.1.7.2", "1.2.156.10197.6.1.4.2.2")
 _OID_CONTENT_TYPE: Final = "1.2.840.113549.1.9.3"
 _OID_MESSAGE_DIGEST: Final = "1.2.840.113549.1.9.4"
 _OID_SIGNING_TIME: Final = "1.2.840.113549.1.9.5"
+_OID_SIGNATURE_TIMESTAMP: Final = "1.2.840.113549.1.9.16.2.14"
 _SM2_SIGNATURE_OIDS: Final = frozenset({OID_SM2_WITH_SM3, OID_SM2_SIGN})
 _HEX: Final = frozenset(b"0123456789abcdefABCDEF")
 _EOF_TAIL: Final = re.compile(rb"startxref\s+(\d+)\s+%%EOF[\r\n]*\Z")
@@ -110,6 +115,10 @@ class PdfSignatureCheck:
     signer_certificate: bytes | None = field(repr=False)  # DER, as found in the CMS
     signing_time: datetime | None  # the signingTime signed attribute (signer's claim)
     reasons: tuple[str, ...]
+    #: DER of the signature timestamp token (unsigned attribute), when present
+    timestamp_token: bytes | None = field(default=None, repr=False)
+    #: the SignerInfo signature value: what the timestamp's messageImprint must cover
+    signature_value: bytes = field(default=b"", repr=False)
 
     @property
     def intact(self) -> bool:
@@ -288,6 +297,26 @@ class _Cms:
     certificate: bytes | None
     signing_time: datetime | None
     reasons: tuple[str, ...]
+    timestamp_token: bytes | None = None
+    signature_value: bytes = b""
+
+
+def _timestamp_token(signer_info: cms.SignerInfo, reasons: list[str]) -> bytes | None:
+    """The first signature timestamp token among the unsigned attributes, as DER."""
+    unsigned = signer_info["unsigned_attrs"]
+    if not unsigned:
+        return None
+    tokens = [
+        value
+        for attr in unsigned
+        if attr["type"].dotted == _OID_SIGNATURE_TIMESTAMP
+        for value in attr["values"]
+    ]
+    if not tokens:
+        return None
+    if len(tokens) > 1:
+        reasons.append("several_signature_timestamps")  # the first one is checked
+    return bytes(tokens[0].dump())
 
 
 def _der_prefix(contents: bytes) -> bytes:
@@ -352,6 +381,7 @@ def _check_cms(contents: bytes, covered_digest: bytes | None) -> _Cms:
         attrs = _attributes(si)
         signed_attrs_der = b"\x31" + si["signed_attrs"].dump()[1:]  # [0] IMPLICIT -> SET OF
         signature = bytes(si["signature"].native)
+        token = _timestamp_token(si, reasons)
     except _ASN1_ERRORS as exc:
         return _Cms(False, False, None, None, None, (f"cms_malformed: {exc}"[:120],))
     digest_ok = _check_digest(attrs, covered_digest, reasons)
@@ -369,7 +399,9 @@ def _check_cms(contents: bytes, covered_digest: bytes | None) -> _Cms:
         "unsupported_signature_algorithm",
         "content_type_mismatch",
     } & set(reasons)
-    return _Cms(digest_ok, signature_ok, encoding, cert_der, signing_time, tuple(reasons))
+    return _Cms(
+        digest_ok, signature_ok, encoding, cert_der, signing_time, tuple(reasons), token, signature
+    )
 
 
 def _check_digest(attrs: dict[str, list[Any]], covered: bytes | None, reasons: list[str]) -> bool:
@@ -463,6 +495,8 @@ def _check_signature(
         signer_certificate=result.certificate,
         signing_time=result.signing_time,
         reasons=rng.reasons + later_reasons + result.reasons,
+        timestamp_token=result.timestamp_token,
+        signature_value=result.signature_value,
     )
 
 

@@ -6,9 +6,11 @@ Forms (``StampForm``):
   the given ``propertyInfo``; optionally an RFC 3161 timestamp from this service's TSA over the
   signature value, stored in the ``[0]`` field (eseal spec §3.2, §3.5);
 * ``pdf`` - ``seals.stamping.stamp_pdf``: the seal picture and a CMS SM2/SM3 signature by the
-  holder key (position, keyword or cross-page placement; eseal spec §11);
+  holder key (position, keyword or cross-page placement; eseal spec §11); optionally a signature
+  timestamp token from this service's TSA in the SignerInfo's unsigned attributes (RFC 3161
+  Appendix A), through ``seals.stamping.TsaTimeStamper``;
 * ``ofd`` - ``seals.ofd_writer.seal_ofd`` with a ``sign_ses`` callback built on
-  ``seals.ses_build`` (eseal spec §7.5).
+  ``seals.ses_build`` (eseal spec §7.5); optionally timestamped like the bytes form.
 
 Only an authorised user may stamp with an active seal inside its validity (``seals.policy``).
 With the seal's two-person rule, a first call stores a request (document SM3, form and options)
@@ -52,7 +54,7 @@ from seals.policy import (
 from seals.service_common import facts_of, load_seal, log_event
 from seals.ses import parse_seal
 from seals.ses_build import make_ses_signature_v4
-from seals.stamping import KeywordPlacement, Placement, stamp_pdf
+from seals.stamping import KeywordPlacement, Placement, TokenSource, TsaTimeStamper, stamp_pdf
 from trust.clock import Clock
 from trust.crypto import constant_time_equal, sm3
 from trust.crypto.algorithms import OID_SM3
@@ -91,7 +93,8 @@ _DEFAULT_POSITION_MM: Final = (130.0, 220.0)  # lower right of an A4 page, for 4
 class StampOptions:
     """How to stamp. ``page`` counts from 1. PDF: ``x_mm``/``y_mm`` (top-left corner of the
     seal from the page's top-left corner) or ``keyword`` (seal centred on it), ``cross_page``
-    for a 骑缝章. OFD: ``x_mm``/``y_mm``. Bytes: ``property_info``, ``timestamp``."""
+    for a 骑缝章. OFD: ``x_mm``/``y_mm``. Bytes: ``property_info``. All forms: ``timestamp``
+    (a token from this service's TSA over the signature value)."""
 
     property_info: str | None = None
     timestamp: bool = False
@@ -122,8 +125,6 @@ class StampOptions:
                 raise BadSealRequest("关键字为 1 至 50 个字符，且不能与坐标同时给出")
         if self.cross_page and form is not StampForm.PDF:
             raise BadSealRequest("骑缝章仅适用于 PDF")
-        if self.timestamp and form is StampForm.PDF:
-            raise BadSealRequest("PDF 盖章暂不支持时间戳，请用 bytes 或 OFD 形式")
         return self
 
     def to_json(self) -> str:
@@ -231,7 +232,16 @@ class _Tools:
     esl: bytes
     signer: Signer
     holder_cert: bytes
-    timestamp: Callable[[bytes], bytes] | None
+    #: the service's TSA: (digest algorithm OID, digest) -> TimeStampToken DER
+    tsa: TokenSource | None
+
+    @property
+    def timestamp(self) -> Callable[[bytes], bytes] | None:
+        """SES forms: a token over SM3 of the signature value (eseal spec §3.5)."""
+        tsa = self.tsa
+        if tsa is None:
+            return None
+        return lambda signature: tsa(OID_SM3, sm3(signature))
 
 
 def _tools(
@@ -254,20 +264,20 @@ def _tools(
             "the holder certificate is not the one listed in the seal",
             code="seal.holder_cert_mismatch",
         )
-    stamp_ts: Callable[[bytes], bytes] | None = None
+    source: TokenSource | None = None
     if options.timestamp:
         tsa = keystore.active_signer(session=session, usage=KeyUsage.TIMESTAMP)
 
-        def stamp_ts(signature: bytes) -> bytes:
+        def source(digest_algorithm_oid: str, digest: bytes) -> bytes:
             return tsa_timestamp(
                 clock=clock,
                 signer=tsa,
-                digest_algorithm_oid=OID_SM3,
-                digest=sm3(signature),
+                digest_algorithm_oid=digest_algorithm_oid,
+                digest=digest,
                 policy_oid=tsa_policy_oid,
             )
 
-    return _Tools(row, row.esl, signer, chain[0], stamp_ts)
+    return _Tools(row, row.esl, signer, chain[0], source)
 
 
 def _produce(
@@ -306,6 +316,7 @@ def _produce(
             signing_time=now,
             cross_page=options.cross_page,
             reason=seal.name,
+            timestamper=TsaTimeStamper(tools.tsa) if tools.tsa is not None else None,
         )
     return seal_ofd(
         document,

@@ -18,8 +18,10 @@ Verdicts fail closed (``seals.results.decide``): a signature that is intact but 
 trusted anchor is INDETERMINATE, never VALID. A PDF signature is judged on: the byte range
 (ISO 32000-1 §12.8.1), SM3 of the covered bytes = messageDigest, the SM2 signature over the
 signed attributes, whole-file coverage (later incremental updates that only add signatures are
-accepted; anything else is "document modified"), the signer certificate's period at the
-signing time (the signingTime attribute, the signer's claim) and its chain.
+accepted; anything else is "document modified"), the signature timestamp when present (RFC 3161
+Appendix A: imprint over the signature value, TSA certificate chaining to a trust anchor), the
+signer certificate's period at the signing time (the timestamp's time when it is good, else the
+signingTime attribute, the signer's claim) and its chain.
 
 A detached SES_Signature (``bytes`` form) can only be VALID when the ``original`` is given: its
 SM3 is the signed ``dataHash``.
@@ -39,11 +41,12 @@ from seals.errors import DocumentTooLarge, UnknownFileKind
 from seals.lifecycle import SealStatus, SealType, effective_status, type_info
 from seals.model import Seal
 from seals.pdf_verify import LaterChanges, PdfSignatureCheck, verify_pdf_signatures
-from seals.ports import CertPurpose, TrustEvaluator
+from seals.ports import CertPurpose, TimestampVerifier, TrustEvaluator
 from seals.results import REASON_DOCUMENT_MODIFIED, Check, Verdict, decide
 from seals.ses import parse_seal, parse_ses_signature
 from seals.trust_adapter import service_trust
 from seals.verification import verify_ofd, verify_seal, verify_ses_signature
+from seals.verify_ses import check_timestamp
 from trust.clock import Clock
 from trust.crypto import sm3
 from trust.errors import TrustError
@@ -72,8 +75,10 @@ def _parses(parse: Any, data: bytes) -> bool:
 
 
 def detect_kind(data: bytes, hint: str | None = None) -> FileKind:
-    """By content first (``%PDF-``, ZIP, DER), the ``hint`` (file name or media type) only
-    deciding between the two DER kinds when the bytes are unreadable as either."""
+    """By content first (``%PDF-``, ZIP, DER). DER that reads as neither kind is refused with
+    the reading error of the kind the ``hint`` (file name or media type) names - e.g.
+    ``seal.der_too_deep`` or ``seal.der_truncated`` - as it cannot be verified at all (like a
+    PDF or OFD that cannot be opened); without a hint it is ``seal.unknown_file_kind``."""
     head = data[:1024].lstrip()
     text = (hint or "").strip().lower()
     if head.startswith(b"%PDF-"):
@@ -86,9 +91,9 @@ def detect_kind(data: bytes, hint: str | None = None) -> FileKind:
         if _parses(parse_seal, data):
             return FileKind.SEAL
         if text.endswith(_SEAL_HINTS):
-            return FileKind.SEAL
+            parse_seal(data)  # raises: it did not parse above
         if text.endswith(_SIGNATURE_HINTS):
-            return FileKind.SES_SIGNATURE
+            parse_ses_signature(data)  # raises
     raise UnknownFileKind("文件不是电子印章（.esl）、电子签章（SES_Signature）、PDF 或 OFD")
 
 
@@ -177,10 +182,27 @@ def _coverage(check: PdfSignatureCheck) -> Check:
     )
 
 
-def _pdf_checks(check: PdfSignatureCheck, trust: TrustEvaluator, now: datetime) -> dict[str, Check]:
+def _pdf_time(
+    check: PdfSignatureCheck, timestamps: TimestampVerifier
+) -> tuple[Check, datetime | None, str]:
+    """The ``timestamp`` check, and the signing time with its basis (eseal spec §5.3)."""
+    ts_check, outcome = check_timestamp(check.timestamp_token, check.signature_value, timestamps)
+    if outcome is not None and outcome.time is not None:
+        return ts_check, outcome.time, "timestamp"
+    if check.signing_time is not None:
+        return ts_check, check.signing_time, "signing_time_attribute"
+    return ts_check, None, "unknown"
+
+
+def _pdf_checks(
+    check: PdfSignatureCheck,
+    trust: TrustEvaluator,
+    now: datetime,
+    ts_check: Check,
+    at: datetime | None,
+) -> dict[str, Check]:
     reasons = ", ".join(check.reasons)
     cert = load_certificate(check.signer_certificate) if check.signer_certificate else None
-    at = check.signing_time
     if check.signer_certificate is None:
         valid = Check.failed("cert.missing", reasons)
         trusted = Check.not_checked("cert.missing")
@@ -207,6 +229,7 @@ def _pdf_checks(check: PdfSignatureCheck, trust: TrustEvaluator, now: datetime) 
         "coverage": _coverage(check),
         "signer_cert_valid_at_signing_time": valid,
         "signer_cert_trusted": trusted,
+        "timestamp": ts_check,
     }
 
 
@@ -217,19 +240,25 @@ _PDF_ORDER: Final = (
     "coverage",
     "signer_cert_valid_at_signing_time",
     "signer_cert_trusted",
+    "timestamp",
 )
+#: A missing timestamp (not_checked) is fine; a bad one fails, one that cannot be checked
+#: leaves the signature INDETERMINATE.
+_PDF_OPTIONAL: Final = frozenset({"timestamp"})
 
 
 def _pdf_entry(
     check: PdfSignatureCheck,
     index: int,
     trust: TrustEvaluator,
+    timestamps: TimestampVerifier,
     session: Session,
     now: datetime,
 ) -> dict[str, Any]:
-    checks = _pdf_checks(check, trust, now)
+    ts_check, at, basis = _pdf_time(check, timestamps)
+    checks = _pdf_checks(check, trust, now, ts_check, at)
     verdict, reason = decide(
-        [(name, checks[name], True) for name in _PDF_ORDER],
+        [(name, checks[name], name not in _PDF_OPTIONAL) for name in _PDF_ORDER],
         integrity=("signer_signature", "document_hash"),
         references="coverage",
     )
@@ -246,8 +275,8 @@ def _pdf_entry(
         "es_id": row.es_id if row is not None else None,
         "signer_subject": cert.subject_text() if cert else None,
         "organisation": cert.organisation if cert else None,
-        "signing_time": check.signing_time.isoformat() if check.signing_time else None,
-        "time_basis": "signing_time_attribute" if check.signing_time else "unknown",
+        "signing_time": at.isoformat() if at else None,
+        "time_basis": basis,
         "byte_range": list(check.byte_range),
         "later_revisions": list(check.later_revisions),
         "later_changes": check.later_changes.value,
@@ -314,7 +343,9 @@ def verify_file(
         verdict, reason = ofd.verdict, ofd.reason
     else:
         pdf = verify_pdf_signatures(data)
-        entries = [_pdf_entry(s, i, trust, session, now) for i, s in enumerate(pdf.signatures)]
+        entries = [
+            _pdf_entry(s, i, trust, timestamps, session, now) for i, s in enumerate(pdf.signatures)
+        ]
         verdict, reason = _overall(entries, "pdf.no_signatures")
     return {
         "verdict": verdict.value,

@@ -34,7 +34,12 @@ from seals.x509 import Certificate
 from trust.crypto.sm2 import SignatureEncoding
 from trust.errors import TrustError
 
-__all__ = ["malformed_signature_result", "verify_seal", "verify_ses_signature"]
+__all__ = [
+    "check_timestamp",
+    "malformed_signature_result",
+    "verify_seal",
+    "verify_ses_signature",
+]
 
 _NA = Check.not_checked("not_applicable")
 _EKU_TIME_STAMPING = "1.3.6.1.5.5.7.3.8"
@@ -56,11 +61,13 @@ def _format_check(errors: tuple[str, ...], version: SealVersion) -> Check:
     return Check.passed("ok", version=str(int(version)))
 
 
-def _timestamp(
+def check_timestamp(
     token: bytes | None,
     covered: bytes,
     verifier: TimestampVerifier | None,
 ) -> tuple[Check, TimestampOutcome | None]:
+    """The ``timestamp`` check of a token whose imprint must cover ``covered``, and the outcome
+    when the token is good (its time then becomes the signing time, eseal spec §5.3)."""
     if token is None:
         return Check.not_checked("timestamp.absent"), None
     if verifier is None:
@@ -116,7 +123,7 @@ def _seal_part(
     period = check_seal_period(seal, at, now=now, basis=basis)
     if seal.version is SealVersion.V5 and not create <= seal.property.valid_end:
         period = Check.failed("seal.create_date_after_valid_end")
-    ts_check, outcome = _timestamp(seal.timestamp, seal.signed_value, timestamps)
+    ts_check, outcome = check_timestamp(seal.timestamp, seal.signed_value, timestamps)
     if outcome is not None and outcome.time is not None and outcome.time < create:
         # GM/T 0031-2025 [recon]: createDate <= timestamp time.
         ts_check = Check.failed("timestamp.before_create_date", time=outcome.time.isoformat())
@@ -317,7 +324,7 @@ def verify_ses_signature(
     )
     if encoding is SignatureEncoding.RAW:
         notes.append("seal.signer_signature_raw_rs")
-    ts_check, ts_outcome = _timestamp(sig.timestamp, sig.signature, timestamps)
+    ts_check, ts_outcome = check_timestamp(sig.timestamp, sig.signature, timestamps)
     at, basis = _signing_time(sig, ts_outcome)
     basis_name = "signing_time"
     part = _seal_part(

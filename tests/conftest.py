@@ -43,6 +43,20 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def cjk_font() -> object:
+    """A CJK font for drawing seal pictures (``seals.fonts.CjkFont``); tests that draw one
+    skip without it (a fresh machine), and fail instead under ``TRUST_REQUIRE_ALL=1``."""
+    from seals.fonts import find_cjk_font
+    from trust.errors import Unavailable
+
+    try:
+        return find_cjk_font()
+    except Unavailable as exc:
+        skip_or_fail(f"no CJK font to draw seal pictures: {exc.detail}")
+        raise
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(datetime(2026, 11, 22, 8, 0, 0, tzinfo=UTC))

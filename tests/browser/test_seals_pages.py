@@ -1,5 +1,6 @@
-"""The seal pages in a real browser: upload a stamped PDF on the public verify page and read
-有效 / VALID with the seal, organisation and checks (screenshot ``seal_verify.png``); log in as
+"""The seal pages in a real browser: upload a stamped (and timestamped) PDF on the public verify
+page and read 有效 / VALID with the seal, organisation and checks (screenshot
+``seal_verify.png``); log in as
 a custodian through the interim staff login and see the seal's 用章记录 (``seal_manage.png``).
 
 The server runs on its own data directory, seeded beforehand through the services (CA, an
@@ -96,7 +97,7 @@ def _seed(data_dir: Path) -> tuple[Path, str, str]:
             seal_id=record.id,
             form=StampForm.PDF,
             document=make_pdf(pages=2),
-            options=StampOptions(keyword="（盖章）"),
+            options=StampOptions(keyword="（盖章）", timestamp=True),
             tsa_policy_oid=settings.tsa_policy_oid,
         )
     assert isinstance(stamped, Stamped)
@@ -107,7 +108,7 @@ def _seed(data_dir: Path) -> tuple[Path, str, str]:
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+def seeded(tmp_path_factory: pytest.TempPathFactory, cjk_font: object) -> Iterator[Seeded]:
     base = tmp_path_factory.mktemp("seal-pages")
     data_dir = base / "var"
     pdf, token, seal_id = _seed(data_dir)
@@ -160,6 +161,7 @@ def test_verify_page_shows_valid_for_a_stamped_pdf(
         "证书链可信",
         "签名覆盖整个文件",
         "签章人证书在签章时有效",
+        "时间戳有效",  # the TSA token in the CMS, over the signature value
     ):
         assert text in body, text
     page.screenshot(path=str(artifacts / "seal_verify.png"), full_page=True)

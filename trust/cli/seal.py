@@ -17,7 +17,8 @@
 
 The command line acts as ``user:cli``, holding the custodian and seal-user roles of the seal's
 organisation (a seal restricted to named users or custodians refuses it, as it should).
-``load_seal_demo`` makes the demo department's 行政审批专用章 for ``trustctl demo load``.
+``load_seal_demo`` makes the demo department's 行政审批专用章 for ``trustctl demo load``; on a
+machine without a CJK font it prints a hint and carries on without the demo seal.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import click
 from sqlalchemy.orm import Session
 
 from seals import service, service_stamp, service_verify
+from seals.fonts import find_cjk_font
 from seals.lifecycle import SealStatus, SealType, parse_seal_type
 from seals.policy import StampForm
 from seals.service import SealApplication, SealRecord
@@ -37,7 +39,7 @@ from seals.service_stamp import StampOptions, StampPending
 from trust.cli.ca import ensure_ca
 from trust.cli.context import CliContext, echo_json, handle_errors, pass_ctx
 from trust.cli.demo import DEMO_ORGANISATIONS
-from trust.errors import NotFound, TrustError
+from trust.errors import NotFound, TrustError, Unavailable
 from trust.principals import service as principals
 from trust.principals.principal import Principal, PrincipalKind
 from trust.principals.roles import Grant, Role
@@ -205,7 +207,9 @@ def list_cmd(ctx: CliContext, org_ref: str | None, as_json: bool) -> None:
 @click.option("--y", "y_mm", type=float, help="mm from the top edge (seal's top-left corner)")
 @click.option("--keyword", help="PDF: centre the seal on this text")
 @click.option("--cross-page", is_flag=True, help="PDF: 骑缝章 across all pages")
-@click.option("--timestamp", is_flag=True, help="bytes/OFD: add a timestamp from this TSA")
+@click.option(
+    "--timestamp", is_flag=True, help="add a timestamp from this service's TSA (all forms)"
+)
 @click.option("--property-info", help="bytes: the propertyInfo naming the original")
 @pass_ctx
 @handle_errors
@@ -384,6 +388,11 @@ def load_seal_demo(ctx: CliContext) -> dict[str, Any]:
         ]
         if existing:
             return {"seal": _seal_json(existing[0]), "created": False}
+        try:  # before anything is written: drawing the seal picture needs a CJK font
+            find_cjk_font()
+        except Unavailable as exc:
+            click.echo(f"trustctl: demo seal skipped: {exc.detail} [{exc.code}]", err=True)
+            return {"seal": None, "created": False, "note": exc.detail}
         record = _make(
             ctx,
             session,

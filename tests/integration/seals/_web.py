@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.api._support import TestClient
 from tests.factories.principals import Staff, basic, make_client, make_org, make_staff
 from tests.integration.ca._web import build_app, client_for, init_ca
+from tests.unit.seals._ses_support import need_cjk_font
 from trust.clock import FixedClock
 from trust.config import Settings
 from trust.db import Base
@@ -32,6 +33,8 @@ class Api:
     system: dict[str, str]  # service client of the organisation (Basic)
 
     def seal(self, *, two_person_rule: bool = False, **extra: object) -> dict[str, object]:
+        if "image_base64" not in extra:  # the service draws the picture
+            need_cjk_font()
         body: dict[str, object] = {
             "organisation_id": self.org_id,
             "seal_type": "admin_approval",

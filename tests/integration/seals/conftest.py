@@ -19,6 +19,7 @@ from seals.service_stamp import Stamped, StampOptions, StampPending, stamp_docum
 from tests.factories.principals import make_org
 from tests.integration.seals._web import api as api  # the HTTP fixtures
 from tests.integration.seals._web import app as app
+from tests.unit.seals._ses_support import need_cjk_font
 from trust.cli.ca import ensure_ca
 from trust.clock import FixedClock
 from trust.config import Settings
@@ -69,6 +70,7 @@ class World:
         users: tuple[str, ...] = (),
         name: str = "演示市市场监督管理局行政审批专用章",
     ) -> SealRecord:
+        need_cjk_font()
         with self.db() as s, s.begin():
             record = service.apply_seal(
                 session=s,

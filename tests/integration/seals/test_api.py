@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -112,6 +113,19 @@ def test_stamp_three_forms_and_verify_by_upload(api: Api) -> None:
     assert "stamped.pdf" in r.headers["content-disposition"]
     assert r.headers["x-output-sm3"] == sm3(r.content).hex()
     assert _verify(api, r.content)["verdict"] == "VALID"
+    timestamped = api.client.post(
+        f"/seals/{seal_id}/stamp/pdf?timestamp=true",
+        files={"file": ("决定书.pdf", pdf, "application/pdf")},
+        headers=api.stamper.headers,
+    )
+    assert timestamped.status_code == 200, timestamped.text
+    report = _verify(api, timestamped.content)
+    sigs = report["signatures"]
+    assert isinstance(sigs, list)
+    assert len(sigs) == 1
+    sig: Any = sigs[0]
+    assert report["verdict"] == "VALID"
+    assert (sig["checks"]["timestamp"]["status"], sig["time_basis"]) == ("pass", "timestamp")
 
     raw = api.client.post(
         f"/seals/{seal_id}/stamp/bytes?property_info=decision.txt",
@@ -132,7 +146,7 @@ def test_stamp_three_forms_and_verify_by_upload(api: Api) -> None:
     assert report["verdict"] == "VALID"
 
     usage = api.client.get(f"/seals/{seal_id}/usage", headers=api.custodian.headers).json()
-    assert [u["form"] for u in usage] == ["ofd", "bytes", "pdf"] or len(usage) == 3
+    assert [u["form"] for u in usage] == ["ofd", "bytes", "pdf", "pdf"] or len(usage) == 4
     assert {u["actor"].split(":")[0] for u in usage} == {"user", "client"}
     assert_problem(
         api.client.get(f"/seals/{seal_id}/usage", headers=api.stamper.headers),
@@ -277,7 +291,6 @@ def test_hostile_input_is_a_problem_never_a_500(api: Api) -> None:
         (f"/seals/{seal_id}/stamp/pdf", pdf, {"x_mm": "1999", "y_mm": "1999"}),
         (f"/seals/{seal_id}/stamp/pdf", pdf, {"keyword": "不存在的关键字"}),
         (f"/seals/{seal_id}/stamp/pdf", pdf, {"x_mm": "10"}),
-        (f"/seals/{seal_id}/stamp/pdf", pdf, {"timestamp": "true"}),
         (f"/seals/{seal_id}/stamp/ofd", b"PK\x03\x04garbage", {}),
         (f"/seals/{seal_id}/stamp/ofd", minimal_ofd(), {"page": "5"}),
         (f"/seals/{seal_id}/stamp/bytes", DATA, {"property_info": "非ASCII"}),

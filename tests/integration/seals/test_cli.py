@@ -5,6 +5,7 @@ usage, and ``load_seal_demo`` (idempotent)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -12,9 +13,12 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy.orm import Session, sessionmaker
 
+from seals import fonts
 from tests.factories.principals import make_org
-from tests.unit.seals._ses_support import minimal_ofd, sample
-from tests.unit.seals.pdf_fixtures import make_pdf
+from tests.integration.seals.test_hostile import nested_der, zip_bomb
+from tests.unit.seals._ses_support import minimal_ofd, need_cjk_font, sample
+from tests.unit.seals.pdf_fixtures import broken_xref, make_pdf
+from trust.cli import demo as demo_cli
 from trust.cli.ca import ensure_ca
 from trust.cli.context import CliContext
 from trust.cli.demo import DEMO_ORGANISATIONS
@@ -70,6 +74,7 @@ def test_registered() -> None:
 
 
 def _make(ctx: CliContext, uscc: str, tmp_path: Path) -> str:
+    need_cjk_font()
     result = run(
         ctx,
         "seal",
@@ -103,7 +108,7 @@ def test_make_list_stamp_verify(ctx: CliContext, org_uscc: str, tmp_path: Path) 
     (tmp_path / "decision.ofd").write_bytes(minimal_ofd())
     (tmp_path / "decision.txt").write_bytes(b"decision 2026-001\n")
     stamped = {
-        "decision.pdf": ("out.pdf", ["--keyword", "（盖章）"]),
+        "decision.pdf": ("out.pdf", ["--keyword", "（盖章）", "--timestamp"]),
         "decision.ofd": ("out.ofd", ["--x", "20", "--y", "30"]),
         "decision.txt": ("out.sig", ["--timestamp"]),
     }
@@ -123,7 +128,11 @@ def test_make_list_stamp_verify(ctx: CliContext, org_uscc: str, tmp_path: Path) 
     for target in ("out.pdf", "out.ofd"):
         result = run(ctx, "seal", "verify", str(tmp_path / target), "--json")
         assert result.exit_code == 0, result.output
-        assert json.loads(result.output)["verdict"] == "VALID"
+        report = json.loads(result.output)
+        assert report["verdict"] == "VALID"
+        [sig] = report["signatures"]
+        timestamped = target == "out.pdf"
+        assert sig["checks"]["timestamp"]["status"] == ("pass" if timestamped else "not_checked")
     sig = run(
         ctx,
         "seal",
@@ -180,6 +189,7 @@ def test_lifecycle_commands(ctx: CliContext, org_uscc: str, tmp_path: Path) -> N
 def test_load_seal_demo_is_idempotent(
     ctx: CliContext, db: sessionmaker[Session], clock: FixedClock
 ) -> None:
+    need_cjk_font()
     amr = next(o for o in DEMO_ORGANISATIONS if o.key == "amr")
     assert load_seal_demo(ctx)["seal"] is None  # no demo organisation yet
     with db() as s, s.begin():
@@ -193,3 +203,52 @@ def test_load_seal_demo_is_idempotent(
     second = load_seal_demo(ctx)
     assert second["created"] is False
     assert second["seal"]["id"] == first["seal"]["id"]
+
+
+@pytest.fixture
+def no_cjk_font(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A machine without any CJK font (a fresh clone on a bare system)."""
+    fonts._cached_find.cache_clear()
+    monkeypatch.setattr(fonts, "_SERIF_CANDIDATES", ())
+    monkeypatch.setattr(fonts, "_SANS_CANDIDATES", ())
+    yield
+    fonts._cached_find.cache_clear()
+
+
+@pytest.mark.usefixtures("no_cjk_font")
+def test_demo_load_without_a_cjk_font_carries_on_without_the_seal(ctx: CliContext) -> None:
+    @click.group()
+    def trustctl() -> None:
+        """Stand-in root."""
+
+    demo_cli.register(trustctl)
+    register(trustctl)
+    result = CliRunner().invoke(trustctl, ["demo", "load"], obj=ctx, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "demo seal skipped" in result.stderr
+    assert "[seal.no_cjk_font]" in result.stderr
+    assert "fonts-noto-cjk" in result.stderr
+    assert "organisation:" in result.stdout  # the rest of the demo data was loaded
+    with ctx.transaction() as session:
+        amr = next(o for o in DEMO_ORGANISATIONS if o.key == "amr")
+        org = principals.find_organisation(session=session, ref=amr.uscc)
+        assert org.name == amr.name
+    # Making a seal with a drawn picture is refused with the same clear code.
+    made = run(ctx, "seal", "make", "--org", amr.uscc, "--type", "admin_approval", "--name", "章")
+    assert made.exit_code == 1
+    assert "[seal.no_cjk_font]" in made.stderr
+
+
+def test_verify_reports_hostile_files_with_exit_status_3(ctx: CliContext, tmp_path: Path) -> None:
+    cases = {
+        "bomb.ofd": (zip_bomb(64), "ofd.entry_too_large"),
+        "nested.sig": (nested_der(), "seal.der_too_deep"),
+        "broken.pdf": (broken_xref(make_pdf(pages=1)), "seal.pdf_malformed"),
+    }
+    for name, (data, code) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        result = run(ctx, "seal", "verify", str(path), "--json")
+        assert result.exit_code == 3, (name, result.output)
+        assert f"[{code}]" in result.stderr
+        assert result.stdout == ""

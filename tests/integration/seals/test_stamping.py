@@ -13,12 +13,13 @@ from sqlalchemy import select
 from seals import service, service_stamp
 from seals.errors import NotAuthorised, SealNotUsable
 from seals.model import SealUsage, StampRequest
+from seals.pdf_verify import verify_pdf_signatures
 from seals.policy import StampForm
 from seals.service_stamp import Stamped, StampOptions, StampPending
 from seals.service_verify import verify_file
 from tests.integration.seals.conftest import World, count, log_kinds
 from tests.unit.seals._ses_support import minimal_ofd
-from tests.unit.seals.pdf_fixtures import make_pdf
+from tests.unit.seals.pdf_fixtures import make_pdf, signature_holes
 from trust.crypto import sm3
 from trust.errors import TrustError
 from trust.tlog.model import TlogEntry
@@ -90,6 +91,56 @@ def test_bytes_form_with_a_timestamp_uses_the_timestamp_time(world: World) -> No
     # Without the original the document hash cannot be checked: never VALID.
     assert _verify(world, out.output)["verdict"] == "INDETERMINATE"
     assert _verify(world, out.output, DATA + b"x")["verdict"] == "INVALID"
+
+
+@pytest.mark.parametrize(
+    ("form", "document"),
+    [(StampForm.PDF, make_pdf(pages=1)), (StampForm.OFD, minimal_ofd(pages=1))],
+)
+def test_pdf_and_ofd_with_a_timestamp_report_it(
+    world: World, form: StampForm, document: bytes
+) -> None:
+    seal = world.seal()
+    world.clock.advance(timedelta(minutes=5))
+    out = _stamped(world.stamp(seal.id, form, document, options=StampOptions(timestamp=True)))
+    report = _verify(world, out.output)
+    [sig] = report["signatures"]
+    assert report["verdict"] == "VALID", sig
+    assert sig["time_basis"] == "timestamp"
+    assert sig["checks"]["timestamp"]["status"] == "pass"
+    assert sig["checks"]["timestamp"]["reason"] == "timestamp.ok"
+    assert sig["signing_time"] == world.clock.now().replace(microsecond=0).isoformat()
+    if form is StampForm.PDF:
+        # A signature stamped without the option carries no token: not_checked, still VALID.
+        plain = _stamped(world.stamp(seal.id, form, document))
+        [sig] = _verify(world, plain.output)["signatures"]
+        assert sig["checks"]["timestamp"]["status"] == "not_checked"
+        assert sig["time_basis"] == "signing_time_attribute"
+
+
+def test_a_pdf_timestamp_changed_inside_the_signature_hole_is_caught(world: World) -> None:
+    """Unsigned attributes sit in the /Contents hole, outside the byte range and the SM2
+    signature: only the timestamp check can notice a changed token."""
+    seal = world.seal()
+    out = _stamped(
+        world.stamp(seal.id, StampForm.PDF, make_pdf(pages=1), options=StampOptions(timestamp=True))
+    ).output
+    [check] = verify_pdf_signatures(out).signatures
+    assert check.timestamp_token is not None
+    start, _ = signature_holes(out)[0]
+    cms_der = bytes.fromhex(out[start + 1 : out.index(b">", start)].decode())
+    # The last byte of the token is the last byte of the TSA's SM2 signature value.
+    last = cms_der.index(check.timestamp_token) + len(check.timestamp_token) - 1
+    changed = bytearray(out)
+    at = start + 1 + 2 * last
+    changed[at : at + 2] = b"%02x" % (cms_der[last] ^ 0x01)
+    report = _verify(world, bytes(changed))
+    [sig] = report["signatures"]
+    assert sig["checks"]["signer_signature"]["status"] == "pass"
+    assert sig["checks"]["document_hash"]["status"] == "pass"
+    assert sig["checks"]["timestamp"]["status"] == "fail"
+    assert report["verdict"] == "INVALID"
+    assert report["reason"].startswith("timestamp.")
 
 
 def test_pdf_keyword_and_cross_page_placements(world: World) -> None:

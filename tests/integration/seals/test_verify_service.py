@@ -22,6 +22,7 @@ from tests.unit.seals._ses_support import PNG_1X1, pem_to_der, sample, vector
 from trust.ca import service as ca_service
 from trust.crypto import sm3
 from trust.crypto.private_keys import load_sm2_pkcs8
+from trust.errors import TrustError
 
 
 def _verify(world: World, data: bytes, hint: str | None = None, **kw: Any) -> dict[str, Any]:
@@ -255,7 +256,14 @@ def test_detect_kind() -> None:
     assert detect_kind(b"PK\x03\x04rest") is FileKind.OFD
     assert detect_kind(sample("esl-demo", "Seal.esl")) is FileKind.SEAL
     assert detect_kind(sample("ofdrw", "gm", "SignedValueV4.dat")) is FileKind.SES_SIGNATURE
-    assert detect_kind(b"\x30\x03\x02\x01\x01", "broken.esl") is FileKind.SEAL
+    # DER that reads as neither kind: the hinted kind's reading error, not a report.
+    with pytest.raises(TrustError) as unsupported:
+        detect_kind(b"\x30\x03\x02\x01\x01", "broken.esl")
+    assert unsupported.value.code == "seal.unsupported_version"
+    with pytest.raises(TrustError) as truncated:
+        detect_kind(b"\x30\x05\x02\x01\x01", "broken.sig")
+    assert truncated.value.code.startswith("seal.")
+    assert truncated.value.code != "seal.unknown_file_kind"
     for junk in (b"hello", b"\x30\x03\x02\x01\x01", b"\x89PNG"):
         with pytest.raises(UnknownFileKind) as info:
             detect_kind(junk)

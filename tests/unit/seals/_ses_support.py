@@ -25,7 +25,7 @@ from seals.der_build import (
     enc_utf8,
 )
 from seals.ses_build import SealSpec, make_seal_v4
-from tests.conftest import shared_path
+from tests.conftest import shared_path, skip_or_fail
 from trust.crypto.algorithms import OID_SM2_WITH_SM3
 from trust.crypto.private_keys import SM2PrivateKey, generate_sm2
 
@@ -34,6 +34,18 @@ PNG_1X1 = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360f80f00000101000518d84e0000000049454e44ae426082"
 )
+
+
+def need_cjk_font() -> None:
+    """Tests that draw a seal picture (the service draws one when none is uploaded) skip on a
+    machine without a CJK font, and fail instead under ``TRUST_REQUIRE_ALL=1``."""
+    from seals.fonts import find_cjk_font
+    from trust.errors import Unavailable
+
+    try:
+        find_cjk_font()
+    except Unavailable as exc:
+        skip_or_fail(f"no CJK font to draw seal pictures: {exc.detail}")
 
 
 def sample(*parts: str) -> bytes:

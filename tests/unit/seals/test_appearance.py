@@ -20,19 +20,13 @@ from seals.appearance import (
     square_seal,
 )
 from seals.fonts import FontStyle, find_cjk_font, missing_glyphs
-from tests.conftest import skip_or_fail
 from trust.errors import InvalidInput, TrustError, Unavailable
 
 NAME = "某某市行政审批服务局"
 TYPE = "行政审批专用章"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _cjk_font() -> None:
-    try:
-        find_cjk_font()
-    except Unavailable as exc:
-        skip_or_fail(str(exc))
+pytestmark = pytest.mark.usefixtures("cjk_font")  # every test here draws with a CJK font
 
 
 def _rgba(png: bytes) -> Image.Image:
