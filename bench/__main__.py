@@ -21,8 +21,10 @@ MODULES = (
     "bench.crypto_bench",
     "bench.tlog_bench",
     "bench.seals_pdf_bench",
+    "bench.seals_bench",
     "bench.licences_bench",
     "bench.archive_bench",
+    "bench.oidc_bench",
 )
 
 
