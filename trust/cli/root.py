@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "trust.cli.ca",  # ca issue|revoke|crl, trust-list add|list
     "trust.cli.log",  # log checkpoint|prove|verify
     "trust.cli.principals",  # org / user / client administration
+    "trust.cli.oidc",  # client add|list (OIDC relying parties), oidc cleanup
     "trust.cli.identity",  # identity sim-registry (simulated authoritative sources)
     "trust.cli.seal",  # seal make|list|stamp|verify (electronic seals)
     "trust.cli.licence",  # licence type|issue|verify|status (electronic licences)

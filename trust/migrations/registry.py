@@ -19,6 +19,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "identity.model",
     "seals.model",
     "identity.oidc_model",
+    "identity.channels_model",
     "licences.model",
     "archive.model",
 )

@@ -21,6 +21,7 @@ ROUTER_MODULES: Final[tuple[str, ...]] = (
     "trust.web.routes.keys",
     "identity.api",
     "identity.oidc_api",
+    "identity.channels_api",
     "seals.api",
     "licences.api",
     "archive.api",

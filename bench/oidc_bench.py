@@ -1,0 +1,430 @@
+"""OpenID Provider token endpoint under load: ours against panva's ``oidc-provider`` (npm), both on
+loopback, measured by the same generator (``bench.http_load``) in the same run, in alternating
+rounds, at 32 keep-alive connections.
+
+Two measurements, each as requests/s (ratio ours/peer, target >= 1.0) and p99 latency:
+
+- ``client_credentials``: ``POST`` to the token endpoint with ``client_secret_basic``; the answer
+  is an ES256 JWT access token (RFC 9068). The peer issues ES256 ``at+jwt`` through resource
+  indicators (a default resource whose ``accessTokenFormat`` is ``jwt``).
+- ``authorization_code`` exchange with PKCE S256: each request carries its own one-time code
+  (pre-created: on our side through the service layer, ``create_grant`` + ``issue_code``, as the
+  authorize flow does; on the peer through its own ``Grant`` + ``AuthorizationCode`` models via a
+  bench-only route); the answer holds an ES256 JWT access token and an ES256 ID token, no
+  refresh token on either side (neither client may refresh).
+
+A last row gives, for context, the requests/s of the bare FastAPI ``GET /small`` under the same
+uvicorn flags in the same run (the ceiling of any FastAPI endpoint on this machine).
+
+Both servers run one process: uvicorn with one worker (``--no-access-log``) for ours, one node
+process for the peer. Ours runs on SQLite and, when reachable, PostgreSQL (a private database).
+Our token endpoint is taken from ``/.well-known/openid-configuration``; if discovery or the
+endpoint is not there, our rows say "not available" and the peer is still measured.
+
+The peer is installed on first use with ``npm ci`` into ``bench/peers/node/node_modules``.
+Run: ``python -m bench --only oidc_bench [--quick]`` or ``python -m bench.oidc_bench``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import secrets
+import shutil
+import subprocess
+import tempfile
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from bench.http_load import (
+    LoadResult,
+    ServedApp,
+    alternate,
+    build_request,
+    comparison_rows,
+    databases,
+    free_port,
+    load,
+    serve_fastapi_peer,
+    serve_our_app,
+    serve_process,
+)
+
+NODE_DIR = Path(__file__).resolve().parent / "peers" / "node"
+PEER_NAME = "node oidc-provider"
+TARGET = 1.0
+REDIRECT_URI = "https://rp.bench.example/cb"
+VERIFIER = "bench-pkce-verifier-" + "x" * 40  # 60 characters, RFC 7636 alphabet
+CHALLENGE = (
+    base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode("ascii")).digest())
+    .rstrip(b"=")
+    .decode("ascii")
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One OP as the generator sees it: base URL, token path, what to send."""
+
+    base_url: str
+    token_path: str
+    client_id: str
+    client_secret: str
+    cc_scope: str
+    make_codes: Callable[[int], list[str]]
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
+    def _post(self, form: dict[str, str]) -> bytes:
+        basic = base64.b64encode(
+            f"{quote(self.client_id, safe='')}:{quote(self.client_secret, safe='')}".encode()
+        ).decode("ascii")
+        return build_request(
+            "POST",
+            self.token_path,
+            host=self.host,
+            headers={
+                "Authorization": f"Basic {basic}",
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "application/json",
+            },
+            body=urlencode(form).encode("ascii"),
+        )
+
+    def client_credentials_request(self) -> bytes:
+        return self._post({"grant_type": "client_credentials", "scope": self.cc_scope})
+
+    def code_requests(self, n: int) -> list[bytes]:
+        return [
+            self._post(
+                {
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": REDIRECT_URI,
+                    "code_verifier": VERIFIER,
+                }
+            )
+            for code in self.make_codes(n)
+        ]
+
+
+# ------------------------------------------------------------------------------------ peer
+
+
+def ensure_node_peer() -> str | None:
+    """Install the peer with ``npm ci`` if needed; None when ready, else why not."""
+    if (NODE_DIR / "node_modules" / "oidc-provider" / "package.json").exists():
+        return None
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        return "node/npm not installed"
+    done = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        return f"npm ci failed: {done.stderr.strip()[-300:]}"
+    return None
+
+
+def _post_json(url: str) -> Any:
+    req = urllib.request.Request(url, method="POST", data=b"")
+    with urllib.request.urlopen(req, timeout=120) as response:
+        return json.load(response)
+
+
+@contextlib.contextmanager
+def serve_node_peer() -> Iterator[Target]:
+    client_id, secret = "bench-client", secrets.token_urlsafe(32)
+    config = {
+        "client_id": client_id,
+        "client_secret": secret,
+        "redirect_uri": REDIRECT_URI,
+        "resource": "urn:bench:api",
+        "scope": "api:read",
+    }
+    with tempfile.TemporaryDirectory(prefix="oidc-peer-") as tmp:
+        path = Path(tmp) / "config.json"
+        path.write_text(json.dumps(config))
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        node = shutil.which("node") or "node"
+        with serve_process(
+            [node, "server.mjs", str(port), str(path)],
+            ready_url=base + "/.well-known/openid-configuration",
+            cwd=NODE_DIR,
+            env={"NODE_ENV": "production"},
+            log=Path(tmp) / "peer.log",  # its start-up warnings (node 20, memory store) go here
+        ):
+            token_path = urlsplit(_discover(base)["token_endpoint"]).path
+
+            def make_codes(n: int) -> list[str]:
+                codes: list[str] = []
+                while len(codes) < n:
+                    batch = min(2000, n - len(codes))
+                    url = f"{base}/bench/codes?n={batch}&challenge={CHALLENGE}"
+                    codes += _post_json(url)["codes"]
+                return codes
+
+            yield Target(base, token_path, client_id, secret, "api:read", make_codes)
+
+
+# ------------------------------------------------------------------------------------- ours
+
+
+def _discover(base_url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(base_url + "/.well-known/openid-configuration", timeout=10) as r:
+        data: dict[str, Any] = json.load(r)
+    return data
+
+
+def _citizen_id(i: int) -> str:
+    from trust.checkchars import citizen_id_check_char
+
+    first17 = f"11010119900101{i % 1000:03d}"
+    return first17 + citizen_id_check_char(first17)
+
+
+def our_target(served: ServedApp) -> Target:
+    """Register a confidential client and a person through the service layer; codes are created
+    through ``create_grant`` + ``issue_code``. Raises when the OIDC provider is not there yet."""
+    from identity.authorize import AuthorizationRequest
+    from identity.keying import IdentityKeys
+    from identity.oidc_service_clients import register_client
+    from identity.oidc_service_context import OidcContext
+    from identity.oidc_service_tokens import create_grant, issue_code
+    from identity.oidc_settings import load_oidc_settings
+    from identity.service_accounts import register_person
+    from trust.clock import SystemClock
+
+    discovery = _discover(served.base_url)
+    token_endpoint = urlsplit(discovery["token_endpoint"])
+    clock = SystemClock()
+    settings = served.settings
+    keys = IdentityKeys.from_settings(settings)
+    ctx = OidcContext(load_oidc_settings(settings), keys)
+    with served.session_scope() as session:
+        registered = register_client(
+            session=session,
+            clock=clock,
+            name="压测客户端",
+            redirect_uris=[REDIRECT_URI],
+            kind="confidential",
+            scopes=["openid", "profile"],
+            grant_types=["authorization_code", "client_credentials"],
+            actor="bench",
+        )
+        person_ids = [
+            register_person(
+                session=session,
+                clock=clock,
+                keys=keys,
+                name="张测试",
+                id_number=_citizen_id(i),
+                phone=f"1380000{i:04d}",
+                actor="bench",
+            ).id
+            for i in range(16)
+        ]
+    client_id = registered.client.client_id
+    assert registered.client_secret is not None
+
+    def make_codes(n: int) -> list[str]:
+        codes: list[str] = []
+        with served.session_scope() as session:
+            now = clock.now()
+            for i in range(n):
+                grant_id = create_grant(
+                    session=session,
+                    clock=clock,
+                    ctx=ctx,
+                    client_id=client_id,
+                    person_id=person_ids[i % len(person_ids)],
+                    scope=["openid"],
+                    acr="urn:ywtb:loa:2",
+                    amr=["pwd"],
+                    auth_time=now,
+                )
+                req = AuthorizationRequest(
+                    client_id=client_id,
+                    redirect_uri=REDIRECT_URI,
+                    scopes=("openid",),
+                    code_challenge=CHALLENGE,
+                    nonce=secrets.token_urlsafe(16),
+                )
+                codes.append(
+                    issue_code(session=session, clock=clock, ctx=ctx, grant_id=grant_id, req=req)
+                )
+        return codes
+
+    return Target(
+        served.base_url,
+        token_endpoint.path,
+        client_id,
+        registered.client_secret,
+        "profile",
+        make_codes,
+    )
+
+
+# ------------------------------------------------------------------------------- measuring
+
+
+def _check_one(target: Target, request: bytes) -> str | None:
+    """Send one request (not measured) and return None when it answers 200 with an access token,
+    else a short reason: guards against benchmarking error responses."""
+    result = load(target.base_url, [request], connections=1, duration=None, warmup=0.0)
+    if result.statuses.get(200) != 1:
+        return f"token endpoint answered {dict(result.statuses)} (errors {result.errors})"
+    return None
+
+
+def _not_available(name: str, reason: str, peer: LoadResult | None) -> dict[str, Any]:
+    print(f"{name}: ours not available: {reason[:300]}")
+    return {
+        "name": f"{name} req/s (ours n/a)",
+        "value": 0.0,
+        "unit": "req/s",
+        "peer": PEER_NAME,
+        "peer_value": peer.rps if peer else None,
+        "ratio": None,
+        "target": TARGET,
+        "not_available": reason[:300],
+    }
+
+
+def _measure_pair(
+    peer: Target,
+    ours: Target | None,
+    kind: str,
+    *,
+    duration: float,
+    warmup: float,
+    rounds: int,
+    codes: tuple[int, int] = (0, 0),
+) -> tuple[LoadResult | None, LoadResult]:
+    """``codes``: authorisation codes to pre-create per round for (ours, peer); a run ends when
+    they are used up or after ``duration``, whichever comes first."""
+
+    def measure(target: Target, n_codes: int) -> LoadResult:
+        if kind == "client_credentials":
+            source: bytes | list[bytes] = target.client_credentials_request()
+        else:
+            source = target.code_requests(n_codes)
+        return load(target.base_url, source, duration=duration, warmup=warmup)
+
+    if ours is None:
+        return None, measure(peer, codes[1])
+    our_target = ours
+    return alternate(lambda: measure(our_target, codes[0]), lambda: measure(peer, codes[1]), rounds)
+
+
+def _codes_for(cc: LoadResult | None, seconds: float, cap: int) -> int:
+    """Codes enough for ``seconds`` at the client-credentials rate (an exchange does more work)."""
+    rate = cc.rps if cc is not None and cc.rps > 0 else cap
+    return max(300, min(cap, int(rate * seconds * 1.5)))
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    duration, warmup, rounds = (3.0, 0.5, 1) if quick else (8.0, 1.0, 2)
+    code_cap = 6000 if quick else 20000
+    out: dict[str, Any] = {"title": f"OIDC token endpoint vs {PEER_NAME}", "rows": []}
+    why = ensure_node_peer()
+    if why is not None:
+        out["rows"].append(_not_available("OIDC peer", why, None))
+        return out
+    notes: dict[str, Any] = {}
+    with serve_node_peer() as peer:
+        for check in (peer.client_credentials_request(), peer.code_requests(1)[0]):
+            failure = _check_one(peer, check)
+            if failure:
+                raise RuntimeError(f"peer not working: {failure}")
+        for db in databases():
+            ours: Target | None = None
+            reason = ""
+            try:
+                with serve_our_app(db) as served:
+                    try:
+                        ours = our_target(served)
+                        for check in (ours.client_credentials_request(), ours.code_requests(1)[0]):
+                            failure = _check_one(ours, check)
+                            if failure:
+                                raise RuntimeError(failure)
+                    except Exception as exc:  # not there yet, or broken: reported as a row
+                        ours, reason = None, f"{type(exc).__name__}: {exc}"
+                    cc: tuple[LoadResult | None, LoadResult | None] = (None, None)
+                    for kind in ("client_credentials", "authorization_code"):
+                        name = f"{kind} ({db})"
+                        codes = (
+                            _codes_for(cc[0], duration + warmup, code_cap),
+                            _codes_for(cc[1], duration + warmup, code_cap),
+                        )
+                        our_result, peer_result = _measure_pair(
+                            peer,
+                            ours,
+                            kind,
+                            duration=duration,
+                            warmup=warmup,
+                            rounds=rounds,
+                            codes=codes,
+                        )
+                        if kind == "client_credentials":
+                            cc = (our_result, peer_result)
+                        notes[name] = {
+                            "peer": peer_result.summary(),
+                            "ours": our_result.summary() if our_result else reason,
+                        }
+                        if our_result is None:
+                            out["rows"].append(_not_available(name, reason, peer_result))
+                            out["rows"].append(_peer_only_p99(name, peer_result))
+                        else:
+                            out["rows"] += comparison_rows(
+                                name, our_result, peer_result, peer_name=PEER_NAME, target=TARGET
+                            )
+            except (RuntimeError, OSError) as exc:  # our server did not start: say so, go on
+                out["rows"].append(_not_available(f"OIDC ({db})", str(exc), None))
+        # Context for the ratios: what a bare FastAPI endpoint under the same uvicorn does here.
+        with serve_fastapi_peer() as url:
+            small = build_request("GET", "/small", host=urlsplit(url).netloc)
+            ref = load(url, small, duration=duration, warmup=warmup)
+        notes["reference: bare FastAPI GET /small"] = ref.summary()
+        out["rows"].append(
+            {
+                "name": "reference: bare FastAPI GET /small",
+                "value": ref.rps,
+                "unit": "req/s",
+                "peer": None,
+                "ratio": None,
+                "target": None,
+            }
+        )
+    out["figures"] = notes
+    return out
+
+
+def _peer_only_p99(name: str, peer: LoadResult) -> dict[str, Any]:
+    return {
+        "name": f"{name} p99",
+        "value": 0.0,
+        "unit": "ms",
+        "peer": f"{PEER_NAME} p99 {peer.p99_ms:.1f} ms",
+        "peer_value": peer.p99_ms,
+        "ratio": None,
+        "target": None,
+    }
+
+
+def _print(rows: Sequence[dict[str, Any]]) -> None:
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False, default=str))
+
+
+if __name__ == "__main__":
+    _print(run(quick=True)["rows"])

@@ -1,0 +1,280 @@
+"""Userinfo (OIDC Core §5.3), introspection (RFC 7662), revocation (RFC 7009) and cleanup of
+expired rows (``specs/identity.md`` §3: "TTL cleanup of every token, code, flow and session").
+
+An access token is valid when its signature, type, issuer and times check out against our
+JWKS (``identity.tokens.verify_access_token``) **and** its grant is not revoked (or, for a
+client-credentials token, its ``jti`` was not revoked). Revoking an access token that belongs
+to a grant revokes the grant (RFC 7009 §2.1 allows it; its refresh tokens die too).
+
+Introspection answers only for the calling client's own tokens; anything else is
+``{"active": false}`` (RFC 7662 §2.2), as is any invalid token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CursorResult, delete, or_, select
+from sqlalchemy.orm import Session
+
+from identity.oidc_errors import InvalidToken
+from identity.oidc_model import (
+    OidcAuthCode,
+    OidcClient,
+    OidcGrant,
+    OidcInteraction,
+    OidcRefreshToken,
+    OidcRevokedJti,
+    OidcSsoSession,
+)
+from identity.oidc_service_context import OidcContext
+from identity.oidc_service_sessions import revoke_grants
+from identity.oidc_service_tokens import subject_for
+from identity.service_claims import person_claims
+from identity.tokens import VerifiedAccessToken, parse_refresh_token, verify_access_token
+from keys.interfaces import KeyStore
+from keys.jwks import jwks_for, sm2_jwks_for
+from trust.clock import Clock
+
+__all__ = [
+    "CleanupReport",
+    "check_access_token",
+    "cleanup",
+    "introspect",
+    "published_jwks",
+    "revoke",
+    "userinfo",
+]
+
+
+def published_jwks(*, session: Session, keystore: KeyStore, sm2: bool = False) -> dict[str, Any]:
+    """The main ES256 JWKS (ACTIVE, PENDING next, RETIRED keys), or the separate SM2 set."""
+    if sm2:
+        return sm2_jwks_for(keystore=keystore, session=session)
+    return jwks_for(keystore=keystore, session=session)
+
+
+def check_access_token(
+    *, session: Session, clock: Clock, ctx: OidcContext, keystore: KeyStore, token: str
+) -> tuple[VerifiedAccessToken, OidcGrant | None]:
+    """A live access token and its grant, or ``InvalidToken``."""
+    verified = verify_access_token(
+        unverified_token=token,
+        jwks=jwks_for(keystore=keystore, session=session),
+        issuer=ctx.issuer,
+        now=int(clock.now().timestamp()),
+        leeway=0,  # our own clock issued it: no skew to allow for
+    )
+    if verified.grant_id is None:
+        if session.get(OidcRevokedJti, verified.jti) is not None:
+            raise InvalidToken("access token was revoked")
+        return verified, None
+    grant = session.get(OidcGrant, verified.grant_id)
+    if grant is None or grant.revoked_at is not None or grant.client_id != verified.client_id:
+        raise InvalidToken("access token was revoked")
+    return verified, grant
+
+
+def userinfo(
+    *, session: Session, clock: Clock, ctx: OidcContext, keystore: KeyStore, token: str
+) -> dict[str, Any]:
+    verified, grant = check_access_token(
+        session=session, clock=clock, ctx=ctx, keystore=keystore, token=token
+    )
+    if grant is None or "openid" not in verified.scope:
+        raise InvalidToken("token is not for userinfo (scope openid required)")
+    client = session.get(OidcClient, grant.client_id)
+    if client is None:
+        raise InvalidToken("client no longer exists")
+    scopes = grant.scope.split()
+    claims = person_claims(
+        session=session,
+        keys=ctx.keys,
+        person_id=grant.person_id,
+        scopes=scopes,
+        client_id=grant.client_id,
+    )
+    if grant.legal_person and "legal_person" in scopes:
+        claims["legal_person"] = grant.legal_person
+    claims["sub"] = subject_for(ctx=ctx, sector_id=client.sector_id, person_id=grant.person_id)
+    return claims
+
+
+def introspect(
+    *,
+    session: Session,
+    clock: Clock,
+    ctx: OidcContext,
+    keystore: KeyStore,
+    client: OidcClient,
+    token: str,
+) -> dict[str, Any]:
+    inactive: dict[str, Any] = {"active": False}
+    row_id = parse_refresh_token(ctx.refresh_key, token)
+    if row_id is not None:
+        return _introspect_refresh(session, clock, ctx, client, row_id) or inactive
+    try:
+        verified, grant = check_access_token(
+            session=session, clock=clock, ctx=ctx, keystore=keystore, token=token
+        )
+    except InvalidToken:
+        return inactive
+    if verified.client_id != client.client_id:
+        return inactive
+    body: dict[str, Any] = {
+        "active": True,
+        "token_type": "Bearer",
+        "scope": " ".join(verified.scope),
+        "client_id": verified.client_id,
+        "sub": verified.sub,
+        "iss": ctx.issuer,
+        "aud": verified.claims.get("aud"),
+        "exp": verified.expires_at,
+        "iat": verified.issued_at,
+        "jti": verified.jti,
+    }
+    for name in ("acr", "amr", "auth_time", "sid", "legal_person"):
+        if name in verified.claims:
+            body[name] = verified.claims[name]
+    if grant is not None and grant.legal_person and grant.legal_person.get("role") == "agent":
+        # Delegation visible in introspection (spec §3: the Keycloak gap).
+        body["act"] = {"sub": verified.sub}
+    return body
+
+
+def _introspect_refresh(
+    session: Session, clock: Clock, ctx: OidcContext, client: OidcClient, row_id: str
+) -> dict[str, Any] | None:
+    row = session.get(OidcRefreshToken, row_id)
+    grant = session.get(OidcGrant, row.grant_id) if row is not None else None
+    now = clock.now()
+    if (
+        row is None
+        or grant is None
+        or grant.client_id != client.client_id
+        or grant.revoked_at is not None
+        or row.revoked_at is not None
+        or row.used_at is not None
+        or now >= row.expires_at
+    ):
+        return None
+    return {
+        "active": True,
+        "token_type": "refresh_token",
+        "scope": grant.scope,
+        "client_id": grant.client_id,
+        "sub": subject_for(ctx=ctx, sector_id=client.sector_id, person_id=grant.person_id),
+        "iss": ctx.issuer,
+        "exp": int(row.expires_at.timestamp()),
+        "iat": int(row.created_at.timestamp()),
+    }
+
+
+def revoke(
+    *,
+    session: Session,
+    clock: Clock,
+    ctx: OidcContext,
+    keystore: KeyStore,
+    client: OidcClient,
+    token: str,
+) -> None:
+    """RFC 7009 §2.2: the answer is 200 whether or not the token was valid or known."""
+    row_id = parse_refresh_token(ctx.refresh_key, token)
+    if row_id is not None:
+        row = session.get(OidcRefreshToken, row_id)
+        grant = session.get(OidcGrant, row.grant_id) if row is not None else None
+        if grant is not None and grant.client_id == client.client_id:
+            revoke_grants(session=session, clock=clock, grant_ids=[grant.id], reason="revoked")
+        return
+    try:
+        verified, grant = check_access_token(
+            session=session, clock=clock, ctx=ctx, keystore=keystore, token=token
+        )
+    except InvalidToken:
+        return
+    if verified.client_id != client.client_id:
+        return
+    if grant is not None:
+        revoke_grants(session=session, clock=clock, grant_ids=[grant.id], reason="revoked")
+        return
+    expires = datetime.fromtimestamp(verified.expires_at, tz=clock.now().tzinfo)
+    session.add(OidcRevokedJti(jti=verified.jti, expires_at=expires))
+
+
+def _run(session: Session, statement: Any) -> int:
+    result = session.execute(statement)
+    return int(result.rowcount or 0) if isinstance(result, CursorResult) else 0
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupReport:
+    codes: int
+    interactions: int
+    refresh_tokens: int
+    grants: int
+    sessions: int
+    revoked_jtis: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "codes": self.codes,
+            "interactions": self.interactions,
+            "refresh_tokens": self.refresh_tokens,
+            "grants": self.grants,
+            "sessions": self.sessions,
+            "revoked_jtis": self.revoked_jtis,
+        }
+
+
+def cleanup(*, session: Session, clock: Clock, ctx: OidcContext) -> CleanupReport:
+    """Delete what can no longer be used: expired codes and interactions, expired or used
+    refresh tokens, grants past their absolute lifetime or revoked (with their codes and
+    refresh tokens) once every access token from them has expired, ended or expired SSO
+    sessions, and revoked ``jti`` values past their expiry."""
+    now = clock.now()
+    # Access tokens of a grant live at most access_token_seconds after the grant's last use.
+    settled = now - ctx.settings.seconds("access_token") - ctx.settings.seconds("clock_skew")
+    dead_grants = select(OidcGrant.id).where(
+        or_(OidcGrant.absolute_expires_at < settled, OidcGrant.revoked_at < settled)
+    )
+    codes = _run(
+        session,
+        delete(OidcAuthCode).where(
+            or_(OidcAuthCode.expires_at < now, OidcAuthCode.grant_id.in_(dead_grants))
+        ),
+    )
+    refresh_tokens = _run(
+        session,
+        delete(OidcRefreshToken).where(
+            or_(OidcRefreshToken.expires_at < now, OidcRefreshToken.grant_id.in_(dead_grants))
+        ),
+    )
+    grant_ids = list(session.scalars(dead_grants))
+    grants = 0
+    if grant_ids:
+        _run(session, delete(OidcAuthCode).where(OidcAuthCode.grant_id.in_(grant_ids)))
+        _run(session, delete(OidcRefreshToken).where(OidcRefreshToken.grant_id.in_(grant_ids)))
+        grants = _run(session, delete(OidcGrant).where(OidcGrant.id.in_(grant_ids)))
+    interactions = _run(session, delete(OidcInteraction).where(OidcInteraction.expires_at < now))
+    sessions = _run(
+        session,
+        delete(OidcSsoSession).where(
+            or_(
+                OidcSsoSession.absolute_expires_at < now,
+                OidcSsoSession.idle_expires_at < now,
+                OidcSsoSession.ended_at < now,
+            )
+        ),
+    )
+    jtis = _run(session, delete(OidcRevokedJti).where(OidcRevokedJti.expires_at < now))
+    return CleanupReport(
+        codes=int(codes or 0),
+        interactions=int(interactions or 0),
+        refresh_tokens=int(refresh_tokens or 0),
+        grants=int(grants),
+        sessions=int(sessions or 0),
+        revoked_jtis=int(jtis or 0),
+    )

@@ -1,0 +1,441 @@
+"""Grants, authorisation codes and the token endpoint's grant types (RFC 6749 §4.1.3, §6,
+§4.4; RFC 7636 §4.6; OIDC Core §3.1.3).
+
+* ``authorization_code``: the code is single use and short-lived; PKCE S256 is checked; a
+  code presented a second time revokes the grant and with it every token issued from the code
+  (RFC 6749 §4.1.2: "SHOULD revoke (when possible) all tokens previously issued based on that
+  authorization code").
+* ``refresh_token``: rotation with reuse detection. The first use returns a new pair; within
+  ``refresh_grace_seconds`` the previous token returns the same successor again (racing
+  refreshes, ory/hydra#1831); later reuse revokes the grant (the token family).
+* ``client_credentials``: an RFC 9068 JWT access token, nothing written to the database.
+
+``create_grant`` + ``issue_tokens`` are the reusable pieces (the device grant uses them);
+``EXTRA_GRANTS`` lets another module add a grant type to the token endpoint.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from identity.authorize import AuthorizationRequest
+from identity.oidc_errors import OAuthError
+from identity.oidc_model import OidcAuthCode, OidcClient, OidcGrant, OidcRefreshToken
+from identity.oidc_service_context import OidcContext
+from identity.oidc_service_sessions import revoke_grants
+from identity.pkce import verify_s256
+from identity.service_claims import person_claims
+from identity.tokens import (
+    mint_access_token,
+    mint_id_token,
+    pairwise_sub,
+    parse_refresh_token,
+    refresh_token_value,
+    secret_digest,
+)
+from keys.interfaces import KeyStore, KeyUsage, Signer
+from trust.clock import Clock
+from trust.errors import NotFound
+from trust.ids import new_id
+from trust.signing import SignatureAlgorithm
+
+__all__ = [
+    "EXTRA_GRANTS",
+    "GrantHandler",
+    "TokenResponse",
+    "client_credentials",
+    "create_grant",
+    "exchange_code",
+    "issue_code",
+    "issue_tokens",
+    "refresh",
+    "subject_for",
+    "token_signer",
+]
+
+_ID_TOKEN_SCOPE_CLAIMS: Final = ("name", "phone_number", "phone_number_verified")
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class TokenResponse:
+    access_token: str
+    expires_in: int
+    scope: str
+    id_token: str | None = None
+    refresh_token: str | None = None
+    refresh_expires_in: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """RFC 6749 §5.1 body (``refresh_expires_in`` always correct when present)."""
+        body: dict[str, Any] = {
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "scope": self.scope,
+        }
+        if self.id_token is not None:
+            body["id_token"] = self.id_token
+        if self.refresh_token is not None:
+            body["refresh_token"] = self.refresh_token
+            body["refresh_expires_in"] = self.refresh_expires_in
+        return body
+
+    def __repr__(self) -> str:
+        return "<TokenResponse (tokens hidden)>"
+
+
+class GrantHandler(Protocol):
+    def __call__(
+        self,
+        *,
+        session: Session,
+        clock: Clock,
+        ctx: OidcContext,
+        signer: Signer,
+        client: OidcClient,
+        form: Mapping[str, str],
+    ) -> TokenResponse: ...
+
+
+#: Extension point: grant type URI -> handler (e.g. RFC 8628 device code, added by its module).
+EXTRA_GRANTS: dict[str, GrantHandler] = {}
+
+
+def token_signer(*, session: Session, clock: Clock, keystore: KeyStore) -> Signer:
+    """The ACTIVE ES256 token-signing key; on first use an ACTIVE key and its PENDING
+    successor are generated, so that the next key is published before it ever signs."""
+    try:
+        return keystore.active_signer(
+            session=session, usage=KeyUsage.TOKEN_SIGNING, algorithm=SignatureAlgorithm.ES256
+        )
+    except NotFound:
+        pass
+    keystore.generate(
+        session=session,
+        clock=clock,
+        usage=KeyUsage.TOKEN_SIGNING,
+        algorithm=SignatureAlgorithm.ES256,
+        label="OIDC token signing (ES256)",
+        activate=True,
+        actor="oidc",
+    )
+    keystore.generate(
+        session=session,
+        clock=clock,
+        usage=KeyUsage.TOKEN_SIGNING,
+        algorithm=SignatureAlgorithm.ES256,
+        label="OIDC token signing (ES256, next)",
+        activate=False,
+        actor="oidc",
+    )
+    return keystore.active_signer(
+        session=session, usage=KeyUsage.TOKEN_SIGNING, algorithm=SignatureAlgorithm.ES256
+    )
+
+
+def subject_for(*, ctx: OidcContext, sector_id: str, person_id: str) -> str:
+    """The pairwise ``sub`` of ``person_id`` for clients of ``sector_id``."""
+    return pairwise_sub(ctx.pairwise_key, sector_id, person_id)
+
+
+def create_grant(
+    *,
+    session: Session,
+    clock: Clock,
+    ctx: OidcContext,
+    client_id: str,
+    person_id: str,
+    scope: Sequence[str],
+    acr: str,
+    amr: Sequence[str],
+    auth_time: datetime,
+    sid: str | None = None,
+    legal_person: Mapping[str, Any] | None = None,
+    legal_person_id: str | None = None,
+    userinfo_claims: Sequence[str] = (),
+) -> str:
+    """Record what the person authorised for the client; returns the grant id."""
+    now = clock.now()
+    row = OidcGrant(
+        id=new_id("grt"),
+        client_id=client_id,
+        person_id=person_id,
+        sid=sid,
+        scope=" ".join(scope),
+        acr=acr,
+        amr=list(amr),
+        auth_time=auth_time,
+        legal_person=dict(legal_person) if legal_person else None,
+        legal_person_id=legal_person_id,
+        userinfo_claims=list(userinfo_claims),
+        created_at=now,
+        absolute_expires_at=now + ctx.settings.seconds("refresh_absolute"),
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def issue_code(
+    *, session: Session, clock: Clock, ctx: OidcContext, grant_id: str, req: AuthorizationRequest
+) -> str:
+    code = secrets.token_urlsafe(32)
+    now = clock.now()
+    session.add(
+        OidcAuthCode(
+            code_hash=secret_digest(code),
+            grant_id=grant_id,
+            client_id=req.client_id,
+            redirect_uri=req.redirect_uri,
+            code_challenge=req.code_challenge,
+            nonce=req.nonce,
+            created_at=now,
+            expires_at=now + ctx.settings.seconds("code"),
+        )
+    )
+    return code
+
+
+def _grant(session: Session, grant_id: str) -> OidcGrant:
+    row = session.get(OidcGrant, grant_id)
+    if row is None:  # pragma: no cover - callers pass ids of rows they just read
+        raise OAuthError("invalid_grant", "grant not found")
+    return row
+
+
+def _id_token_extra(
+    session: Session, ctx: OidcContext, grant: OidcGrant, client: OidcClient
+) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if grant.legal_person:
+        extra["legal_person"] = grant.legal_person
+    scopes = grant.scope.split()
+    claims = person_claims(
+        session=session,
+        keys=ctx.keys,
+        person_id=grant.person_id,
+        scopes=scopes,
+        client_id=client.client_id,
+    )
+    for name in _ID_TOKEN_SCOPE_CLAIMS:
+        if name in claims:
+            extra[name] = claims[name]
+    return extra
+
+
+def _new_refresh(
+    session: Session, clock: Clock, ctx: OidcContext, grant: OidcGrant, parent: str | None
+) -> OidcRefreshToken:
+    now = clock.now()
+    row = OidcRefreshToken(
+        id=new_id("ort"),
+        grant_id=grant.id,
+        parent_id=parent,
+        created_at=now,
+        expires_at=min(now + ctx.settings.seconds("refresh_idle"), grant.absolute_expires_at),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def issue_tokens(
+    *,
+    session: Session,
+    clock: Clock,
+    ctx: OidcContext,
+    signer: Signer,
+    grant_id: str,
+    nonce: str | None = None,
+    with_id_token: bool = True,
+    refresh_row: OidcRefreshToken | None = None,
+) -> TokenResponse:
+    """Access token, ID token and (if the client may refresh) a refresh token for a grant.
+    ``refresh_row``: reuse this refresh token (rotation's successor) instead of a new one."""
+    grant = _grant(session, grant_id)
+    client = session.get(OidcClient, grant.client_id)
+    if client is None or client.status != "active" or grant.revoked_at is not None:
+        raise OAuthError("invalid_grant", "grant or client is no longer valid")
+    now = clock.now()
+    sub = subject_for(ctx=ctx, sector_id=client.sector_id, person_id=grant.person_id)
+    settings = ctx.settings
+    at_extra = {"legal_person": grant.legal_person} if grant.legal_person else None
+    access, _jti = mint_access_token(
+        signer=signer,
+        issuer=ctx.issuer,
+        sub=sub,
+        client_id=client.client_id,
+        scope=grant.scope,
+        now=now,
+        lifetime_seconds=settings.access_token_seconds,
+        grant_id=grant.id,
+        auth_time=grant.auth_time,
+        acr=grant.acr,
+        amr=grant.amr,
+        sid=grant.sid,
+        extra_claims=at_extra,
+    )
+    id_token = None
+    if with_id_token and "openid" in grant.scope.split():
+        id_token = mint_id_token(
+            signer=signer,
+            issuer=ctx.issuer,
+            sub=sub,
+            client_id=client.client_id,
+            now=now,
+            lifetime_seconds=settings.id_token_seconds,
+            auth_time=grant.auth_time,
+            acr=grant.acr,
+            amr=grant.amr,
+            sid=grant.sid,
+            nonce=nonce,
+            access_token=access,
+            extra_claims=_id_token_extra(session, ctx, grant, client),
+        )
+    refresh_value = refresh_expires = None
+    if "refresh_token" in client.grant_types.split():
+        row = refresh_row or _new_refresh(session, clock, ctx, grant, None)
+        refresh_value = refresh_token_value(ctx.refresh_key, row.id)
+        refresh_expires = max(0, int((row.expires_at - now).total_seconds()))
+    return TokenResponse(
+        access_token=access,
+        expires_in=settings.access_token_seconds,
+        scope=grant.scope,
+        id_token=id_token,
+        refresh_token=refresh_value,
+        refresh_expires_in=refresh_expires,
+    )
+
+
+def exchange_code(
+    *,
+    session: Session,
+    clock: Clock,
+    ctx: OidcContext,
+    signer: Signer,
+    client: OidcClient,
+    form: Mapping[str, str],
+) -> TokenResponse:
+    code = form.get("code") or ""
+    row = session.scalar(
+        select(OidcAuthCode).where(OidcAuthCode.code_hash == secret_digest(code)).with_for_update()
+    )
+    now = clock.now()
+    if row is None or row.client_id != client.client_id:
+        raise OAuthError("invalid_grant", "authorization code is invalid")
+    if row.used_at is not None:
+        revoke_grants(session=session, clock=clock, grant_ids=[row.grant_id], reason="code_reuse")
+        raise OAuthError("invalid_grant", "authorization code was already used")
+    if now >= row.expires_at:
+        raise OAuthError("invalid_grant", "authorization code expired")
+    # RFC 6749 §4.1.3: redirect_uri must be identical to the one in the authorisation request.
+    if form.get("redirect_uri") != row.redirect_uri:
+        raise OAuthError("invalid_grant", "redirect_uri does not match")
+    # RFC 7636 §4.6: verify code_verifier against the stored S256 challenge.
+    if not verify_s256(unverified_verifier=form.get("code_verifier"), challenge=row.code_challenge):
+        raise OAuthError("invalid_grant", "PKCE verification failed")
+    row.used_at = now
+    return issue_tokens(
+        session=session,
+        clock=clock,
+        ctx=ctx,
+        signer=signer,
+        grant_id=row.grant_id,
+        nonce=row.nonce,
+    )
+
+
+def refresh(
+    *,
+    session: Session,
+    clock: Clock,
+    ctx: OidcContext,
+    signer: Signer,
+    client: OidcClient,
+    form: Mapping[str, str],
+) -> TokenResponse:
+    row_id = parse_refresh_token(ctx.refresh_key, form.get("refresh_token") or "")
+    row = (
+        session.scalar(
+            select(OidcRefreshToken).where(OidcRefreshToken.id == row_id).with_for_update()
+        )
+        if row_id
+        else None
+    )
+    if row is None:
+        raise OAuthError("invalid_grant", "refresh token is invalid")
+    grant = _grant(session, row.grant_id)
+    now = clock.now()
+    if grant.client_id != client.client_id:
+        raise OAuthError("invalid_grant", "refresh token is invalid")
+    if grant.revoked_at is not None or row.revoked_at is not None:
+        raise OAuthError("invalid_grant", "refresh token was revoked")
+    if "scope" in form and not set(form["scope"].split()) <= set(grant.scope.split()):
+        raise OAuthError("invalid_scope", "scope exceeds the original grant")
+    if row.used_at is not None:
+        grace = timedelta(seconds=ctx.settings.refresh_grace_seconds)
+        successor = session.get(OidcRefreshToken, row.successor_id) if row.successor_id else None
+        if now - row.used_at <= grace and successor is not None and successor.used_at is None:
+            return issue_tokens(
+                session=session,
+                clock=clock,
+                ctx=ctx,
+                signer=signer,
+                grant_id=grant.id,
+                refresh_row=successor,
+            )
+        revoke_grants(session=session, clock=clock, grant_ids=[grant.id], reason="refresh_reuse")
+        raise OAuthError("invalid_grant", "refresh token was already used")
+    if now >= row.expires_at or now >= grant.absolute_expires_at:
+        raise OAuthError("invalid_grant", "refresh token expired")
+    successor = _new_refresh(session, clock, ctx, grant, row.id)
+    row.used_at, row.successor_id = now, successor.id
+    return issue_tokens(
+        session=session,
+        clock=clock,
+        ctx=ctx,
+        signer=signer,
+        grant_id=grant.id,
+        refresh_row=successor,
+    )
+
+
+def client_credentials(
+    *,
+    session: Session,
+    clock: Clock,
+    ctx: OidcContext,
+    signer: Signer,
+    client: OidcClient,
+    form: Mapping[str, str],
+) -> TokenResponse:
+    """RFC 6749 §4.4; ``sub`` is the client itself (RFC 9068 §2.2)."""
+    allowed = client.allowed_scopes.split()
+    requested = form.get("scope", "").split()
+    scope = [s for s in requested if s in allowed and s != "openid"]
+    access, _jti = mint_access_token(
+        signer=signer,
+        issuer=ctx.issuer,
+        sub=client.client_id,
+        client_id=client.client_id,
+        scope=" ".join(scope),
+        now=clock.now(),
+        lifetime_seconds=ctx.settings.access_token_seconds,
+    )
+    return TokenResponse(
+        access_token=access, expires_in=ctx.settings.access_token_seconds, scope=" ".join(scope)
+    )
+
+
+GRANTS: Final[dict[str, Callable[..., TokenResponse]]] = {
+    "authorization_code": exchange_code,
+    "refresh_token": refresh,
+    "client_credentials": client_credentials,
+}

@@ -1,0 +1,309 @@
+"""Federation against REAL second OpenID providers on loopback: a second instance of our own
+app (its own database, keys and issuer) plays the national platform; so does panva's node
+``oidc-provider`` from npm (the copy installed for the bench, run in a node subprocess).
+A citizen registered and verified only there logs in to a portal of this instance through
+the broker: code + PKCE at the upstream, ID token checked against the upstream JWKS, verified
+name + citizen ID number (released with consent) mapped to a new local account, the upstream
+proofing level recorded as evidence ("一地注册、各地互认"); a second login reuses the link."""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote, urljoin, urlsplit
+
+import pytest
+import requests
+import uvicorn
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from identity import _shared as sh
+from identity.channels_model import FederatedIdentity
+from identity.evidence import EvidenceKind
+from identity.keying import IdentityKeys
+from identity.model import Evidence, Person
+from identity.oidc_service_clients import RegisteredClient, register_client
+from identity.sim_data import SimRegistryData
+from tests.conftest import skip_or_fail
+from tests.integration.identity._factories import PASSWORD, make_person
+from tests.integration.identity.oidc import _rp
+from tests.integration.identity.oidc._agent import UserAgent
+from tests.integration.identity.oidc.conftest import Live, _free_port
+from trust.clock import FixedClock
+from trust.config import Settings, load_settings
+from trust.db import make_engine, session_factory
+from trust.migrations.registry import load_all_models
+from trust.web.app import create_app
+
+
+class _TwoSiteAgent(UserAgent):
+    """The core's scripted agent posts forms to its base URL; here the login form is the
+    upstream's, so forms go to the origin of the page they came from."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(base_url)
+        self._origin = base_url
+        self.http.hooks["response"].append(self._remember)
+
+    def _remember(self, response: requests.Response, *args: object, **kwargs: object) -> None:
+        parts = urlsplit(response.url)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+
+    @property  # type: ignore[override]
+    def base(self) -> str:
+        return self._origin
+
+    @base.setter
+    def base(self, value: str) -> None:
+        self._origin = value
+
+
+@dataclass
+class Upstream:
+    url: str
+    db: sessionmaker[Session]
+    broker: RegisteredClient
+    person_id: str
+
+
+@pytest.fixture
+def upstream(
+    tmp_path: Path, settings: Settings, live: Live, sim: SimRegistryData
+) -> Iterator[Upstream]:
+    port = _free_port()
+    # "localhost", not 127.0.0.1: cookies ignore ports, and two OPs on one host name would
+    # overwrite each other's SSO cookie (in production they are different hosts).
+    url = f"http://localhost:{port}"
+    up_settings = load_settings(
+        environ={},
+        overrides=settings.model_dump()
+        | {
+            "public_base_url": url,
+            "data_dir": tmp_path / "upstream",
+            "database_url": f"sqlite:///{tmp_path / 'upstream.db'}",
+            "master_key": "ffeeddccbbaa99887766554433221100" * 2,
+        },
+    )
+    up_settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(up_settings.resolved_database_url)
+    load_all_models().create_all(engine)
+    factory = session_factory(engine)
+    clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
+    keys = IdentityKeys.from_settings(up_settings)
+    citizen = sim.citizens[1]
+    with factory() as s, s.begin():
+        person = make_person(s, clock, keys, citizen, username="wangwu")
+        # Verified at P3 on the national platform (网证 without face: network_id level 2).
+        s.add(
+            Evidence(
+                id="evd_upstream1",
+                subject_kind="person",
+                subject_id=person.id,
+                kind=EvidenceKind.NETWORK_ID.value,
+                outcome="match",
+                reason="network_id.match",
+                source="upstream-test",
+                request_ref="ref",
+                response_digest=b"\x00" * 32,
+                verified_at=clock.now(),
+                details={"level": 2},
+            )
+        )
+        s.flush()
+        sh.recompute_proofing(s, "person", person.id)
+        broker = register_client(
+            session=s,
+            clock=clock,
+            name="省级统一身份认证",
+            redirect_uris=[f"{live.url}/oidc/federation/callback"],
+            scopes=["openid", "profile", "phone", "realname", "realname_id"],
+            actor="test",
+        )
+    app = create_app(up_settings, clock=clock)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("upstream did not start")
+        time.sleep(0.02)
+    try:
+        yield Upstream(url, factory, broker, person.id)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        engine.dispose()
+
+
+@pytest.fixture
+def configured(upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> Upstream:
+    monkeypatch.setenv("TRUST_FEDERATION_ISSUER", upstream.url)
+    monkeypatch.setenv("TRUST_FEDERATION_CLIENT_ID", upstream.broker.client.client_id)
+    monkeypatch.setenv("TRUST_FEDERATION_CLIENT_SECRET", upstream.broker.client_secret or "")
+    return upstream
+
+
+def _broker_login(live: Live, portal: RegisteredClient) -> tuple[dict[str, object], list[str]]:
+    started = _rp.start(live.url, portal)
+    parts = urlsplit(started.url)
+    start = f"{live.url}/oidc/federation/start?return_to=" + quote(f"{parts.path}?{parts.query}")
+    agent = _TwoSiteAgent(live.url)
+    final, pages = agent.run(
+        start, stop_at=portal.client.redirect_uris[0], login="wangwu", password=PASSWORD
+    )
+    token = _rp.exchange(live.url, portal, _rp.query(final)["code"], started.verifier)
+    assert token.status_code == 200, token.text
+    claims, _ = _rp.id_token_claims(live.url, token.json()["id_token"])
+    return claims, pages.stages
+
+
+def test_login_through_the_upstream_creates_and_reuses_the_local_account(
+    live: Live, configured: Upstream, sim: SimRegistryData
+) -> None:
+    portal = live.client("门户丙", redirect_uris=["http://127.0.0.1:9/portal-c/cb"])
+    claims, stages = _broker_login(live, portal)
+    assert stages[0] == "login"  # the upstream's login page, not ours
+    assert claims["iss"] == live.url
+    with live.db() as s:
+        (link,) = s.scalars(select(FederatedIdentity)).all()
+        assert link.issuer == configured.url
+        person = s.get(Person, link.person_id)
+        assert person is not None
+        assert person.name == sim.citizens[1].name
+        assert person.proofing_level == 3  # recorded from the upstream's P3
+        evidence = s.scalars(select(Evidence).where(Evidence.subject_id == person.id)).all()
+        assert [(e.kind, e.reason, e.source) for e in evidence] == [
+            ("network_id", "federation.upstream_level", configured.url)
+        ]
+    # Second login: the link names the same local account; no new person.
+    again, _ = _broker_login(live, portal)
+    assert again["sub"] == claims["sub"]
+    with live.db() as s:
+        assert s.scalar(select(func.count()).select_from(Person)) == 1
+        assert s.scalar(select(func.count()).select_from(FederatedIdentity)) == 1
+
+
+def test_unconfigured_and_replayed_state(live: Live, configured: Upstream) -> None:
+    agent = live.agent()
+    replay = agent.http.get(
+        f"{live.url}/oidc/federation/callback", params={"state": "x" * 20, "code": "c"}
+    )
+    assert replay.status_code == 400
+    assert "登录请求已失效" in replay.text
+    start = agent.http.get(
+        f"{live.url}/oidc/federation/start",
+        params={"return_to": "https://evil.example/"},
+        allow_redirects=False,
+    )
+    assert start.status_code == 303
+    assert start.headers["location"].startswith(configured.url + "/oidc/authorize?")
+
+
+# --------------------------------------------------------------------------- node oidc-provider
+
+_PROVIDER = Path(__file__).resolve().parents[4] / "bench/peers/node/node_modules/oidc-provider"
+_SCRIPT = Path(__file__).resolve().parent / "node" / "upstream_op.mjs"
+
+
+@pytest.fixture
+def node_upstream(
+    live: Live, sim: SimRegistryData, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """panva's oidc-provider (installed from npm for the bench) as the upstream, in a node
+    subprocess on loopback."""
+    index = _PROVIDER / "lib" / "index.js"
+    if shutil.which("node") is None or not index.exists():
+        skip_or_fail("node or the npm oidc-provider package (bench/peers/node) is missing")
+    port = _free_port()
+    citizen = sim.citizens[2]
+    proc = subprocess.Popen(
+        [
+            "node",
+            str(_SCRIPT),
+            str(index),
+            str(port),
+            f"{live.url}/oidc/federation/callback",
+            citizen.name,
+            citizen.id_number,
+            citizen.phone,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://localhost:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{url}/.well-known/openid-configuration", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                raise RuntimeError(f"oidc-provider did not start: {out[-2000:]}")
+            time.sleep(0.1)
+        monkeypatch.setenv("TRUST_FEDERATION_ISSUER", url)
+        monkeypatch.setenv("TRUST_FEDERATION_CLIENT_ID", "broker")
+        monkeypatch.setenv("TRUST_FEDERATION_CLIENT_SECRET", "broker-secret-for-tests-only")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _through_node_pages(http: requests.Session, url: str, downstream: str) -> str:
+    """Drive oidc-provider's development login and consent pages until the redirect comes
+    back to our callback; returns that URL."""
+    response = http.get(url, allow_redirects=False)
+    for _ in range(20):
+        if response.status_code in (302, 303):
+            target = urljoin(response.url, response.headers["location"])
+            if target.startswith(downstream):
+                return target
+            response = http.get(target, allow_redirects=False)
+            continue
+        assert response.status_code == 200, response.text[:500]
+        action = re.search(r'<form[^>]*action="([^"]+)"', response.text)
+        assert action is not None, response.text[:500]
+        hidden = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', response.text)
+        data = {k: html.unescape(v) for k, v in hidden}
+        if 'name="login"' in response.text:
+            data |= {"login": "citizen-1", "password": "any"}
+        response = http.post(
+            urljoin(response.url, html.unescape(action.group(1))), data=data, allow_redirects=False
+        )
+    raise AssertionError("too many steps at the upstream")
+
+
+def test_login_through_node_oidc_provider(
+    live: Live, node_upstream: str, sim: SimRegistryData
+) -> None:
+    portal = live.client("门户丁", redirect_uris=["http://127.0.0.1:9/portal-d/cb"])
+    started = _rp.start(live.url, portal)
+    parts = urlsplit(started.url)
+    agent = _TwoSiteAgent(live.url)
+    start = f"{live.url}/oidc/federation/start?return_to=" + quote(f"{parts.path}?{parts.query}")
+    callback = _through_node_pages(agent.http, start, live.url)
+    final, _pages = agent.run(callback, stop_at=portal.client.redirect_uris[0])
+    token = _rp.exchange(live.url, portal, _rp.query(final)["code"], started.verifier)
+    assert token.status_code == 200, token.text
+    with live.db() as s:
+        (link,) = s.scalars(select(FederatedIdentity)).all()
+        assert (link.issuer, link.upstream_sub) == (node_upstream, "citizen-1")
+        person = s.get(Person, link.person_id)
+        assert person is not None
+        assert person.name == sim.citizens[2].name
+        assert person.proofing_level == 4  # the upstream's verified_claims P4

@@ -1,0 +1,71 @@
+"""Signing keys seen from a relying party: the next key is in the JWKS before it signs (an RP
+with a cached JWKS verifies tokens after a rotation), SM2 keys only in the separate set, and the
+main set still imports into joserfc (Authlib's loader) with an SM2 key present."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from identity.records import PersonRecord
+from keys.interfaces import KeyUsage
+from keys.software import SoftwareKeyStore
+from tests.integration.identity._factories import PASSWORD
+from tests.integration.identity.oidc import _rp
+from tests.integration.identity.oidc.conftest import Live
+from trust.signing import SignatureAlgorithm
+
+
+def _id_token(live: Live, agent: Any, rp: Any) -> str:
+    s = _rp.start(live.url, rp)
+    final, _ = agent.run(
+        s.url, stop_at=rp.client.redirect_uris[0], login="zhangsan", password=PASSWORD
+    )
+    response = _rp.exchange(live.url, rp, _rp.query(final)["code"], s.verifier)
+    token: str = response.json()["id_token"]
+    return token
+
+
+def test_rotation_is_published_before_signing(live: Live, person: PersonRecord) -> None:
+    rp = live.client("rot", redirect_uris=["http://127.0.0.1:9/rot"])
+    agent = live.agent()
+    first = _id_token(live, agent, rp)
+    cached = requests.get(f"{live.url}/oidc/jwks").json()  # an RP caches this
+    kid_before = jwt.decode(first, KeySet.import_key_set(cached), algorithms=["ES256"]).header[
+        "kid"
+    ]
+    keystore = SoftwareKeyStore.from_settings(live.settings)
+    with live.db() as s, s.begin():
+        new = keystore.rotate(
+            session=s, clock=live.clock, usage=KeyUsage.TOKEN_SIGNING,
+            algorithm=SignatureAlgorithm.ES256,
+        )  # fmt: skip
+    second = _id_token(live, agent, rp)
+    header = jwt.decode(second, KeySet.import_key_set(cached), algorithms=["ES256"]).header
+    assert header["kid"] == new.key_id != kid_before
+    current = {k["kid"] for k in requests.get(f"{live.url}/oidc/jwks").json()["keys"]}
+    assert {kid_before, new.key_id} <= current  # the retired key still verifies old tokens
+    assert len(current) == 3  # retired, active and the new pending key
+
+
+def test_sm2_keys_only_in_the_separate_set(live: Live, person: PersonRecord) -> None:
+    rp = live.client("sm2", redirect_uris=["http://127.0.0.1:9/sm2"])
+    requests.get(f"{live.url}/oidc/jwks")  # ES256 keys exist
+    keystore = SoftwareKeyStore.from_settings(live.settings)
+    with live.db() as s, s.begin():
+        sm2 = keystore.generate(
+            session=s, clock=live.clock, usage=KeyUsage.TOKEN_SIGNING,
+            algorithm=SignatureAlgorithm.SM2_SM3, label="SM2 token signing",
+        )  # fmt: skip
+    main = requests.get(f"{live.url}/oidc/jwks").json()
+    separate = requests.get(f"{live.url}/oidc/jwks/sm2").json()
+    assert sm2.key_id not in {k["kid"] for k in main["keys"]}
+    assert [k["kid"] for k in separate["keys"]] == [sm2.key_id]
+    assert separate["keys"][0]["crv"] == "SM2"
+    # Authlib's loader imports the whole main set: it must not meet an SM2 key.
+    keyset = KeySet.import_key_set(main)
+    token = _id_token(live, live.agent(), rp)
+    assert jwt.decode(token, keyset, algorithms=["ES256"]).claims["aud"] == rp.client.client_id
