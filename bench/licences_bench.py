@@ -11,6 +11,18 @@ Peers, measured in the same run on the same machine (ratios are what matters on 
   fontTools subset + CFF->TrueType conversion runs) and (b) a repeated character set (the
   subset is cached), against rendering with the standard non-embedded ``STSong-Light``.
 
+Service and HTTP figures (issue 5 "Performance"; ``licences.service_*``):
+
+- issuing (render + seal through the seals service + sign + store + log) per second and per
+  CPU-second of this process (one core), on SQLite, each licence its own transaction;
+- verification by 核验码 over HTTP at 32 connections (``bench.http_load``: uvicorn, one worker)
+  against the bare FastAPI endpoint returning small JSON, same run (target ratio >= 0.5); every
+  request does the per-IP rate-limit count and writes the holder's 核验记录, as in production
+  (the limit itself is raised for the run with ``TRUST_LICENCES_VERIFY_LIMITS``);
+- verification latency (service call, one transaction: HMAC, lookup, live status, record) with
+  10 thousand and with 1 million licences on PostgreSQL (rows bulk-loaded with COPY), ratio
+  1M / 10k (target <= 1.3; reported as 10k / 1M so that "higher is better" like the others).
+
 Rates are wall-clock. Run: ``python -m bench --only licences_bench`` or
 ``python -m bench.licences_bench``.
 """
@@ -148,25 +160,56 @@ def run(quick: bool = False) -> dict[str, Any]:
         lambda: render_licence_pdf(replace(doc, holder_name=_fresh_name())), seconds
     )
     qr_el1, qr_url = make_qr(text, "Q"), make_qr(url, "Q")
+    service_rows, service_notes = _service_rows(quick)
     return {
-        "title": "E-licences (EL1 envelope, status list, PDF; wall-clock rates)",
+        "title": "E-licences (EL1 envelope, status list, PDF, issuing, verify; wall-clock)",
         "rows": [
-            {"name": "EL1 sign + encode (SM2, CBOR, zlib, Base45)", "value": el1_sign,
-             "unit": "envelopes/s", "peer": "trust.crypto SM2 sign (same bytes)",
-             "peer_value": sign_rate, "ratio": el1_sign / sign_rate,
-             "target": TARGET_SIGN_RATIO},
-            {"name": "EL1 decode + verify", "value": el1_verify, "unit": "envelopes/s",
-             "peer": "trust.crypto SM2 verify (same bytes)", "peer_value": verify_rate,
-             "ratio": el1_verify / verify_rate, "target": TARGET_VERIFY_RATIO},
-            {"name": "status list decode + verify (131,072)", "value": status_verify,
-             "unit": "lists/s", "peer": "trust.crypto SM2 verify", "peer_value": verify_rate,
-             "ratio": status_verify / verify_rate, "target": TARGET_STATUS_VERIFY_RATIO},
-            {"name": "licence PDF, embedded font, new characters", "value": render_fresh,
-             "unit": "pages/s", "peer": "PDF with STSong-Light", "peer_value": render_std,
-             "ratio": render_fresh / render_std, "target": None},
-            {"name": "licence PDF, embedded font, cached subset", "value": render_cached,
-             "unit": "pages/s", "peer": "PDF with STSong-Light", "peer_value": render_std,
-             "ratio": render_cached / render_std, "target": None},
+            *service_rows,
+            {
+                "name": "EL1 sign + encode (SM2, CBOR, zlib, Base45)",
+                "value": el1_sign,
+                "unit": "envelopes/s",
+                "peer": "trust.crypto SM2 sign (same bytes)",
+                "peer_value": sign_rate,
+                "ratio": el1_sign / sign_rate,
+                "target": TARGET_SIGN_RATIO,
+            },
+            {
+                "name": "EL1 decode + verify",
+                "value": el1_verify,
+                "unit": "envelopes/s",
+                "peer": "trust.crypto SM2 verify (same bytes)",
+                "peer_value": verify_rate,
+                "ratio": el1_verify / verify_rate,
+                "target": TARGET_VERIFY_RATIO,
+            },
+            {
+                "name": "status list decode + verify (131,072)",
+                "value": status_verify,
+                "unit": "lists/s",
+                "peer": "trust.crypto SM2 verify",
+                "peer_value": verify_rate,
+                "ratio": status_verify / verify_rate,
+                "target": TARGET_STATUS_VERIFY_RATIO,
+            },
+            {
+                "name": "licence PDF, embedded font, new characters",
+                "value": render_fresh,
+                "unit": "pages/s",
+                "peer": "PDF with STSong-Light",
+                "peer_value": render_std,
+                "ratio": render_fresh / render_std,
+                "target": None,
+            },
+            {
+                "name": "licence PDF, embedded font, cached subset",
+                "value": render_cached,
+                "unit": "pages/s",
+                "peer": "PDF with STSong-Light",
+                "peer_value": render_std,
+                "ratio": render_cached / render_std,
+                "target": None,
+            },
         ],
         "notes": {
             "cose_bytes": len(cose),
@@ -175,8 +218,368 @@ def run(quick: bool = False) -> dict[str, Any]:
             "qr_version_el1_ec_q": qr_el1.version,
             "qr_version_url_ec_q": qr_url.version,
             "status_list_file_bytes": len(status_file),
+            **service_notes,
         },
-    }  # fmt: skip
+    }
+
+
+# --------------------------------------------------------------------------- service and HTTP
+
+
+def _seed_issuer(session: Any, clock: Any, keystore: Any, settings: Any) -> tuple[Any, str]:
+    """CA, a department with an active 行政审批专用章, the demo catalogue; (issuer, org id)."""
+    from licences import service as licence_service
+    from seals import service as seals_service
+    from seals.lifecycle import SealType
+    from seals.service import SealApplication
+    from trust.cli.ca import ensure_ca
+    from trust.cli.demo import demo_uscc
+    from trust.cli.licence import DEMO_TYPES, cli_issuer
+    from trust.principals import service as principals
+    from trust.principals.principal import Principal, PrincipalKind
+    from trust.principals.roles import Grant, Role
+
+    ensure_ca(session=session, clock=clock, keystore=keystore, settings=settings)
+    org = principals.create_organisation(
+        session=session,
+        clock=clock,
+        name="基准市市场监督管理局",
+        uscc=demo_uscc("11", "350100", f"{secrets.randbelow(10**8):08d}"),
+        kind="department",
+        actor="bench",
+    )
+    custodian = Principal(
+        kind=PrincipalKind.USER,
+        id="bench",
+        display="bench",
+        organisation_id=None,
+        grants=frozenset({Grant(Role.SEAL_CUSTODIAN, org.id)}),
+        authenticated_by="bench",
+    )
+    seal = seals_service.apply_seal(
+        session=session,
+        clock=clock,
+        principal=custodian,
+        application=SealApplication(
+            organisation_id=org.id,
+            seal_type=SealType.ADMIN_APPROVAL,
+            name="基准市市场监督管理局行政审批专用章",
+            reason="bench",
+        ),
+    )
+    seals_service.make_seal(
+        session=session,
+        clock=clock,
+        keystore=keystore,
+        settings=settings,
+        principal=custodian,
+        seal_id=seal.id,
+        reason="bench",
+    )
+    seals_service.activate_seal(
+        session=session, clock=clock, principal=custodian, seal_id=seal.id, reason="bench"
+    )
+    for spec in DEMO_TYPES:
+        licence_service.register_type(session=session, clock=clock, spec=spec, actor="bench")
+    return cli_issuer(org.id), org.id
+
+
+def _issue_request(i: int) -> Any:
+    from licences.issuance import IssueRequest
+    from trust.checkchars import org_code_check_char, uscc_check_char
+    from trust.cli.licence import DEMO_TYPES
+
+    body = f"{10_000_000 + i:08d}"
+    first17 = "91350100" + body + org_code_check_char(body)
+    return IssueRequest(
+        type_code=DEMO_TYPES[0].code,
+        holder_name=_fresh_name(),
+        holder_code=first17 + uscc_check_char(first17),
+        fields={
+            "entity_type": "有限责任公司",
+            "legal_representative": "张三",
+            "registered_capital": "壹仟万元整",
+            "established_on": "2020-05-18",
+            "address": "长沙市岳麓区某路 8 号",
+            "business_scope": "房屋建筑工程施工。",
+        },
+    )
+
+
+def _issuing_rate(quick: bool) -> dict[str, Any]:
+    import tempfile
+
+    from keys.software import SoftwareKeyStore
+    from licences.service_issue import issue_licence
+    from licences.service_keys import config_from_settings
+    from trust.clock import SystemClock
+    from trust.config import load_settings
+    from trust.db import make_engine, session_factory
+    from trust.migrations.registry import load_all_models
+
+    with tempfile.TemporaryDirectory(prefix="licence-bench-") as tmp:
+        settings = load_settings(
+            environ={},
+            overrides={"environment": "test", "data_dir": tmp, "master_key": _MASTER_KEY},
+        )
+        engine = make_engine(settings.resolved_database_url)
+        load_all_models().create_all(engine)
+        sessions, clock = session_factory(engine), SystemClock()
+        keystore = SoftwareKeyStore.from_settings(settings)
+        config = config_from_settings(settings)
+        with sessions() as s, s.begin():
+            issuer, _org = _seed_issuer(s, clock, keystore, settings)
+
+        def issue(i: int) -> None:
+            with sessions() as s, s.begin():
+                issue_licence(
+                    session=s,
+                    clock=clock,
+                    keystore=keystore,
+                    config=config,
+                    principal=issuer,
+                    request=_issue_request(i),
+                )
+
+        issue(0)  # warm fonts, keys, caches
+        count = 5 if quick else 40
+        wall, cpu = time.perf_counter(), time.process_time()
+        for i in range(1, count + 1):
+            issue(i)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        engine.dispose()
+    return {"count": count, "per_second": count / wall, "per_cpu_second": count / cpu}
+
+
+_MASTER_KEY = "00112233445566778899aabbccddeeff" * 2
+
+
+def _verify_http_rows(quick: bool) -> list[dict[str, Any]]:
+    import json
+    import os
+
+    from bench.http_load import build_request, compare_with_fastapi_peer
+    from keys.software import SoftwareKeyStore
+    from licences.service_issue import issue_licence
+    from licences.service_keys import config_from_settings
+    from trust.clock import SystemClock
+
+    def make_requests(served: Any) -> bytes:
+        settings = served.settings
+        clock = SystemClock()
+        keystore = SoftwareKeyStore.from_settings(settings)
+        with served.session_scope() as s:
+            issuer, _org = _seed_issuer(s, clock, keystore, settings)
+        with served.session_scope() as s:
+            issued = issue_licence(
+                session=s,
+                clock=clock,
+                keystore=keystore,
+                config=config_from_settings(settings),
+                principal=issuer,
+                request=_issue_request(1),
+            )
+        body = json.dumps({"code": issued.verification_code}).encode()
+        return build_request(
+            "POST",
+            "/licences/verify/code",
+            host=served.host,
+            headers={"Content-Type": "application/json"},
+            body=body,
+        )
+
+    previous = os.environ.get("TRUST_LICENCES_VERIFY_LIMITS")
+    os.environ["TRUST_LICENCES_VERIFY_LIMITS"] = "1000000000,1000000000"
+    try:
+        return compare_with_fastapi_peer(
+            "verify by code over HTTP, 32 conn",
+            make_requests,
+            method="POST",
+            peer_body=b'{"code": "7KQ4-M2XA-9PHT-D3WT"}',
+            peer_headers={"Content-Type": "application/json"},
+            target=0.5,
+            quick=quick,
+        )
+    finally:
+        if previous is None:
+            os.environ.pop("TRUST_LICENCES_VERIFY_LIMITS", None)
+        else:
+            os.environ["TRUST_LICENCES_VERIFY_LIMITS"] = previous
+
+
+def _bulk_rows(conn: Any, template: dict[str, Any], start: int, stop: int, key: bytes) -> None:
+    """COPY licence rows ``start``…``stop-1`` (identifier, code digest, status slot unique)."""
+    from licences.codes import code_digest
+    from trust.crypto import hmac_sm3
+
+    columns = list(template)
+    with conn.cursor() as cur, cur.copy(f"COPY licence ({', '.join(columns)}) FROM STDIN") as copy:
+        for n in range(start, stop):
+            row = dict(template)
+            row["id"] = f"lic_bulk{n:012d}"
+            row["identifier"] = f"{template['identifier'][:-26]}B{n:019d}.001.0"
+            row["serial"] = f"B{n:019d}"
+            row["code_digest"] = code_digest(key, _bulk_code(n))
+            row["holder_lookup"] = hmac_sm3(key, n.to_bytes(8, "big"))
+            row["status_list_id"] = f"bulk-{n // 131_072}"
+            row["status_index"] = n % 131_072
+            row["document_sm3"] = f"{n:064x}"
+            copy.write_row([row[c] for c in columns])
+
+
+def _bulk_code(n: int) -> str:
+    from licences.codes import CODE_ALPHABET, code_check_char
+
+    digits = []
+    for _ in range(15):
+        n, r = divmod(n, 31)
+        digits.append(CODE_ALPHABET[r])
+    body = "".join(digits)
+    return body + code_check_char(body)
+
+
+def _latency_rows(quick: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    import random
+    import tempfile
+
+    import sqlalchemy
+
+    from bench.http_load import postgres_base_url, private_postgres_database
+    from keys.software import SoftwareKeyStore
+    from licences.model import Licence
+    from licences.service_issue import issue_licence
+    from licences.service_keys import config_from_settings
+    from licences.service_verify import Verifier, verify_code
+    from trust.clock import SystemClock
+    from trust.config import load_settings
+    from trust.db import make_engine, session_factory
+    from trust.migrations.registry import load_all_models
+
+    server = postgres_base_url()
+    if server is None:
+        return [], {"latency_note": "PostgreSQL not reachable: 10k vs 1M not measured"}
+    small, large = (10_000, 200_000) if quick else (10_000, 1_000_000)
+    with tempfile.TemporaryDirectory() as tmp, private_postgres_database(server) as url:
+        settings = load_settings(
+            environ={},
+            overrides={
+                "environment": "test",
+                "data_dir": tmp,
+                "master_key": _MASTER_KEY,
+                "database_url": url,
+            },
+        )
+        engine = make_engine(url)
+        load_all_models().create_all(engine)
+        sessions, clock = session_factory(engine), SystemClock()
+        keystore = SoftwareKeyStore.from_settings(settings)
+        config = config_from_settings(settings)
+        with sessions() as s, s.begin():
+            issuer, _org = _seed_issuer(s, clock, keystore, settings)
+        with sessions() as s, s.begin():
+            issued = issue_licence(
+                session=s,
+                clock=clock,
+                keystore=keystore,
+                config=config,
+                principal=issuer,
+                request=_issue_request(1),
+            )
+        with sessions() as s:
+            real = s.get(Licence, issued.record.id)
+            assert real is not None
+            template = {c.name: getattr(real, c.key) for c in Licence.__table__.columns}
+        template["document_pdf"] = b"%PDF-1.7 bench placeholder"
+        template["idempotency_key"] = None
+        raw = engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            assert driver is not None
+
+            def load(start: int, stop: int) -> float:
+                began = time.perf_counter()
+                _bulk_rows(driver, template, start, stop, config.code_key)
+                driver.commit()
+                with driver.cursor() as cur:
+                    cur.execute("ANALYZE licence")
+                driver.commit()
+                return time.perf_counter() - began
+
+            def latency(total: int) -> float:
+                who = Verifier(client="bench")
+                samples = 300 if quick else 2000
+                picks = [_bulk_code(random.randrange(total - 1)) for _ in range(samples)]
+                for code in picks[:50]:  # warm the cache and the plan
+                    with sessions() as s, s.begin():
+                        verify_code(session=s, clock=clock, config=config, raw_code=code, who=who)
+                times = []
+                for code in picks:
+                    began = time.perf_counter()
+                    with sessions() as s, s.begin():
+                        out = verify_code(
+                            session=s, clock=clock, config=config, raw_code=code, who=who
+                        )
+                    times.append(time.perf_counter() - began)
+                    assert out.result.value == "VALID", out
+                times.sort()
+                return times[len(times) // 2] * 1000
+
+            load_small = load(0, small - 1)
+            lat_small = latency(small - 1)
+            load_large = load(small - 1, large - 1)
+            lat_large = latency(large - 1)
+            with driver.cursor() as cur:
+                cur.execute("SELECT count(*) FROM licence")
+                row = cur.fetchone()
+                total = int(row[0]) if row else 0
+        finally:
+            raw.close()
+        engine.dispose()
+    _ = sqlalchemy
+    rows = [
+        {
+            "name": f"verify by code latency p50, {small:,} licences (PostgreSQL)",
+            "value": lat_small,
+            "unit": "ms",
+            "peer": None,
+            "peer_value": None,
+            "ratio": None,
+            "target": None,
+        },
+        {
+            "name": f"verify by code latency p50, {total:,} licences (PostgreSQL)",
+            "value": lat_large,
+            "unit": "ms",
+            "peer": f"{small:,} licences",
+            "peer_value": lat_small,
+            "ratio": lat_small / lat_large,
+            "target": 1 / 1.3,
+        },
+    ]
+    notes = {
+        "latency_ratio_large_over_small": lat_large / lat_small,
+        "bulk_load_seconds": round(load_small + load_large, 1),
+        "bulk_rows": total,
+    }
+    return rows, notes
+
+
+def _service_rows(quick: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    issuing = _issuing_rate(quick)
+    rows: list[dict[str, Any]] = [
+        {
+            "name": "issue licence (render+seal+sign+store+log)",
+            "value": issuing["per_cpu_second"],
+            "unit": "/CPU-s",
+            "peer": f"wall-clock {issuing['per_second']:.1f}/s",
+            "peer_value": issuing["per_second"],
+            "ratio": None,
+            "target": None,
+        }
+    ]
+    rows += _verify_http_rows(quick)
+    latency, notes = _latency_rows(quick)
+    return rows + latency, {"issued_for_rate": issuing["count"], **notes}
 
 
 if __name__ == "__main__":

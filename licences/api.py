@@ -1,0 +1,530 @@
+"""HTTP edge of the electronic licences capability (prefix ``/licences``; issue 5).
+
+Public (no authentication; verification rate-limited per IP and per authenticated client):
+
+* ``GET /licences/types``, ``GET /licences/types/{code}`` — the GB/T 36902 catalogue
+  (``POST /licences/types`` registers a type: system administrators);
+* ``POST /licences/verify/code`` ``{"code"}``, ``POST /licences/verify/qr`` ``{"payload"}``,
+  ``POST /licences/verify/pdf`` (upload) — fixed result codes and the minimal view;
+* ``GET /licences/trust-list`` (COSE_Sign1, ``application/cose``), ``GET
+  /licences/trust-list/anchor`` (the pinned trust-list key);
+* ``GET /licences/status-lists/{list_id}`` — a signed 2-bit status list (COSE_Sign1).
+
+Issuers (staff bearer token or the department's client credentials, role ``licence_issuer``):
+
+* ``POST /licences`` issue (``Idempotency-Key`` header or body ``idempotency_key``);
+* ``GET /licences``, ``GET /licences/{ref}``, ``GET /licences/{ref}/document.pdf``,
+  ``GET /licences/{ref}/history``;
+* ``POST /licences/{ref}/suspend|resume|withdraw|revoke|revoke-penalty|annul`` ``{"reason"}``,
+  ``POST /licences/{ref}/change``.
+
+Holder (``Authorization: Bearer hld.…``, the interim holder credential) and third parties:
+
+* ``GET /licences/holder/licences``, ``…/{ref}/document.pdf``, ``…/{ref}/activity`` (every
+  verification, ex-officio lookup and share), ``POST …/{ref}/shares``,
+  ``POST /licences/holder/shares/{id}/revoke``;
+* ``POST /licences/shares/redeem`` (the named recipient, authenticated);
+* ``POST /licences/ex-officio`` (department staff; 事项编码, 业务流水号, 事由).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Final
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
+
+from licences import service, service_issue, service_lifecycle, service_share, service_verify
+from licences.api_pages import (
+    LicenceConfigDep,
+    anchor_info,
+    verifier_of,
+    verify_rate_limit,
+)
+from licences.api_pages import router as pages_router
+from licences.catalogue import (
+    FieldSpec,
+    FieldType,
+    HolderKind,
+    LicenceTypeSpec,
+    ValidityRule,
+)
+from licences.issuance import IssueRequest
+from licences.lifecycle import LicenceAction
+from licences.schemas import (
+    CodeVerify,
+    ExOfficioLookup,
+    LicenceChange,
+    LicenceCreate,
+    LicenceIssuedRead,
+    LicencePage,
+    LicenceRead,
+    LicenceTypeCreate,
+    LicenceTypeRead,
+    QrVerify,
+    ShareCreate,
+    ShareRead,
+    ShareRedeem,
+    StatusChange,
+    TrustAnchorRead,
+    VerificationRead,
+)
+from licences.service_errors import LicenceRequestInvalid
+from licences.sharing import HolderToken, read_holder_token
+from seals.api_support import read_upload
+from trust.errors import Unauthenticated
+from trust.principals.roles import Role
+from trust.web.deps import ClockDep, KeyStoreDep, SessionDep
+from trust.web.problems import problem_responses
+from trust.web.security import OptionalPrincipalDep, PrincipalDep, ensure_role
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["licences"])
+router.include_router(pages_router)
+
+COSE_MEDIA: Final = "application/cose"
+_ERRORS = problem_responses(400, 401, 403, 404, 409, 415)
+_VERIFY_ERRORS = problem_responses(400, 413, 429)
+_PDF_BODY: Final = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            },
+            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+_COSE_RESPONSE: Final[dict[int | str, dict[str, object]]] = {
+    200: {"description": "COSE_Sign1（SM2）", "content": {COSE_MEDIA: {}}}
+}
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+@router.get("/licences/types", summary="证照目录（GB/T 36902）")
+def list_types(session: SessionDep) -> list[LicenceTypeRead]:
+    return [
+        LicenceTypeRead.model_validate(t.to_dict()) for t in service.list_types(session=session)
+    ]
+
+
+@router.get("/licences/types/{code}", summary="证照类型", responses=problem_responses(404))
+def get_type(code: str, session: SessionDep) -> LicenceTypeRead:
+    return LicenceTypeRead.model_validate(
+        service.get_type(session=session, type_code=code).to_dict()
+    )
+
+
+@router.post(
+    "/licences/types",
+    status_code=status.HTTP_201_CREATED,
+    summary="登记证照类型（系统管理员）",
+    responses=_ERRORS,
+)
+def register_type(
+    body: LicenceTypeCreate, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+) -> LicenceTypeRead:
+    ensure_role(principal, Role.SYSTEM_ADMIN)
+    try:
+        spec = LicenceTypeSpec(
+            code=body.code,
+            name=body.name,
+            defining_authority_name=body.defining_authority_name,
+            holder_kind=HolderKind(body.holder_kind),
+            fields=tuple(
+                FieldSpec(
+                    name=f.name,
+                    label=f.label,
+                    type=FieldType(f.type),
+                    mandatory=f.mandatory,
+                    max_length=f.max_length,
+                    choices=tuple(f.choices),
+                )
+                for f in body.fields
+            ),
+            validity=ValidityRule(body.validity),
+            validity_years=body.validity_years,
+            template=body.template,
+            number_prefix=body.number_prefix,
+        )
+    except ValueError as exc:  # an unknown enum value
+        raise LicenceRequestInvalid(f"取值无效：{exc}"[:200], code="licence.request.type") from None
+    record = service.register_type(session=session, clock=clock, spec=spec, actor=principal.actor)
+    return LicenceTypeRead.model_validate(record.to_dict())
+
+
+# --------------------------------------------------------------------------- verification
+
+
+@router.post("/licences/verify/code", summary="按核验码核验（公开）", responses=_VERIFY_ERRORS)
+def verify_code(
+    body: CodeVerify,
+    request: Request,
+    principal: OptionalPrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+    config: LicenceConfigDep,
+) -> VerificationRead:
+    verify_rate_limit(request, principal, session)
+    result = service_verify.verify_code(
+        session=session,
+        clock=clock,
+        config=config,
+        raw_code=body.code,
+        who=verifier_of(request, principal),
+    )
+    return VerificationRead.model_validate(result.to_dict())
+
+
+@router.post(
+    "/licences/verify/qr",
+    summary="按二维码内容核验：先验签，再查在线状态",
+    responses=_VERIFY_ERRORS,
+)
+def verify_qr(
+    body: QrVerify,
+    request: Request,
+    principal: OptionalPrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+    keystore: KeyStoreDep,
+) -> VerificationRead:
+    verify_rate_limit(request, principal, session)
+    result = service_verify.verify_qr(
+        session=session,
+        clock=clock,
+        keystore=keystore,
+        text=body.payload,
+        who=verifier_of(request, principal),
+    )
+    return VerificationRead.model_validate(result.to_dict())
+
+
+@router.post(
+    "/licences/verify/pdf",
+    summary="上传电子证照 PDF 核验：验章并与签发记录比对",
+    openapi_extra=_PDF_BODY,
+    responses=_VERIFY_ERRORS,
+)
+async def verify_pdf(
+    request: Request, principal: OptionalPrincipalDep, session: SessionDep, clock: ClockDep
+) -> VerificationRead:
+    verify_rate_limit(request, principal, session)
+    data, _name = (await read_upload(request))["file"]
+    result = await run_in_threadpool(
+        service_verify.verify_pdf,
+        session=session,
+        clock=clock,
+        data=data,
+        who=verifier_of(request, principal),
+    )
+    return VerificationRead.model_validate(result.to_dict())
+
+
+@router.get(
+    "/licences/trust-list",
+    summary="签名的颁证单位密钥信任列表（COSE_Sign1）",
+    response_class=Response,
+    responses=_COSE_RESPONSE,
+)
+def trust_list(session: SessionDep, clock: ClockDep, keystore: KeyStoreDep) -> Response:
+    data = service_verify.signed_trust_list(session=session, clock=clock, keystore=keystore)
+    return Response(data, media_type=COSE_MEDIA, headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get("/licences/trust-list/anchor", summary="信任列表签名公钥（离线核验方预置）")
+def trust_anchor(session: SessionDep, clock: ClockDep, keystore: KeyStoreDep) -> TrustAnchorRead:
+    return TrustAnchorRead.model_validate(anchor_info(session, clock, keystore))
+
+
+@router.get(
+    "/licences/status-lists/{list_id}",
+    summary="签名的 2 位证照状态列表（COSE_Sign1）",
+    response_class=Response,
+    responses={**_COSE_RESPONSE, **problem_responses(404)},
+)
+def status_list(
+    list_id: str, session: SessionDep, clock: ClockDep, keystore: KeyStoreDep
+) -> Response:
+    data = service.signed_status_list(
+        session=session, clock=clock, keystore=keystore, list_id=list_id
+    )
+    return Response(data, media_type=COSE_MEDIA, headers={"Cache-Control": "public, max-age=60"})
+
+
+# --------------------------------------------------------------------------- issuing
+
+
+@router.post(
+    "/licences",
+    status_code=status.HTTP_201_CREATED,
+    summary="签发电子证照（发证人或本部门应用客户端）",
+    responses=_ERRORS,
+)
+def issue(
+    body: LicenceCreate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+    keystore: KeyStoreDep,
+    config: LicenceConfigDep,
+    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+) -> LicenceIssuedRead:
+    request = IssueRequest(
+        type_code=body.type_code,
+        holder_name=body.holder_name,
+        holder_code=body.holder_code,
+        fields=dict(body.fields),
+        valid_from=body.valid_from,
+        valid_until=body.valid_until,
+        licence_number=body.licence_number,
+        area_code=body.area_code,
+        idempotency_key=body.idempotency_key or idempotency_key,
+        organisation_id=body.organisation_id,
+    )
+    issued = service_issue.issue_licence(
+        session=session,
+        clock=clock,
+        keystore=keystore,
+        config=config,
+        principal=principal,
+        request=request,
+    )
+    return LicenceIssuedRead.model_validate(issued.to_dict())
+
+
+@router.get("/licences", summary="本组织签发的电子证照", responses=_ERRORS)
+def list_licences(
+    principal: PrincipalDep,
+    session: SessionDep,
+    organisation_id: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> LicencePage:
+    items, total = service.list_licences(
+        session=session,
+        principal=principal,
+        organisation_id=organisation_id,
+        limit=limit,
+        offset=offset,
+    )
+    return LicencePage(items=[LicenceRead.model_validate(r.to_dict()) for r in items], total=total)
+
+
+@router.get("/licences/{ref}", summary="电子证照（GB/T 36903 元数据）", responses=_ERRORS)
+def get_licence(ref: str, principal: PrincipalDep, session: SessionDep) -> LicenceRead:
+    record = service.get_licence(session=session, principal=principal, ref=ref)
+    return LicenceRead.model_validate(record.to_dict())
+
+
+@router.get(
+    "/licences/{ref}/document.pdf",
+    summary="盖章的电子证照 PDF",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}, **_ERRORS},
+)
+def document(ref: str, principal: PrincipalDep, session: SessionDep) -> Response:
+    record = service.get_licence(session=session, principal=principal, ref=ref)
+    row = service.load_licence(session, record.id)
+    return Response(row.document_pdf, media_type="application/pdf")
+
+
+@router.get("/licences/{ref}/history", summary="变更记录", responses=_ERRORS)
+def history(ref: str, principal: PrincipalDep, session: SessionDep) -> list[dict[str, object]]:
+    record = service.get_licence(session=session, principal=principal, ref=ref)
+    return list(service.licence_history(session=session, licence_id=record.id))
+
+
+def _status_route(path: str, action: LicenceAction, summary: str) -> None:
+    def change(
+        ref: str,
+        body: StatusChange,
+        principal: PrincipalDep,
+        session: SessionDep,
+        clock: ClockDep,
+    ) -> LicenceRead:
+        record = service_lifecycle.change_status(
+            session=session,
+            clock=clock,
+            principal=principal,
+            ref=ref,
+            action=action,
+            reason=body.reason,
+        )
+        return LicenceRead.model_validate(record.to_dict())
+
+    change.__name__ = f"licence_{action.value}"
+    router.add_api_route(
+        f"/licences/{{ref}}/{path}",
+        change,
+        methods=["POST"],
+        summary=summary,
+        responses=_ERRORS,
+        response_model=LicenceRead,
+    )
+
+
+_status_route("suspend", LicenceAction.SUSPEND, "暂扣")
+_status_route("resume", LicenceAction.RESUME, "发还（恢复有效）")
+_status_route("withdraw", LicenceAction.WITHDRAW, "撤回")
+_status_route("revoke", LicenceAction.REVOKE, "撤销")
+_status_route("revoke-penalty", LicenceAction.REVOKE_PENALTY, "吊销")
+_status_route("annul", LicenceAction.ANNUL, "注销")
+
+
+@router.post(
+    "/licences/{ref}/change", summary="变更：签发新版本，原版本标记为已变更", responses=_ERRORS
+)
+def change_licence(
+    ref: str,
+    body: LicenceChange,
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+    keystore: KeyStoreDep,
+    config: LicenceConfigDep,
+) -> LicenceIssuedRead:
+    issued = service_lifecycle.change_licence(
+        session=session,
+        clock=clock,
+        keystore=keystore,
+        config=config,
+        principal=principal,
+        ref=ref,
+        changes=body.changes(),
+        reason=body.reason,
+    )
+    return LicenceIssuedRead.model_validate(issued.to_dict())
+
+
+# --------------------------------------------------------------------------- holder, third parties
+
+
+def _holder(request: Request, clock: ClockDep, config: LicenceConfigDep) -> HolderToken:
+    """``Authorization: Bearer hld.…`` (the interim holder credential, ``licences.sharing``)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    holder = (
+        read_holder_token(config.code_key, value, now=clock.now())
+        if scheme.lower() == "bearer"
+        else None
+    )
+    if holder is None:
+        raise Unauthenticated("需要持证人凭证（Bearer hld.…）", code="licence.holder_required")
+    return holder
+
+
+HolderDep = Annotated[HolderToken, Depends(_holder)]
+
+
+@router.get("/licences/holder/licences", summary="持证人：我的电子证照", responses=_ERRORS)
+def holder_licences(holder: HolderDep, session: SessionDep) -> list[LicenceRead]:
+    return [
+        LicenceRead.model_validate(r.to_dict())
+        for r in service_share.holder_licences(session=session, holder=holder)
+    ]
+
+
+@router.get(
+    "/licences/holder/licences/{ref}/document.pdf",
+    summary="持证人：下载电子证照",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}, **_ERRORS},
+)
+def holder_document(ref: str, holder: HolderDep, session: SessionDep) -> Response:
+    data = service_share.holder_document(session=session, holder=holder, ref=ref)
+    return Response(data, media_type="application/pdf")
+
+
+@router.get(
+    "/licences/holder/licences/{ref}/activity",
+    summary="持证人：核验记录、依职能查验记录与共享授权",
+    responses=_ERRORS,
+)
+def holder_activity(ref: str, holder: HolderDep, session: SessionDep) -> dict[str, object]:
+    return service_share.holder_activity(session=session, holder=holder, ref=ref)
+
+
+@router.post(
+    "/licences/holder/licences/{ref}/shares",
+    status_code=status.HTTP_201_CREATED,
+    summary="持证人：创建共享授权（字段、事由、有效期 ≤ 7 天、次数、被授权方）",
+    responses=_ERRORS,
+)
+def create_share(
+    ref: str,
+    body: ShareCreate,
+    holder: HolderDep,
+    session: SessionDep,
+    clock: ClockDep,
+    config: LicenceConfigDep,
+) -> ShareRead:
+    record, token = service_share.create_share(
+        session=session,
+        clock=clock,
+        config=config,
+        holder=holder,
+        ref=ref,
+        fields=body.fields,
+        purpose=body.purpose,
+        recipient=body.recipient,
+        expires_in=timedelta(hours=body.expires_in_hours),
+        max_uses=body.max_uses,
+    )
+    return ShareRead.model_validate({**record.to_dict(), "token": token})
+
+
+@router.post(
+    "/licences/holder/shares/{share_id}/revoke", summary="持证人：撤销共享授权", responses=_ERRORS
+)
+def revoke_share(
+    share_id: str, holder: HolderDep, session: SessionDep, clock: ClockDep
+) -> ShareRead:
+    record = service_share.revoke_share(
+        session=session, clock=clock, holder=holder, share_id=share_id
+    )
+    return ShareRead.model_validate(record.to_dict())
+
+
+@router.post(
+    "/licences/shares/redeem", summary="被授权方：使用共享码查看授权字段", responses=_ERRORS
+)
+def redeem_share(
+    body: ShareRedeem,
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+    config: LicenceConfigDep,
+) -> dict[str, object]:
+    return service_share.redeem_share(
+        session=session, clock=clock, config=config, principal=principal, token=body.token
+    )
+
+
+@router.post(
+    "/licences/ex-officio",
+    summary="依职能查验（部门工作人员；事项编码、业务流水号、事由必填；记录并告知持证人）",
+    responses=_ERRORS,
+)
+def ex_officio(
+    body: ExOfficioLookup, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+) -> LicenceRead:
+    record = service_share.ex_officio_lookup(
+        session=session,
+        clock=clock,
+        principal=principal,
+        identifier=body.identifier,
+        service_item_code=body.service_item_code,
+        case_number=body.case_number,
+        reason=body.reason,
+    )
+    return LicenceRead.model_validate(record.to_dict())

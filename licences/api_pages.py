@@ -1,0 +1,492 @@
+"""Chinese pages of the licences capability and the edge helpers the JSON API shares.
+
+* ``GET /licences/verify`` and ``GET /E`` — the public verify page: a 核验码 form, a PDF upload
+  form, and (``/E#<Base32>``, the URL printed in the QR) the in-browser offline check of the EL1
+  signature against the signed trust list (``/static/licences-verify.js``; the fragment never
+  reaches the server) with an explicit live-status button. ``POST /licences/verify/page``
+  answers the two forms. Rate-limited like the API.
+* ``GET /licences/mine`` — the holder's licences, their 核验记录, ex-officio lookups and share
+  grants (revocable), behind ``/licences/mine/login`` (the interim holder token in an
+  ``HttpOnly``, ``SameSite=Strict`` cookie; CSRF double-submit on login, a token-derived CSRF
+  value on the revoke forms).
+* ``GET /licences/manage`` and ``GET /licences/manage/{ref}`` — the issuer's licence list and
+  detail (staff session cookie of the interim staff login, ``/staff/login``), with lifecycle
+  actions as CSRF-protected forms (``POST /licences/manage/{ref}/action``).
+
+Edge helpers: ``licence_config`` (built once per app from the settings), ``verify_rate_limit``
+(per client IP and, when authenticated, per client: counted in the database), ``verifier_of``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+import trust.web
+from licences import service, service_lifecycle, service_share, service_verify
+from licences.lifecycle import STATE_ZH, LicenceAction, LicenceState
+from licences.service_keys import LicenceConfig, config_from_settings, kid_of, trust_list_signer
+from licences.service_verify import Verifier
+from licences.sharing import HolderToken, read_holder_token
+from licences.verification import RESULT_ZH, VerificationResult
+from seals.api_pages import STAFF_COOKIE, csrf_for
+from trust import __version__
+from trust.crypto import constant_time_equal, sm3
+from trust.errors import InvalidInput, PermissionDenied, RateLimited, TrustError, Unauthenticated
+from trust.principals.principal import Principal, PrincipalKind
+from trust.web.deps import ClockDep, KeyStoreDep, SessionDep
+from trust.web.ratelimit import hit
+from trust.web.security import authenticate_header
+
+__all__ = [
+    "CLIENT_LIMIT",
+    "IP_LIMIT",
+    "LicenceConfigDep",
+    "licence_config",
+    "router",
+    "verifier_of",
+    "verify_rate_limit",
+]
+
+#: Verifications per window: per client IP, and per authenticated client (spec §9.1).
+#: ``app.state.licences_verify_limits = (ip, client)`` overrides them; outside production the
+#: environment variable ``TRUST_LICENCES_VERIFY_LIMITS=<ip>,<client>`` does too (load benches
+#: drive one server from one loopback address). TODO: a ``Settings`` field.
+IP_LIMIT: Final = 60
+CLIENT_LIMIT: Final = 600
+WINDOW: Final = timedelta(seconds=60)
+_MAX_UPLOAD: Final = 20 * 1024 * 1024
+_TEMPLATES: Final = Path(trust.web.__file__).resolve().parent / "templates"
+_ACTIONS: Final = {
+    LicenceState.ISSUED: (
+        (LicenceAction.SUSPEND, "暂扣"),
+        (LicenceAction.REVOKE, "撤销"),
+        (LicenceAction.REVOKE_PENALTY, "吊销"),
+        (LicenceAction.WITHDRAW, "撤回"),
+        (LicenceAction.ANNUL, "注销"),
+    ),
+    LicenceState.SUSPENDED: (
+        (LicenceAction.RESUME, "发还（恢复）"),
+        (LicenceAction.REVOKE, "撤销"),
+        (LicenceAction.REVOKE_PENALTY, "吊销"),
+        (LicenceAction.ANNUL, "注销"),
+    ),
+}
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(_TEMPLATES))
+templates.env.globals.update(result_zh={r.value: z for r, z in RESULT_ZH.items()})
+templates.env.globals.update(state_zh={s.value: z for s, z in STATE_ZH.items()})
+
+
+# --------------------------------------------------------------------------- edge helpers
+
+
+def licence_config(request: Request) -> LicenceConfig:
+    state = request.app.state
+    config = getattr(state, "licences_config", None)
+    if not isinstance(config, LicenceConfig):
+        config = config_from_settings(state.settings)
+        state.licences_config = config
+    return config
+
+
+LicenceConfigDep = Annotated[LicenceConfig, Depends(licence_config)]
+
+
+def _ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def verifier_of(request: Request, principal: Principal | None) -> Verifier:
+    return Verifier(client=None if principal is None else principal.actor, ip=_ip(request))
+
+
+def _limits(state: Any) -> tuple[int, int]:
+    limits = getattr(state, "licences_verify_limits", None)
+    if limits is None:
+        limits = (IP_LIMIT, CLIENT_LIMIT)
+        raw = os.environ.get("TRUST_LICENCES_VERIFY_LIMITS", "")
+        if raw and state.settings.environment != "production":
+            ip, _, client = raw.partition(",")
+            limits = (int(ip), int(client or ip))
+        state.licences_verify_limits = limits
+    return (int(limits[0]), int(limits[1]))
+
+
+def verify_rate_limit(
+    request: Request, principal: Principal | None, session: Session | None = None
+) -> None:
+    """Count one verification per client IP and per authenticated client; 429 above either
+    limit.
+
+    SQLite (one writer at a time anyway): the count joins the request's transaction
+    ``session`` — one commit per verification; the verify routes answer every input with a
+    result, so the count commits whenever the request does, and a refused request rolls back
+    its own increment and stays refused until the window ends.
+    PostgreSQL: the per-IP counter is one hot row that every verification from that address
+    updates, so it is counted in a short transaction of its own, committed with
+    ``synchronous_commit = off`` (a crash may lose the last few increments, which only lets a
+    few more requests through; the row lock is not held across an fsync)."""
+    state = request.app.state
+    ip_limit, client_limit = _limits(state)
+    keys = [(f"licences:verify:ip:{_ip(request)}", ip_limit)]
+    if principal is not None:
+        keys.append((f"licences:verify:client:{principal.actor}", client_limit))
+
+    def count(s: Session) -> list[Any]:
+        now = state.clock.now()
+        return [hit(session=s, key=k, window=WINDOW, limit=lim, now=now) for k, lim in keys]
+
+    if session is not None and session.get_bind().dialect.name == "sqlite":
+        decisions = count(session)
+    else:
+        with state.session_factory() as own, own.begin():
+            if own.get_bind().dialect.name == "postgresql":
+                own.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            decisions = count(own)
+    refused = [d for d in decisions if not d.allowed]
+    if refused:
+        wait = max(d.retry_after for d in refused)
+        raise RateLimited(
+            f"核验请求过于频繁，请 {wait} 秒后再试",
+            code="licence.verify_rate_limited",
+            extra={"retry_after": wait},
+        )
+
+
+def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+    context.setdefault("version", __version__)
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+# --------------------------------------------------------------------------- verify page
+
+
+def _verify_page(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    keystore: KeyStoreDep,
+    *,
+    result: VerificationResult | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    anchor = trust_list_signer(session=session, clock=clock, keystore=keystore)
+    return _render(
+        request,
+        "licences/verify.html",
+        status_code,
+        anchor=anchor.public_key.point.hex(),
+        anchor_kid=anchor.kid.hex(),
+        result=None if result is None else result.to_dict(),
+        error=error,
+    )
+
+
+@router.get("/licences/verify", response_class=HTMLResponse)
+def verify_page(
+    request: Request, session: SessionDep, clock: ClockDep, keystore: KeyStoreDep
+) -> Response:
+    return _verify_page(request, session, clock, keystore)
+
+
+@router.get("/E", response_class=HTMLResponse)
+def verify_fragment_page(
+    request: Request, session: SessionDep, clock: ClockDep, keystore: KeyStoreDep
+) -> Response:
+    """The landing page of the printed QR URL; the fragment is read by the page's script."""
+    return _verify_page(request, session, clock, keystore)
+
+
+async def _page_input(request: Request) -> tuple[str | None, bytes | None]:
+    try:
+        form = await request.form(max_files=1, max_fields=5, max_part_size=_MAX_UPLOAD)
+    except Exception as exc:  # python-multipart / starlette: malformed or over the limits
+        raise InvalidInput("无法读取表单", code="licence.request.form") from exc
+    try:
+        upload = form.get("file")
+        if isinstance(upload, UploadFile) and upload.filename:
+            data = await upload.read(_MAX_UPLOAD + 1)
+            if len(data) > _MAX_UPLOAD:
+                raise InvalidInput("文件过大", code="licence.request.too_large")
+            return None, bytes(data)
+        code = form.get("code")
+        return (code if isinstance(code, str) else None), None
+    finally:
+        await form.close()
+
+
+@router.post("/licences/verify/page", response_class=HTMLResponse)
+async def verify_page_post(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    keystore: KeyStoreDep,
+    config: LicenceConfigDep,
+) -> Response:
+    verify_rate_limit(request, None, session)
+    who = verifier_of(request, None)
+    try:
+        code, data = await _page_input(request)
+        if data is not None:
+            result = await run_in_threadpool(
+                service_verify.verify_pdf, session=session, clock=clock, data=data, who=who
+            )
+        else:
+            result = service_verify.verify_code(
+                session=session, clock=clock, config=config, raw_code=code or "", who=who
+            )
+    except TrustError as exc:
+        if exc.http_status >= 500:
+            raise
+        return _verify_page(
+            request, session, clock, keystore, error=exc.detail, status_code=exc.http_status
+        )
+    return _verify_page(request, session, clock, keystore, result=result)
+
+
+# --------------------------------------------------------------------------- issuer pages
+
+
+def _staff(request: Request) -> tuple[Principal, str] | None:
+    token = request.cookies.get(STAFF_COOKIE)
+    if not token:
+        return None
+    try:
+        principal = authenticate_header(request, f"Bearer {token}")
+    except Unauthenticated:
+        return None
+    return (principal, token) if principal.kind is PrincipalKind.USER else None
+
+
+StaffDep = Annotated[tuple[Principal, str] | None, Depends(_staff)]
+
+
+def _to_login() -> Response:
+    return RedirectResponse("/staff/login", status_code=303)
+
+
+@router.get("/licences/manage", response_class=HTMLResponse)
+def manage(request: Request, staff: StaffDep, session: SessionDep) -> Response:
+    if staff is None:
+        return _to_login()
+    principal, _token = staff
+    items, total = service.list_licences(session=session, principal=principal, limit=200)
+    return _render(
+        request,
+        "licences/manage.html",
+        principal=principal,
+        licences=[r.to_dict() for r in items],
+        total=total,
+    )
+
+
+def _detail(
+    request: Request,
+    session: SessionDep,
+    principal: Principal,
+    token: str,
+    ref: str,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    record = service.get_licence(session=session, principal=principal, ref=ref)
+    return _render(
+        request,
+        "licences/detail.html",
+        status_code,
+        principal=principal,
+        licence=record.to_dict(),
+        history=service.licence_history(session=session, licence_id=record.id),
+        actions=[(a.value, label) for a, label in _ACTIONS.get(record.state, ())],
+        csrf=csrf_for(token),
+        error=error,
+    )
+
+
+@router.get("/licences/manage/{ref}", response_class=HTMLResponse)
+def manage_detail(request: Request, ref: str, staff: StaffDep, session: SessionDep) -> Response:
+    if staff is None:
+        return _to_login()
+    return _detail(request, session, staff[0], staff[1], ref)
+
+
+@router.get("/licences/manage/{ref}/document.pdf")
+def manage_document(ref: str, staff: StaffDep, session: SessionDep) -> Response:
+    if staff is None:
+        return _to_login()
+    record = service.get_licence(session=session, principal=staff[0], ref=ref)
+    row = service.load_licence(session, record.id)
+    return Response(row.document_pdf, media_type="application/pdf")
+
+
+@router.post("/licences/manage/{ref}/action", response_class=HTMLResponse)
+async def manage_action(
+    request: Request, ref: str, staff: StaffDep, session: SessionDep, clock: ClockDep
+) -> Response:
+    if staff is None:
+        return _to_login()
+    principal, token = staff
+    form = await request.form(max_files=0, max_fields=5)
+    sent = form.get("csrf")
+    if not isinstance(sent, str) or not constant_time_equal(
+        sent.encode(), csrf_for(token).encode()
+    ):
+        raise PermissionDenied("表单已过期，请刷新页面后重试", code="licence.csrf")
+    action, reason = form.get("action"), form.get("reason")
+    try:
+        service_lifecycle.change_status(
+            session=session,
+            clock=clock,
+            principal=principal,
+            ref=ref,
+            action=str(action or ""),
+            reason=str(reason or ""),
+        )
+    except TrustError as exc:
+        if exc.http_status >= 500 or exc.http_status == 404:
+            raise
+        return _detail(
+            request, session, principal, token, ref, error=exc.detail, status_code=exc.http_status
+        )
+    return RedirectResponse(f"/licences/manage/{ref}", status_code=303)
+
+
+def anchor_info(session: SessionDep, clock: ClockDep, keystore: KeyStoreDep) -> dict[str, str]:
+    signer = trust_list_signer(session=session, clock=clock, keystore=keystore)
+    return {
+        "kid": kid_of(signer.signer).hex(),
+        "public_key": signer.public_key.point.hex(),
+        "public_key_der": base64.b64encode(signer.signer.public_key_der()).decode(),
+    }
+
+
+# --------------------------------------------------------------------------- holder pages
+
+HOLDER_COOKIE: Final = "ywtb_licence_holder"
+_HOLDER_LOGIN_CSRF: Final = "ywtb_licence_holder_login"
+
+
+def _holder_csrf(token: str) -> str:
+    return sm3(b"licences-holder-csrf:" + token.encode("utf-8")).hex()[:40]
+
+
+def _holder(request: Request) -> tuple[HolderToken, str] | None:
+    token = request.cookies.get(HOLDER_COOKIE)
+    if not token:
+        return None
+    holder = read_holder_token(
+        licence_config(request).code_key, token, now=request.app.state.clock.now()
+    )
+    return None if holder is None else (holder, token)
+
+
+HolderPageDep = Annotated[tuple[HolderToken, str] | None, Depends(_holder)]
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or str(
+        request.app.state.settings.public_base_url
+    ).startswith("https://")
+
+
+def _holder_login(request: Request, status_code: int = 200, error: str | None = None) -> Response:
+    csrf = secrets.token_urlsafe(24)
+    response = _render(request, "licences/holder_login.html", status_code, csrf=csrf, error=error)
+    response.set_cookie(
+        _HOLDER_LOGIN_CSRF,
+        csrf,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        path="/licences/mine",
+    )
+    return response
+
+
+@router.get("/licences/mine/login", response_class=HTMLResponse)
+def holder_login_form(request: Request) -> Response:
+    return _holder_login(request)
+
+
+@router.post("/licences/mine/login", response_class=HTMLResponse)
+async def holder_login(request: Request) -> Response:
+    form = await request.form(max_files=0, max_fields=5)
+    sent, cookie = form.get("csrf"), request.cookies.get(_HOLDER_LOGIN_CSRF)
+    if not (
+        isinstance(sent, str) and cookie and constant_time_equal(sent.encode(), cookie.encode())
+    ):
+        return _holder_login(request, 403, "表单已过期，请重试")
+    token = form.get("token")
+    holder = (
+        read_holder_token(
+            licence_config(request).code_key, token, now=request.app.state.clock.now()
+        )
+        if isinstance(token, str)
+        else None
+    )
+    if holder is None or not isinstance(token, str):
+        return _holder_login(request, 401, "持证人凭证无效或已过期")
+    response = RedirectResponse("/licences/mine", status_code=303)
+    response.set_cookie(
+        HOLDER_COOKIE,
+        token.strip(),
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        path="/licences/mine",
+        max_age=max(60, holder.expires_at - int(request.app.state.clock.now().timestamp())),
+    )
+    response.delete_cookie(_HOLDER_LOGIN_CSRF, path="/licences/mine")
+    return response
+
+
+@router.get("/licences/mine", response_class=HTMLResponse)
+def holder_page(request: Request, holder: HolderPageDep, session: SessionDep) -> Response:
+    if holder is None:
+        return RedirectResponse("/licences/mine/login", status_code=303)
+    token, raw = holder
+    items = []
+    for record in service_share.holder_licences(session=session, holder=token):
+        activity = service_share.holder_activity(session=session, holder=token, ref=record.id)
+        items.append({"licence": record.to_dict(), **activity})
+    return _render(request, "licences/holder.html", items=items, csrf=_holder_csrf(raw))
+
+
+@router.get("/licences/mine/{ref}/document.pdf")
+def holder_page_document(ref: str, holder: HolderPageDep, session: SessionDep) -> Response:
+    if holder is None:
+        return RedirectResponse("/licences/mine/login", status_code=303)
+    data = service_share.holder_document(session=session, holder=holder[0], ref=ref)
+    return Response(data, media_type="application/pdf")
+
+
+@router.post("/licences/mine/shares/{share_id}/revoke", response_class=HTMLResponse)
+async def holder_page_revoke(
+    request: Request, share_id: str, holder: HolderPageDep, session: SessionDep, clock: ClockDep
+) -> Response:
+    if holder is None:
+        return RedirectResponse("/licences/mine/login", status_code=303)
+    form = await request.form(max_files=0, max_fields=3)
+    sent = form.get("csrf")
+    if not isinstance(sent, str) or not constant_time_equal(
+        sent.encode(), _holder_csrf(holder[1]).encode()
+    ):
+        raise PermissionDenied("表单已过期，请刷新页面后重试", code="licence.csrf")
+    service_share.revoke_share(session=session, clock=clock, holder=holder[0], share_id=share_id)
+    return RedirectResponse("/licences/mine", status_code=303)

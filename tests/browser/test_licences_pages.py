@@ -1,0 +1,333 @@
+"""The licence pages in a real browser (Chromium): the public verify page opened from the QR URL
+verifies the issuer's SM2 signature IN THE BROWSER (sm-crypto) against the signed trust list,
+without sending the fragment to the server, then checks the live status on request; a changed
+fragment gives BAD_SIGNATURE; the 核验码 and PDF-upload forms; the issuer's list and detail
+pages with a lifecycle action (screenshots ``licence_*.png``).
+
+The server runs on its own data directory, seeded beforehand through the services (CA, a
+department with an active 行政审批专用章, an issuer with an API token, the demo catalogue and
+two licences signed and sealed by our Python code)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keys.software import SoftwareKeyStore
+from licences import service, service_issue
+from licences.catalogue import HolderKind
+from licences.issuance import IssueRequest
+from licences.service_keys import config_from_settings
+from licences.service_share import create_share, holder_token_for
+from licences.service_verify import Verifier, verify_code
+from licences.sharing import read_holder_token
+from seals import service as seals_service
+from seals.lifecycle import SealType
+from seals.service import SealApplication
+from tests.browser.conftest import TEST_MASTER_KEY, _free_port, _wait_until_up
+from tests.conftest import REPO_ROOT
+from tests.factories.principals import make_org, make_staff, make_uscc
+from tests.integration.seals.conftest import person
+from trust.cli.ca import ensure_ca
+from trust.cli.licence import DEMO_TYPES
+from trust.clock import SystemClock
+from trust.config import load_settings
+from trust.db import make_engine, session_factory
+from trust.migrations.registry import load_all_models
+from trust.principals.roles import Role
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass(frozen=True)
+class Seeded:
+    url: str
+    issuer_token: str
+    first: dict[str, Any]
+    second: dict[str, Any]
+    pdf: Path
+    holder_token: str
+
+
+def _request(holder: str, code: str) -> IssueRequest:
+    return IssueRequest(
+        type_code=DEMO_TYPES[0].code,
+        holder_name=holder,
+        holder_code=code,
+        fields={
+            "entity_type": "有限责任公司",
+            "legal_representative": "张三",
+            "registered_capital": "壹佰万元整",
+            "established_on": "2021-01-04",
+            "address": "演示市某路 3 号",
+            "business_scope": "软件开发。",
+        },
+    )
+
+
+def _seed(data_dir: Path, url: str) -> Seeded:
+    settings = load_settings(
+        environ={},
+        overrides={
+            "environment": "test",
+            "data_dir": data_dir,
+            "master_key": TEST_MASTER_KEY,
+            "public_base_url": url,
+        },
+    )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    load_all_models().create_all(engine)
+    sessions, clock = session_factory(engine), SystemClock()
+    keystore = SoftwareKeyStore.from_settings(settings)
+    with sessions() as s, s.begin():
+        ensure_ca(session=s, clock=clock, keystore=keystore, settings=settings)
+        org = make_org(s, clock, name="演示市市场监督管理局")
+        issuer = make_staff(s, clock, login="issuer", role=Role.LICENCE_ISSUER, org_id=org.id)
+        for spec in DEMO_TYPES:
+            service.register_type(session=s, clock=clock, spec=spec, actor="test")
+    manager = person("usr_custodian", (Role.SEAL_CUSTODIAN, org.id))
+    with sessions() as s, s.begin():
+        record = seals_service.apply_seal(
+            session=s,
+            clock=clock,
+            principal=manager,
+            application=SealApplication(
+                organisation_id=org.id,
+                seal_type=SealType.ADMIN_APPROVAL,
+                name="演示市市场监督管理局行政审批专用章",
+                reason="发证",
+            ),
+        )
+        seals_service.make_seal(
+            session=s,
+            clock=clock,
+            keystore=keystore,
+            settings=settings,
+            principal=manager,
+            seal_id=record.id,
+            reason="制章",
+        )
+        seals_service.activate_seal(
+            session=s, clock=clock, principal=manager, seal_id=record.id, reason="启用"
+        )
+    issued = []
+    config = config_from_settings(settings)
+    codes = [make_uscc(), make_uscc()]
+    for holder, code in zip(("演示科技有限公司", "演示贸易有限公司"), codes, strict=True):
+        with sessions() as s, s.begin():
+            issued.append(
+                service_issue.issue_licence(
+                    session=s,
+                    clock=clock,
+                    keystore=keystore,
+                    config=config,
+                    principal=person(issuer.user_id, (Role.LICENCE_ISSUER, org.id)),
+                    request=_request(holder, code),
+                )
+            )
+    token = holder_token_for(
+        config=config, clock=clock, holder_kind=HolderKind.LEGAL, holder_code=codes[0]
+    )
+    holder_ref = read_holder_token(config.code_key, token, now=clock.now())
+    assert holder_ref is not None
+    with sessions() as s, s.begin():
+        create_share(
+            session=s,
+            clock=clock,
+            config=config,
+            holder=holder_ref,
+            ref=issued[0].record.id,
+            fields=["holder_name", "address"],
+            purpose="办理银行开户",
+            recipient="client:cli_bank",
+            expires_in=timedelta(days=2),
+            max_uses=3,
+        )
+        verify_code(
+            session=s,
+            clock=clock,
+            config=config,
+            raw_code=str(issued[0].verification_code),
+            who=Verifier(ip="10.1.2.3"),
+        )
+    engine.dispose()
+    pdf = data_dir.parent / "营业执照.pdf"
+    pdf.write_bytes(issued[0].document_pdf)
+    return Seeded(url, issuer.token, issued[0].to_dict(), issued[1].to_dict(), pdf, token)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory, cjk_font: object) -> Iterator[Seeded]:
+    base = tmp_path_factory.mktemp("licence-pages")
+    data_dir = base / "var"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    seeded = _seed(data_dir, url)
+    env = {
+        **os.environ,
+        "TRUST_ENVIRONMENT": "test",
+        "TRUST_DATA_DIR": str(data_dir),
+        "TRUST_MASTER_KEY": TEST_MASTER_KEY,
+        "TRUST_PUBLIC_BASE_URL": url,
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    env.pop("TRUST_DATABASE_URL", None)
+    env.pop("TRUST_CONFIG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.browser._server", str(port)], cwd=REPO_ROOT, env=env
+    )
+    try:
+        _wait_until_up(url, proc)
+        yield seeded
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _fragment(seeded: Seeded) -> str:
+    return str(seeded.first["qr_url"]).partition("#")[2]
+
+
+def test_offline_signature_check_in_the_browser(page: Any, seeded: Seeded, artifacts: Path) -> None:
+    fragment = _fragment(seeded)
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url + " " + (r.post_data or "")))
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    assert page.goto(f"{seeded.url}/E#{fragment}").status == 200
+    result = page.locator("#offline-result")
+    result.wait_for(state="visible")
+    assert result.get_attribute("data-result") == "VALID"
+    body = page.locator("#offline").inner_text()
+    assert "签名有效" in body
+    assert "演示市市场监督管理局" in body
+    assert "演示**有限公司" in body
+    assert seeded.first["identifier"] in body
+    # The fragment never left the browser: only the page, scripts and the trust list were fetched.
+    assert not any(fragment[:40] in s for s in sent), sent
+    assert any(s.startswith(f"{seeded.url}/licences/trust-list") for s in sent)
+    page.screenshot(path=str(artifacts / "licence_verify_offline.png"), full_page=True)
+    page.get_by_role("button", name="在线查询当前状态").click()
+    live = page.locator("#live-result")
+    live.locator("xpath=self::*[@data-result]").wait_for()
+    assert live.get_attribute("data-result") == "VALID"
+    assert "有效" in live.inner_text()
+    assert errors == []
+
+
+def test_changed_fragment_is_bad_signature_in_the_browser(page: Any, seeded: Seeded) -> None:
+    fragment = _fragment(seeded)
+    for i in (40, len(fragment) // 2, len(fragment) - 10):
+        ch = fragment[i]
+        changed = fragment[:i] + ("A" if ch != "A" else "B") + fragment[i + 1 :]
+        page.goto(f"{seeded.url}/E#{changed}")
+        result = page.locator("#offline-result")
+        result.wait_for(state="visible")
+        assert result.get_attribute("data-result") == "BAD_SIGNATURE", i
+        assert page.locator("#live-check").is_hidden()
+
+
+def test_vendored_sm_crypto_checks_python_signatures(page: Any, seeded: Seeded) -> None:
+    """The vendored sm-crypto, as loaded by the page under its CSP, against SM2 signatures made
+    by our Python crypto facade: the right message verifies; a changed message, a changed
+    signature and another key do not."""
+    from trust.crypto import decode_signature
+    from trust.crypto.private_keys import generate_sm2
+
+    key, other = generate_sm2(), generate_sm2()
+    message = "电子证照 EL1 Sig_structure".encode()
+    r, s, _ = decode_signature(key.sign(message))
+    sig = f"{r:064x}{s:064x}"
+    page.goto(f"{seeded.url}/licences/verify")
+    check = """([msg, sig, pub]) => window.sm2.doVerifySignature(
+        msg, sig, pub, {der: false, hash: true, userId: '1234567812345678'})"""
+    pub, other_pub = key.public_key().point.hex(), other.public_key().point.hex()
+    changed = bytes([message[0] ^ 1]) + message[1:]
+    bad_sig = sig[:-1] + ("0" if sig[-1] != "0" else "1")
+    assert page.evaluate(check, [list(message), sig, pub]) is True
+    assert page.evaluate(check, [list(changed), sig, pub]) is False
+    assert page.evaluate(check, [list(message), bad_sig, pub]) is False
+    assert page.evaluate(check, [list(message), sig, other_pub]) is False
+
+
+def test_code_and_pdf_forms(page: Any, seeded: Seeded, artifacts: Path) -> None:
+    page.goto(f"{seeded.url}/licences/verify")
+    page.fill("#code", str(seeded.first["verification_code"]).lower())
+    with page.expect_navigation():
+        page.get_by_role("button", name="核验", exact=True).click()
+    verdict = page.locator(".licence-result")
+    assert verdict.get_attribute("data-result") == "VALID"
+    assert "营业执照" in verdict.inner_text()
+    assert "演示**有限公司" in verdict.inner_text()
+    page.screenshot(path=str(artifacts / "licence_verify_code.png"), full_page=True)
+    page.fill("#code", "7KQ4-M2XA-9PHT-D3WT")
+    with page.expect_navigation():
+        page.get_by_role("button", name="核验", exact=True).click()
+    assert page.locator(".licence-result").get_attribute("data-result") == "NOT_FOUND"
+    page.set_input_files("#file", str(seeded.pdf))
+    with page.expect_navigation():
+        page.get_by_role("button", name="上传并核验").click()
+    assert page.locator(".licence-result").get_attribute("data-result") == "VALID"
+
+
+def test_issuer_list_detail_and_suspend(page: Any, seeded: Seeded, artifacts: Path) -> None:
+    page.goto(f"{seeded.url}/licences/manage")
+    assert page.url.endswith("/staff/login")
+    page.fill("#token", seeded.issuer_token)
+    with page.expect_navigation():
+        page.get_by_role("button", name="登录").click()
+    page.goto(f"{seeded.url}/licences/manage")
+    rows = page.locator("table.licences tbody tr")
+    assert rows.count() == 2
+    page.screenshot(path=str(artifacts / "licence_manage.png"), full_page=True)
+    page.goto(f"{seeded.url}/licences/manage/{seeded.second['id']}")
+    assert page.locator("#licence-identifier").inner_text() == seeded.second["identifier"]
+    page.select_option("#action", "suspend")
+    page.fill("#reason", "责令停业整顿")
+    with page.expect_navigation():
+        page.get_by_role("button", name="提交").click()
+    assert page.locator("#licence-status").get_attribute("data-status") == "suspended"
+    page.screenshot(path=str(artifacts / "licence_detail.png"), full_page=True)
+    page.goto(f"{seeded.url}/licences/verify")
+    page.fill("#code", str(seeded.second["verification_code"]))
+    with page.expect_navigation():
+        page.get_by_role("button", name="核验", exact=True).click()
+    assert page.locator(".licence-result").get_attribute("data-result") == "SUSPENDED"
+
+
+def test_holder_sees_licences_records_and_revokes_a_grant(
+    page: Any, seeded: Seeded, artifacts: Path
+) -> None:
+    page.goto(f"{seeded.url}/licences/mine")
+    assert page.url.endswith("/licences/mine/login")
+    page.fill("#token", seeded.holder_token)
+    with page.expect_navigation():
+        page.get_by_role("button", name="进入").click()
+    assert page.url.endswith("/licences/mine")
+    sections = page.locator("section.holder-licence")
+    assert sections.count() == 1  # only the holder's own licence
+    assert "营业执照" in sections.first.inner_text()
+    assert page.locator("table.verifications tbody tr").count() >= 1
+    assert "10.1.2.*" in page.locator("table.verifications").inner_text()
+    share = page.locator("table.shares tbody tr")
+    assert share.count() == 1
+    assert "办理银行开户" in share.inner_text()
+    page.screenshot(path=str(artifacts / "licence_holder.png"), full_page=True)
+    with page.expect_navigation():
+        page.get_by_role("button", name="撤销授权").click()
+    assert "已撤销" in page.locator("table.shares tbody tr").inner_text()
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["ywtb_licence_holder"]["httpOnly"] is True
