@@ -1,0 +1,559 @@
+"""HTTP edge of the electronic archive (prefix ``/archive``); problem+json errors with stable
+``archive.*`` codes. Every route is authenticated; roles: archivist (档案员: submit, retrieve,
+dispose) and auditor (审计员: read and check, change nothing). Every read of a package records
+the caller and the ``purpose`` query parameter (利用目的, required).
+
+* uploads (resumable): ``POST /archive/uploads`` → ``PUT /archive/uploads/{id}?offset=N`` (raw
+  chunk; a wrong offset answers 409 with ``received``) → ``GET /archive/uploads/{id}`` (resume
+  point) → ``POST /archive/uploads/{id}/complete`` (``sm3``, ``size``);
+* ``POST /archive/cases`` (``upload_id`` of a zip of ``case.json`` + ``files/``): 201 archived,
+  200 the same submission again, 422 ``archive.checks_failed`` with every failure, 409
+  ``archive.version_exists``;
+* ``GET /archive/cases`` search; ``GET /archive/cases/{ref}`` case view;
+  ``GET /archive/cases/{ref}/files/{path}``, ``/package.zip``, ``/access-copy.zip`` streams;
+* ``POST /archive/cases/{ref}/fixity``, ``GET /archive/cases/{ref}/fixity``,
+  ``POST /archive/fixity`` (sweep); ``POST /archive/appraisal``;
+* ``POST /archive/cases/{ref}/disposal``, ``POST /archive/disposals/{id}/approve|execute``;
+* ``POST /archive/transfers``: a transfer package (移交) written under the data directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from archive import preservation, retrieval, service_uploads
+from archive.api_pages import router as pages_router
+from archive.retrieval import SearchQuery
+from archive.schemas import (
+    CaseSubmit,
+    DisposalCreate,
+    DisposalRead,
+    IngestRead,
+    PackagePage,
+    PackageRead,
+    TransferCreate,
+    UploadComplete,
+    UploadCreate,
+    UploadRead,
+)
+from archive.service import ingest_case
+from archive.service_records import PackageRecord
+from archive.service_tools import archive_root, archive_store, archive_tools
+from archive.storage import FilesystemBlobStore
+from trust.config import Settings
+from trust.errors import PermissionDenied
+from trust.ids import new_id
+from trust.principals.principal import Principal
+from trust.principals.roles import Role
+from trust.web.deps import ClockDep, KeyStoreDep, SessionDep, SettingsDep
+from trust.web.problems import problem_responses
+from trust.web.security import PrincipalDep
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["archive"])
+router.include_router(pages_router)
+
+_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422)
+Purpose = Annotated[str, Query(min_length=1, max_length=200, description="利用目的（必填）")]
+
+
+def need(principal: Principal, *roles: Role) -> Principal:
+    if not any(principal.has_role(r) for r in roles):
+        raise PermissionDenied(
+            "需要角色 " + " 或 ".join(r.value for r in roles),
+            code="auth.role_required",
+            extra={"required_role": roles[0].value},
+        )
+    return principal
+
+
+def _read(principal: Principal) -> Principal:
+    return need(principal, Role.ARCHIVIST, Role.AUDITOR)
+
+
+def _package(r: PackageRecord) -> PackageRead:
+    return PackageRead.model_validate(r.to_dict())
+
+
+def _uploads(settings: Settings) -> Path:
+    return archive_root(settings) / "uploads"
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+@router.post(
+    "/archive/uploads",
+    status_code=status.HTTP_201_CREATED,
+    summary="创建可续传上传（办件提交包 zip）",
+    responses=_ERRORS,
+)
+def create_upload(
+    body: UploadCreate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> UploadRead:
+    need(principal, Role.ARCHIVIST)
+    record = service_uploads.create_upload(
+        session=session,
+        clock=clock,
+        root=_uploads(settings),
+        owner=principal.actor,
+        filename=body.filename,
+        size=body.size,
+    )
+    return UploadRead.model_validate(record, from_attributes=True)
+
+
+@router.get("/archive/uploads/{upload_id}", summary="上传进度（续传点）", responses=_ERRORS)
+def get_upload(upload_id: str, principal: PrincipalDep, session: SessionDep) -> UploadRead:
+    need(principal, Role.ARCHIVIST)
+    record = service_uploads.get_upload(session=session, upload_id=upload_id, owner=principal.actor)
+    return UploadRead.model_validate(record, from_attributes=True)
+
+
+@router.put(
+    "/archive/uploads/{upload_id}",
+    summary="上传一个分片（offset 须等于已收到的字节数）",
+    responses=_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
+async def put_chunk(
+    upload_id: str,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    offset: Annotated[int, Query(ge=0)],
+) -> UploadRead:
+    need(principal, Role.ARCHIVIST)
+    body = await request.body()  # bounded by the request-size middleware
+    record = await run_in_threadpool(
+        service_uploads.append_chunk,
+        session=session,
+        root=_uploads(settings),
+        upload_id=upload_id,
+        owner=principal.actor,
+        offset=offset,
+        chunks=[body],
+    )
+    return UploadRead.model_validate(record, from_attributes=True)
+
+
+@router.post(
+    "/archive/uploads/{upload_id}/complete", summary="完成上传（校验 SM3）", responses=_ERRORS
+)
+def complete_upload(
+    upload_id: str,
+    body: UploadComplete,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> UploadRead:
+    need(principal, Role.ARCHIVIST)
+    record = service_uploads.complete_upload(
+        session=session,
+        root=_uploads(settings),
+        upload_id=upload_id,
+        owner=principal.actor,
+        sm3=body.sm3,
+        size=body.size,
+    )
+    return UploadRead.model_validate(record, from_attributes=True)
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+@router.post(
+    "/archive/cases",
+    summary="提交办件归档（四性检测、封装、签名、时间戳、登记）",
+    responses={**_ERRORS, 201: {"description": "已归档", "model": IngestRead}},
+)
+def submit_case(
+    body: CaseSubmit,
+    response: Response,
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+    keystore: KeyStoreDep,
+    settings: SettingsDep,
+) -> IngestRead:
+    need(principal, Role.ARCHIVIST)
+    source = service_uploads.take_upload(
+        session=session, root=_uploads(settings), upload_id=body.upload_id, owner=principal.actor
+    )
+    done = ingest_case(
+        session=session,
+        clock=clock,
+        keystore=keystore,
+        tools=archive_tools(session=session, settings=settings),
+        source=source,
+        actor=principal.actor,
+    )
+    response.status_code = status.HTTP_201_CREATED if done.created else status.HTTP_200_OK
+    return IngestRead(created=done.created, package=_package(done.package), report=done.report)
+
+
+# --------------------------------------------------------------------------- retrieval
+
+
+@router.get("/archive/cases", summary="检索档案", responses=_ERRORS)
+def search_cases(
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+    case_number: Annotated[str | None, Query(max_length=64)] = None,
+    archival_code: Annotated[str | None, Query(max_length=100)] = None,
+    applicant: Annotated[str | None, Query(max_length=200)] = None,
+    item: Annotated[str | None, Query(max_length=200)] = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    text: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    purpose: Annotated[str, Query(min_length=1, max_length=200)] = "档案检索",
+) -> PackagePage:
+    _read(principal)
+    retrieval.record_access(
+        session=session, clock=clock, actor=principal.actor, action="search", purpose=purpose
+    )
+    result = retrieval.search(
+        session=session,
+        query=SearchQuery(
+            case_number=case_number,
+            archival_code=archival_code,
+            applicant=applicant,
+            item=item,
+            date_from=date_from,
+            date_to=date_to,
+            text=text,
+            limit=limit,
+            offset=offset,
+        ),
+    )
+    return PackagePage(total=result.total, items=[_package(r) for r in result.items])
+
+
+@router.get(
+    "/archive/cases/{ref}", summary="档案详情（元数据、过程、文件、签章状态）", responses=_ERRORS
+)
+def get_case(
+    ref: str,
+    purpose: Purpose,
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    _read(principal)
+    view = retrieval.case_view(
+        session=session,
+        clock=clock,
+        store=archive_store(settings),
+        ref=ref,
+        actor=principal.actor,
+        purpose=purpose,
+    )
+    return {
+        "package": view.package.to_dict(),
+        "case": view.case,
+        "archival": view.archival,
+        "timeline": list(view.timeline),
+        "files": list(view.files),
+        "seals": list(view.seals),
+        "report_verdict": view.report.get("verdict"),
+    }
+
+
+def _attachment(name: str) -> str:
+    return f"attachment; filename*=UTF-8''{quote(name)}"
+
+
+def _stream(fh: Any) -> Iterator[bytes]:
+    with fh:
+        while chunk := fh.read(1024 * 1024):
+            yield chunk
+
+
+@router.get(
+    "/archive/cases/{ref}/files/{path:path}",
+    summary="下载一个文件（原件字节不变）",
+    responses={**_ERRORS, 200: {"content": {"application/octet-stream": {}}}},
+    response_class=StreamingResponse,
+)
+def download_file(
+    ref: str,
+    path: str,
+    purpose: Purpose,
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> StreamingResponse:
+    _read(principal)
+    opened = retrieval.open_file(
+        session=session,
+        clock=clock,
+        store=archive_store(settings),
+        ref=ref,
+        path=path,
+        actor=principal.actor,
+        purpose=purpose,
+    )
+    return StreamingResponse(
+        _stream(opened.stream),
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": _attachment(opened.path.rsplit("/", 1)[-1]),
+            "Content-Length": str(opened.size),
+            "X-Content-SM3": opened.sm3,
+        },
+    )
+
+
+@router.get(
+    "/archive/cases/{ref}/package.zip",
+    summary="下载整个归档信息包（流式 ZIP）",
+    responses={**_ERRORS, 200: {"content": {"application/zip": {}}}},
+    response_class=StreamingResponse,
+)
+def download_package(
+    ref: str,
+    purpose: Purpose,
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> StreamingResponse:
+    _read(principal)
+    record, chunks = retrieval.stream_package_zip(
+        session=session,
+        clock=clock,
+        store=archive_store(settings),
+        ref=ref,
+        actor=principal.actor,
+        purpose=purpose,
+    )
+    return StreamingResponse(
+        chunks,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": _attachment(f"{record.archival_code}.zip"),
+            "X-Package-Root-SM3": record.root_sm3,
+        },
+    )
+
+
+@router.get(
+    "/archive/cases/{ref}/access-copy.zip",
+    summary="利用副本（非原件，流式 ZIP）",
+    responses={**_ERRORS, 200: {"content": {"application/zip": {}}}},
+    response_class=StreamingResponse,
+)
+def download_access_copy(
+    ref: str,
+    purpose: Purpose,
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> StreamingResponse:
+    _read(principal)
+    record, chunks = retrieval.dissemination_copy(
+        session=session,
+        clock=clock,
+        store=archive_store(settings),
+        ref=ref,
+        actor=principal.actor,
+        purpose=purpose,
+    )
+    return StreamingResponse(
+        chunks,
+        media_type="application/zip",
+        headers={"Content-Disposition": _attachment(f"{record.archival_code}-利用副本.zip")},
+    )
+
+
+# --------------------------------------------------------------------------- preservation
+
+
+@router.post("/archive/cases/{ref}/fixity", summary="固定性检查（一个档案）", responses=_ERRORS)
+def check_fixity(
+    ref: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+    keystore: KeyStoreDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    _read(principal)
+    tools = archive_tools(session=session, settings=settings)
+    outcome = preservation.check_package_fixity(
+        session=session,
+        clock=clock,
+        keystore=keystore,
+        store=tools.store,
+        ref=ref,
+        actor=principal.actor,
+        timestamps=tools.timestamps,
+    )
+    return outcome.report
+
+
+@router.get("/archive/cases/{ref}/fixity", summary="最近一次固定性检查结果", responses=_ERRORS)
+def last_fixity(ref: str, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    _read(principal)
+    from archive.service_records import find_package_row
+
+    row = find_package_row(session, ref)
+    return preservation.latest_fixity(session=session, package_id=row.id) or {}
+
+
+@router.post("/archive/fixity", summary="固定性巡检（全部档案）", responses=_ERRORS)
+def fixity_sweep(
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+    keystore: KeyStoreDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    _read(principal)
+    tools = archive_tools(session=session, settings=settings)
+    reports = [
+        preservation.check_package_fixity(
+            session=session,
+            clock=clock,
+            keystore=keystore,
+            store=tools.store,
+            ref=package_id,
+            actor=principal.actor,
+            timestamps=tools.timestamps,
+        ).report
+        for package_id in preservation.fixity_targets(session=session)
+    ]
+    failed = [r for r in reports if r["outcome"] != "pass"]
+    return {"checked": len(reports), "failed": len(failed), "packages": failed}
+
+
+@router.post(
+    "/archive/appraisal", summary="保管期满的档案进入鉴定（不会自动删除）", responses=_ERRORS
+)
+def appraisal(principal: PrincipalDep, session: SessionDep, clock: ClockDep) -> PackagePage:
+    need(principal, Role.ARCHIVIST)
+    due = preservation.flag_for_appraisal(session=session, clock=clock, actor=principal.actor)
+    return PackagePage(total=len(due), items=[_package(r) for r in due])
+
+
+def _disposal(state: preservation.DisposalState) -> DisposalRead:
+    return DisposalRead.model_validate(state.to_dict())
+
+
+@router.post(
+    "/archive/cases/{ref}/disposal",
+    status_code=status.HTTP_201_CREATED,
+    summary="提出销毁（须已进入鉴定）",
+    responses=_ERRORS,
+)
+def propose_disposal(
+    ref: str, body: DisposalCreate, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+) -> DisposalRead:
+    need(principal, Role.ARCHIVIST)
+    return _disposal(
+        preservation.propose_disposal(
+            session=session,
+            clock=clock,
+            ref=ref,
+            register_number=body.register_number,
+            reason=body.reason,
+            actor=principal.actor,
+        )
+    )
+
+
+@router.post(
+    "/archive/disposals/{disposal_id}/approve",
+    summary="批准销毁（两名不同人员，均非提出人）",
+    responses=_ERRORS,
+)
+def approve_disposal(
+    disposal_id: str, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+) -> DisposalRead:
+    need(principal, Role.ARCHIVIST, Role.AUDITOR)
+    return _disposal(
+        preservation.approve_disposal(
+            session=session, clock=clock, disposal_id=disposal_id, actor=principal.actor
+        )
+    )
+
+
+@router.post(
+    "/archive/disposals/{disposal_id}/execute",
+    summary="执行销毁（留下日志墓碑）",
+    responses=_ERRORS,
+)
+def execute_disposal(
+    disposal_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> DisposalRead:
+    need(principal, Role.ARCHIVIST)
+    store: FilesystemBlobStore = archive_store(settings)
+    return _disposal(
+        preservation.execute_disposal(
+            session=session,
+            clock=clock,
+            store=store,
+            disposal_id=disposal_id,
+            actor=principal.actor,
+        )
+    )
+
+
+@router.post(
+    "/archive/transfers",
+    status_code=status.HTTP_201_CREATED,
+    summary="生成移交包（清单、签名、回执模板）",
+    responses=_ERRORS,
+)
+def create_transfer(
+    body: TransferCreate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+    keystore: KeyStoreDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    need(principal, Role.ARCHIVIST)
+    dest = archive_root(settings) / "transfers" / new_id("trf")
+    manifest = retrieval.transfer_packages(
+        session=session,
+        clock=clock,
+        keystore=keystore,
+        store=archive_store(settings),
+        refs=list(body.refs),
+        dest=dest,
+        receiver=body.receiver,
+        actor=principal.actor,
+    )
+    return {**manifest, "location": str(dest)}

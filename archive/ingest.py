@@ -1,0 +1,416 @@
+"""Ingest steps that touch only the file system (earchive spec §7.2, §7.4; GB/T 42727-2023 §6.5
+package encapsulation, §6.6 verification information).
+
+- ``normalise_submission``: a submitted case - a folder holding ``case.json`` and ``files/``, a
+  folder holding ``case.json`` beside its files, or a zip of either - becomes a staging folder
+  in the layout ``archive.checks`` reads. Zip members are extracted with every path checked
+  (no absolute paths, no ``..``, no links, bounded total size): nothing escapes the staging
+  folder.
+- ``build_case_bag``: the BagIt bag of one checked case: ``archive.bag.case_payload`` (case.json,
+  byte-identical originals, the DA/T 70 report, seal evidence) plus the archival record
+  (``metadata/descriptive/archival.json``: the 档号 and how it was given) and the processing
+  trail (``process/trail.jsonl``, one JSON object per node, each carrying the SM3 of the previous
+  line: a hash chain).
+- ``sign_root``: the archive's SM2 signature over ``tagmanifest-sm3.txt`` as a detached
+  GB/T 35275 SignedData (form A: signed attributes with content type, messageDigest = SM3 of the
+  tag manifest, signing time; ``seals.cms`` reads it back), written as ``archive-seal.p7s``.
+  The timestamp token over the same root is ``archive-seal.tsr``.
+
+Nothing here opens the database or the blob store; ``archive.service`` orders the steps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import zipfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import Final
+
+from asn1crypto import algos, cms, x509
+
+from archive.bag import (
+    BAGIT_TXT,
+    SOFTWARE_AGENT,
+    UNCOVERED_TAG_FILES,
+    BagEntry,
+    BagInfo,
+    StoredBag,
+    WrittenBag,
+    case_bag_info,
+    case_payload,
+    encode_path,
+)
+from archive.case import Case
+from archive.checks_report import CheckReport
+from archive.errors import CaseMetadataInvalid, DigestMismatch, UnsafePath
+from archive.storage import BlobStore, Digests, StoredBlob, hash_stream
+from trust.asn1 import (
+    NAME_GBT35275_DATA,
+    NAME_GBT35275_SIGNED_DATA,
+    NAME_SM2,
+    NAME_SM3,
+    register_sm_oids,
+)
+from trust.crypto import sm3
+from trust.errors import InvalidInput, Misconfigured
+from trust.signing import SignatureAlgorithm, Signer
+
+__all__ = [
+    "MAX_SUBMISSION_BYTES",
+    "SEAL_FILE",
+    "TIMESTAMP_FILE",
+    "ArchivalRecord",
+    "build_case_bag",
+    "normalise_submission",
+    "publish_bag",
+    "seal_bag",
+    "sign_root",
+    "trail_lines",
+    "write_linked_bag",
+]
+
+SEAL_FILE: Final = "archive-seal.p7s"
+TIMESTAMP_FILE: Final = "archive-seal.tsr"
+#: largest zip (uncompressed) accepted as one submission
+MAX_SUBMISSION_BYTES: Final = 64 * 1024 * 1024 * 1024
+_MAX_MEMBERS: Final = 100_000
+
+
+def _place(src: Path, dest: Path) -> None:
+    """Hard-link when possible (same file system: no copy of large files), else copy."""
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
+def _from_folder(src: Path, dest: Path) -> None:
+    if (src / "files").is_dir():
+        (dest / "files").mkdir(parents=True)
+        _place(src / "case.json", dest / "case.json")
+        for entry in sorted((src / "files").iterdir()):
+            if entry.is_symlink() or not entry.is_file():
+                raise UnsafePath(f"files/{entry.name} is not a regular file")
+            _place(entry, dest / "files" / entry.name)
+        return
+    # case.json beside its files
+    (dest / "files").mkdir(parents=True)
+    _place(src / "case.json", dest / "case.json")
+    for entry in sorted(src.iterdir()):
+        if entry.name == "case.json":
+            continue
+        if entry.is_symlink() or not entry.is_file():
+            raise UnsafePath(f"{entry.name} is not a regular file")
+        _place(entry, dest / "files" / entry.name)
+
+
+def _member_path(info: zipfile.ZipInfo) -> str:
+    name = info.filename
+    mode = (info.external_attr >> 16) & 0o170000
+    if mode and mode not in (stat.S_IFREG, stat.S_IFDIR):
+        raise UnsafePath(f"zip member {name!r} is not a regular file")
+    if name.startswith("/") or "\\" in name or any(p in ("..", ".") for p in name.split("/")):
+        raise UnsafePath(f"zip member {name!r} could escape the submission folder")
+    if info.flag_bits & 0x1:
+        raise InvalidInput("encrypted zip members are not accepted", code="archive.zip_encrypted")
+    return name
+
+
+def _from_zip(src: Path, dest: Path) -> None:
+    try:
+        archive = zipfile.ZipFile(src)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InvalidInput(f"not a readable zip: {exc}", code="archive.bad_zip") from None
+    with archive:
+        infos = [i for i in archive.infolist() if not i.is_dir()]
+        if len(infos) > _MAX_MEMBERS:
+            raise InvalidInput("too many zip members", code="archive.bad_zip")
+        if sum(i.file_size for i in infos) > MAX_SUBMISSION_BYTES:
+            raise InvalidInput("the zip is too large when extracted", code="archive.bad_zip")
+        names = [_member_path(i) for i in infos]
+        # a single top folder wrapping everything is allowed (zip of a folder)
+        tops = {n.split("/", 1)[0] for n in names}
+        strip = ""
+        if len(tops) == 1 and all("/" in n for n in names):
+            strip = next(iter(tops)) + "/"
+        raw = dest.parent / (dest.name + ".unzipped")
+        raw.mkdir()
+        for info, name in zip(infos, names, strict=True):
+            rel = name.removeprefix(strip)
+            target = raw / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as fh, open(target, "xb") as out:
+                shutil.copyfileobj(fh, out, 1024 * 1024)
+    _from_folder(raw, dest)
+
+
+def normalise_submission(source: Path, staging: Path) -> Path:
+    """The submission as ``<staging>/submission/{case.json, files/}``; returns that folder."""
+    source = Path(source)
+    Path(staging).mkdir(parents=True, exist_ok=True)
+    dest = Path(staging) / "submission"
+    if source.is_dir():
+        if not (source / "case.json").is_file():
+            raise CaseMetadataInvalid("case.json is missing", code="archive.case_missing")
+        _from_folder(source, dest)
+    elif source.is_file() and zipfile.is_zipfile(source):
+        _from_zip(source, dest)
+    else:
+        raise InvalidInput(
+            "a submission is a folder with case.json or a zip of one", code="archive.bad_submission"
+        )
+    return dest
+
+
+def trail_lines(case: Case) -> bytes:
+    """``process/trail.jsonl``: the processing nodes, each line chained to the previous one."""
+    out: list[bytes] = []
+    previous = "0" * 64
+    for seq, node in enumerate(case.nodes, start=1):
+        line = json.dumps(
+            {
+                "seq": seq,
+                "node": node.node.value,
+                "time": node.time.isoformat(),
+                "actor": node.actor,
+                "result": node.result,
+                "case_number": case.case_number,
+                "prev_sm3": previous,
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
+        previous = sm3(line).hex()
+        out.append(line + b"\n")
+    return b"".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivalRecord:
+    archival_code: str
+    assigned: bool  # True: given by the archive; False: taken from case.json
+    ingested_at: datetime
+    ingested_by: str
+    previous_version_root: str | None
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {
+                "archival_code": self.archival_code,
+                "assigned_by_archive": self.assigned,
+                "ingested_at": self.ingested_at.isoformat(),
+                "ingested_by": self.ingested_by,
+                "previous_version_root": self.previous_version_root,
+                "standard": "DA/T 13-2022",
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+            indent=1,
+        ).encode()
+
+
+def _manifest(entries: dict[str, str]) -> bytes:
+    return "".join(f"{d}  {encode_path(p)}\n" for p, d in sorted(entries.items())).encode()
+
+
+def _tag_line(label: str, value: str) -> str:
+    if any(c in value for c in "\r\n"):
+        raise InvalidInput(f"bag-info value of {label} has a line break", code="archive.bag_info")
+    return f"{label}: {value}\n"
+
+
+def write_linked_bag(
+    dest: Path,
+    entries: list[BagEntry],
+    info: BagInfo,
+    known: dict[Path, Digests],
+    *,
+    bagging_date: date,
+) -> WrittenBag:
+    """``archive.bag.write_bag`` for files already hashed by the checks: a payload file whose
+    digests are ``known`` is hard-linked into the bag instead of copied and re-hashed (the
+    staging folder is on the store's file system). The bytes are verified once more when the
+    bag is published (``store_bag`` files every object under its manifest SM3 and compares
+    SHA-256), so a file changed after the checks refuses the publication. Same tag files,
+    byte for byte, as ``write_bag``."""
+    dest.mkdir(parents=True)
+    payload: dict[str, Digests] = {}
+    for entry in entries:
+        rel = "data/" + entry.path
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = entry.source
+        if isinstance(source, Path) and source in known:
+            try:
+                os.link(source, target)
+                payload[rel] = known[source]
+                continue
+            except OSError:
+                pass
+        with entry.open() as src, open(target, "xb") as sink:
+            payload[rel] = hash_stream(src, sink=sink)
+    octets = sum(d.size for d in payload.values())
+    oxum = f"{octets}.{len(payload)}"
+    lines = [
+        ("Bag-Software-Agent", SOFTWARE_AGENT),
+        ("Bagging-Date", bagging_date.isoformat()),
+        ("Payload-Oxum", oxum),
+        *info.lines(),
+    ]
+    tags: dict[str, bytes] = {
+        "bagit.txt": BAGIT_TXT,
+        "bag-info.txt": "".join(_tag_line(k, v) for k, v in lines).encode("utf-8"),
+        "manifest-sm3.txt": _manifest({p: d.sm3 for p, d in payload.items()}),
+        "manifest-sha256.txt": _manifest({p: d.sha256 for p, d in payload.items()}),
+    }
+    tag_sm3 = _manifest({n: sm3(b).hex() for n, b in tags.items()})
+    tag_sha = _manifest({n: hashlib.sha256(b).hexdigest() for n, b in tags.items()})
+    tags["tagmanifest-sm3.txt"], tags["tagmanifest-sha256.txt"] = tag_sm3, tag_sha
+    for name, data in tags.items():
+        with open(dest / name, "xb") as fh:
+            fh.write(data)
+    return WrittenBag(
+        path=dest,
+        root_sm3=sm3(tag_sm3).hex(),
+        root_sha256=hashlib.sha256(tag_sha).hexdigest(),
+        payload_oxum=oxum,
+        payload=tuple(sorted(payload.items())),
+    )
+
+
+def build_case_bag(
+    folder: Path,
+    case: Case,
+    report: CheckReport,
+    record: ArchivalRecord,
+    dest: Path,
+    *,
+    bagging_date: date,
+) -> WrittenBag:
+    """Write the case bag into the empty ``dest``: the originals hard-linked with the digests
+    the checks computed, everything else streamed."""
+    entries = case_payload(folder, report)
+    entries.append(BagEntry("metadata/descriptive/archival.json", record.to_json()))
+    entries.append(BagEntry("process/trail.jsonl", trail_lines(case)))
+    info = case_bag_info(case, previous_version_root=record.previous_version_root)
+    info = replace(info, archival_code=record.archival_code)
+    known = {folder / "files" / f.name: Digests(f.sm3, f.sha256, f.size) for f in report.files}
+    return write_linked_bag(dest, entries, info, known, bagging_date=bagging_date)
+
+
+_PUBLISH_THREADS: Final = 4
+
+
+def publish_bag(bag: WrittenBag, store: BlobStore) -> StoredBag:
+    """``archive.bag.store_bag`` for a bag written here (``write_linked_bag`` + ``seal_bag``):
+    the file list and digests are known, so every object is stored under its manifest SM3
+    (``expected_sm3``: a mismatch stores nothing and raises) and its SHA-256 compared, with
+    several objects in flight at once (hashing and fsync release the GIL)."""
+    tags = sorted(p.name for p in bag.path.iterdir() if p.is_file())
+    want: dict[str, tuple[str | None, str | None]] = {p: (d.sm3, d.sha256) for p, d in bag.payload}
+    for name in tags:
+        want[name] = (None, None)  # tag files: hashed as they are stored
+    present = {p.relative_to(bag.path).as_posix() for p in bag.path.rglob("*") if p.is_file()}
+    if present != set(want):
+        odd = sorted(present ^ set(want))[0]
+        raise InvalidInput(
+            f"refusing to publish: {odd} is unlisted or absent", code="archive.bag_changed"
+        )
+
+    def put(path: str) -> tuple[str, StoredBlob]:
+        expected_sm3, expected_sha = want[path]
+        with open(bag.path / path, "rb") as fh:
+            blob = store.put_stream(fh, expected_sm3=expected_sm3)
+        if expected_sha is not None and blob.sha256 != expected_sha:
+            raise DigestMismatch(f"{path} does not match manifest-sha256.txt")
+        return path, blob
+
+    # the largest first, so that the long one starts early
+    order = sorted(want, key=lambda p: -(bag.path / p).stat().st_size)
+    with ThreadPoolExecutor(max_workers=_PUBLISH_THREADS, thread_name_prefix="publish") as pool:
+        stored = dict(pool.map(put, order))
+    if stored["tagmanifest-sm3.txt"].address != bag.root_sm3:
+        raise InvalidInput("the tag manifest changed before publishing", code="archive.bag_changed")
+    uncovered = tuple(
+        (p, stored[p].address)
+        for p in sorted(stored)
+        if p in UNCOVERED_TAG_FILES and p != "tagmanifest-sm3.txt"
+    )
+    return StoredBag(bag.root_sm3, bag.root_sha256, bag.payload_oxum, uncovered)
+
+
+def sign_root(tagmanifest: bytes, *, signer: Signer, signing_time: datetime) -> bytes:
+    """Detached GB/T 35275 SignedData (form A) by ``signer`` over ``tagmanifest`` bytes."""
+    if signer.algorithm is not SignatureAlgorithm.SM2_SM3:
+        raise Misconfigured("the archive key is not an SM2 key", code="archive.key_not_sm2")
+    chain = list(signer.certificate_chain())
+    if not chain:
+        raise Misconfigured(
+            "the archive key has no certificate; run trustctl archive init",
+            code="archive.key_not_certified",
+        )
+    register_sm_oids()
+    cert = x509.Certificate.load(chain[0])
+    attrs = cms.CMSAttributes(
+        [
+            {"type": "content_type", "values": [NAME_GBT35275_DATA]},
+            {"type": "message_digest", "values": [sm3(tagmanifest)]},
+            {"type": "signing_time", "values": [cms.Time({"utc_time": signing_time})]},
+        ]
+    )
+    signature = signer.sign(attrs.dump())
+    signer_info = cms.SignerInfo(
+        {
+            "version": "v1",
+            "sid": cms.SignerIdentifier(
+                name="issuer_and_serial_number",
+                value={"issuer": cert.issuer, "serial_number": cert.serial_number},
+            ),
+            "digest_algorithm": {"algorithm": NAME_SM3},
+            "signed_attrs": attrs,
+            "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": NAME_SM2}),
+            "signature": signature,
+        }
+    )
+    signed_data = cms.SignedData(
+        {
+            "version": "v1",
+            "digest_algorithms": [{"algorithm": NAME_SM3}],
+            "encap_content_info": {"content_type": NAME_GBT35275_DATA},
+            "certificates": [x509.Certificate.load(c) for c in chain],
+            "signer_infos": [signer_info],
+        }
+    )
+    der: bytes = cms.ContentInfo(
+        {"content_type": NAME_GBT35275_SIGNED_DATA, "content": signed_data}
+    ).dump()
+    return der
+
+
+def seal_bag(
+    bag: WrittenBag,
+    *,
+    signer: Signer,
+    timestamper: Callable[[bytes], bytes],
+    signing_time: datetime,
+) -> tuple[bytes, bytes]:
+    """Add ``archive-seal.p7s`` and ``archive-seal.tsr`` (tag files in no manifest) to the bag:
+    returns ``(signature, token)``. ``timestamper`` receives the 32-byte root."""
+    tagmanifest = (bag.path / "tagmanifest-sm3.txt").read_bytes()
+    root = sm3(tagmanifest)
+    if root.hex() != bag.root_sm3:
+        raise InvalidInput("the tag manifest changed after bagging", code="archive.bag_changed")
+    signature = sign_root(tagmanifest, signer=signer, signing_time=signing_time)
+    token = timestamper(root)
+    (bag.path / SEAL_FILE).write_bytes(signature)
+    (bag.path / TIMESTAMP_FILE).write_bytes(token)
+    return signature, token

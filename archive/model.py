@@ -1,0 +1,199 @@
+"""Tables of the electronic archive (earchive spec §7, §8): the catalogue of packages, their
+files, service items with their material lists, 件号 counters, chunked uploads, fixity runs,
+access records and disposal requests.
+
+The packages themselves live in the write-once ``BlobStore``; the catalogue holds what is needed
+to find, show and re-check them: the package root (SM3 of ``tagmanifest-sm3.txt``), the
+addresses of the tag files outside the manifests (signature, timestamp), the transparency-log
+index of the ingest leaf, and a few indexed fields for search. Personal data in the index is
+limited to the applicant's name and a masked id number.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from trust.db import Base, UTCDateTime
+
+__all__ = [
+    "ArchiveAccess",
+    "ArchiveCodeCounter",
+    "ArchiveDisposal",
+    "ArchiveFile",
+    "ArchiveFixityRun",
+    "ArchivePackage",
+    "ArchiveServiceItem",
+    "ArchiveUpload",
+]
+
+_STATUS_SQL = "'active', 'appraisal', 'disposed'"
+
+
+class ArchivePackage(Base):
+    """One archival information package: one case (办件) × one version."""
+
+    __tablename__ = "archive_package"
+    __table_args__ = (
+        UniqueConstraint("case_number", "version", name="case_version"),
+        CheckConstraint(f"status IN ({_STATUS_SQL})", name="status_known"),
+        CheckConstraint("retention IN ('Y', 'D30', 'D10')", name="retention_known"),
+        Index("ix_archive_package_item_code", "item_code"),
+        Index("ix_archive_package_applicant_name", "applicant_name"),
+        Index("ix_archive_package_closed_on", "closed_on"),
+        Index("ix_archive_package_status_retention_end", "status", "retention_end"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    archival_code: Mapped[str] = mapped_column(String(100), unique=True)
+    #: SM3 of the submitted case.json: what makes a resubmission "the same"
+    submission_sm3: Mapped[str] = mapped_column(String(64))
+    root_sm3: Mapped[str] = mapped_column(String(64), unique=True)
+    root_sha256: Mapped[str] = mapped_column(String(64))
+    previous_root: Mapped[str | None] = mapped_column(String(64))
+    payload_oxum: Mapped[str] = mapped_column(String(40))
+    #: JSON list of [tag file name, address] for tag files in no manifest (seal, timestamp)
+    uncovered: Mapped[str] = mapped_column(Text)
+    signer_key_id: Mapped[str] = mapped_column(String(80))
+    fonds: Mapped[str] = mapped_column(String(16))
+    year: Mapped[int] = mapped_column(Integer)
+    retention: Mapped[str] = mapped_column(String(4))
+    classification: Mapped[str] = mapped_column(String(16))
+    item_code: Mapped[str] = mapped_column(String(64))
+    item_name: Mapped[str] = mapped_column(String(200))
+    agency_name: Mapped[str] = mapped_column(String(200))
+    applicant_name: Mapped[str] = mapped_column(String(200))
+    applicant_id_masked: Mapped[str] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(32))
+    closed_on: Mapped[date] = mapped_column(Date)
+    #: titles, decision and licence numbers, names: the metadata text searched
+    metadata_text: Mapped[str] = mapped_column(Text)
+    retention_end: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    log_index: Mapped[int] = mapped_column(BigInteger)
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ingested_by: Mapped[str] = mapped_column(String(120))
+    file_count: Mapped[int] = mapped_column(Integer)
+    total_bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+class ArchiveFile(Base):
+    """Every file of a package by its bag path (payload and tag files in the manifests)."""
+
+    __tablename__ = "archive_file"
+    __table_args__ = (Index("ix_archive_file_sm3", "sm3"),)
+
+    package_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("archive_package.id"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(String(600), primary_key=True)
+    sm3: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+class ArchiveServiceItem(Base):
+    """A service item (政务服务事项) with its required-materials list (材料清单)."""
+
+    __tablename__ = "archive_service_item"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    item_type: Mapped[str] = mapped_column(String(16))
+    #: JSON list of {"code", "name", "mandatory"}
+    required_materials: Mapped[str] = mapped_column(Text)
+    retention: Mapped[str] = mapped_column(String(4))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ArchiveCodeCounter(Base):
+    """The last 件号 given per fonds, year and retention period (DA/T 13-2022)."""
+
+    __tablename__ = "archive_code_counter"
+
+    fonds: Mapped[str] = mapped_column(String(16), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    retention: Mapped[str] = mapped_column(String(4), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class ArchiveUpload(Base):
+    """A resumable submission upload: bytes land in ``<data>/archive/uploads/<id>``."""
+
+    __tablename__ = "archive_upload"
+    __table_args__ = (CheckConstraint("state IN ('open', 'complete', 'used')", name="state_known"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(120))
+    filename: Mapped[str] = mapped_column(String(255))
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    declared_size: Mapped[int | None] = mapped_column(BigInteger)
+    sm3: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ArchiveFixityRun(Base):
+    __tablename__ = "archive_fixity_run"
+    __table_args__ = (Index("ix_archive_fixity_run_package", "package_id", "checked_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    package_id: Mapped[str] = mapped_column(String(40), ForeignKey("archive_package.id"))
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ok: Mapped[bool] = mapped_column(Boolean)
+    #: canonical JSON of the report (files named changed / missing / extra, problems)
+    report: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(120))
+    log_index: Mapped[int] = mapped_column(BigInteger)
+
+
+class ArchiveAccess(Base):
+    """Every access to a package, with its purpose (利用登记)."""
+
+    __tablename__ = "archive_access"
+    __table_args__ = (Index("ix_archive_access_package", "package_id", "at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    package_id: Mapped[str | None] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(40))
+    purpose: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ArchiveDisposal(Base):
+    """A disposal (销毁) request: two distinct approvals, then execution and a tombstone."""
+
+    __tablename__ = "archive_disposal"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('proposed', 'approved', 'executed', 'rejected')", name="state_known"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    package_id: Mapped[str] = mapped_column(String(40), ForeignKey("archive_package.id"))
+    register_number: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(String(16))
+    proposed_by: Mapped[str] = mapped_column(String(120))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: JSON list of {"by", "at"}
+    approvals: Mapped[str] = mapped_column(Text, default="[]")
+    executed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    log_index: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,0 +1,466 @@
+"""Retrieval (issue 6 item 5; earchive spec §7, OAIS DIP): search, the case view, file and
+package streams, the dissemination copy and the transfer package (移交, DA/T 93-2022).
+
+Every access is recorded with its purpose (``ArchiveAccess``: who, what, why, when); exports,
+dissemination copies and transfers are also transparency-log events. A purpose is required:
+an empty one is refused.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, BinaryIO, Final
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from archive.bag import StoredBagSource, export_bag
+from archive.ingest import sign_root
+from archive.model import ArchiveAccess, ArchiveFile, ArchivePackage
+from archive.service_errors import PackageNotFound
+from archive.service_records import PackageRecord, find_package_row, package_record, stored_bag
+from archive.storage import CHUNK_SIZE, BlobStore
+from keys.interfaces import KeyStore, KeyUsage
+from trust.clock import Clock
+from trust.crypto import sm3_hex
+from trust.errors import InvalidInput
+from trust.ids import new_id
+from trust.tlog import service as tlog
+from trust.tlog.events import LogEvent
+
+__all__ = [
+    "CaseView",
+    "SearchQuery",
+    "SearchResult",
+    "case_view",
+    "dissemination_copy",
+    "export_package",
+    "open_file",
+    "record_access",
+    "search",
+    "stream_package_zip",
+    "transfer_packages",
+]
+
+ORIGINALS: Final = "data/representations/original/data/"
+MAX_PAGE: Final = 200
+
+
+def record_access(
+    *,
+    session: Session,
+    clock: Clock,
+    actor: str,
+    action: str,
+    purpose: str,
+    package_id: str | None = None,
+) -> None:
+    """利用登记: one row per access. The purpose is mandatory."""
+    purpose = (purpose or "").strip()
+    if not purpose:
+        raise InvalidInput("请填写利用目的", code="archive.purpose_required")
+    session.add(
+        ArchiveAccess(
+            id=new_id("acc"),
+            package_id=package_id,
+            actor=actor,
+            action=action,
+            purpose=purpose[:200],
+            at=clock.now(),
+        )
+    )
+    session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    case_number: str | None = None
+    archival_code: str | None = None
+    applicant: str | None = None
+    item: str | None = None  # service item code or a part of its name
+    date_from: date | None = None  # 办结 date range
+    date_to: date | None = None
+    text: str | None = None  # any part of the metadata text
+    status: str | None = None
+    limit: int = 20
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    total: int
+    items: tuple[PackageRecord, ...]
+
+
+def _like(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search(*, session: Session, query: SearchQuery) -> SearchResult:
+    """Catalogue search; every given criterion must hold. Newest 办结 first."""
+    conditions: list[Any] = []
+    p = ArchivePackage
+    if query.case_number:
+        conditions.append(p.case_number == query.case_number.strip())
+    if query.archival_code:
+        conditions.append(p.archival_code == query.archival_code.strip())
+    if query.applicant:
+        conditions.append(p.applicant_name.like(_like(query.applicant.strip()), escape="\\"))
+    if query.item:
+        it = query.item.strip()
+        conditions.append((p.item_code == it) | p.item_name.like(_like(it), escape="\\"))
+    if query.date_from:
+        conditions.append(p.closed_on >= query.date_from)
+    if query.date_to:
+        conditions.append(p.closed_on <= query.date_to)
+    if query.text:
+        conditions.append(p.metadata_text.like(_like(query.text.strip()), escape="\\"))
+    if query.status:
+        conditions.append(p.status == query.status)
+    limit = max(1, min(query.limit, MAX_PAGE))
+    total = session.scalar(select(func.count()).select_from(p).where(*conditions)) or 0
+    rows = session.scalars(
+        select(p)
+        .where(*conditions)
+        .order_by(p.closed_on.desc(), p.id)
+        .limit(limit)
+        .offset(max(0, query.offset))
+    ).all()
+    return SearchResult(total, tuple(package_record(r) for r in rows))
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    package: PackageRecord
+    case: dict[str, Any]  # the archived case.json
+    archival: dict[str, Any]
+    report: dict[str, Any]  # the DA/T 70 report kept in the package
+    timeline: tuple[dict[str, Any], ...]
+    files: tuple[dict[str, Any], ...]  # path, size, sm3, title for originals
+    seals: tuple[dict[str, Any], ...]  # subject, index, kind, verdict
+
+
+def _json_at(session: Session, store: BlobStore, package_id: str, path: str) -> dict[str, Any]:
+    row = session.get(ArchiveFile, (package_id, path))
+    if row is None:
+        return {}
+    with store.get_stream(row.sm3) as fh:
+        loaded: dict[str, Any] = json.loads(fh.read(16 * 1024 * 1024))
+    return loaded
+
+
+def case_view(
+    *, session: Session, clock: Clock, store: BlobStore, ref: str, actor: str, purpose: str
+) -> CaseView:
+    row = find_package_row(session, ref)
+    if row.status == "disposed":
+        raise PackageNotFound(f"档案 {row.archival_code} 已销毁")
+    record_access(
+        session=session, clock=clock, actor=actor, action="view", purpose=purpose, package_id=row.id
+    )
+    case = _json_at(session, store, row.id, "data/metadata/descriptive/case.json")
+    archival = _json_at(session, store, row.id, "data/metadata/descriptive/archival.json")
+    report = _json_at(
+        session, store, row.id, "data/metadata/preservation/four-properties-report.json"
+    )
+    titles = {m.get("file"): m.get("title") for m in case.get("materials", [])}
+    files = []
+    for f in session.scalars(
+        select(ArchiveFile).where(ArchiveFile.package_id == row.id).order_by(ArchiveFile.path)
+    ):
+        name = f.path.removeprefix(ORIGINALS) if f.path.startswith(ORIGINALS) else None
+        files.append(
+            {
+                "path": f.path,
+                "name": name,
+                "title": titles.get(name) if name else None,
+                "original": name is not None,
+                "size": f.size,
+                "sm3": f.sm3,
+            }
+        )
+    return CaseView(
+        package=package_record(row),
+        case=case,
+        archival=archival,
+        report=report,
+        timeline=tuple(case.get("nodes", [])),
+        files=tuple(files),
+        seals=tuple(report.get("seals", [])),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedFile:
+    path: str
+    size: int
+    sm3: str
+    stream: BinaryIO
+
+
+def open_file(
+    *,
+    session: Session,
+    clock: Clock,
+    store: BlobStore,
+    ref: str,
+    path: str,
+    actor: str,
+    purpose: str,
+) -> OpenedFile:
+    """One file of a package by bag path (or an original's plain name), as a stream."""
+    row = find_package_row(session, ref)
+    f = session.get(ArchiveFile, (row.id, path)) or session.get(
+        ArchiveFile, (row.id, ORIGINALS + path)
+    )
+    if f is None or row.status == "disposed":
+        raise PackageNotFound(f"档案 {row.archival_code} 中没有文件 {path}")
+    record_access(
+        session=session,
+        clock=clock,
+        actor=actor,
+        action="download_file",
+        purpose=purpose,
+        package_id=row.id,
+    )
+    return OpenedFile(f.path, f.size, f.sm3, store.get_stream(f.sm3))
+
+
+def _log(
+    session: Session, clock: Clock, kind: str, row: ArchivePackage, actor: str, **kw: Any
+) -> None:
+    tlog.append(
+        session=session,
+        clock=clock,
+        event=LogEvent(
+            kind=kind,
+            subject=row.archival_code,
+            actor=actor,
+            payload={"root_sm3": row.root_sm3, **kw},
+        ),
+    )
+
+
+def export_package(
+    *,
+    session: Session,
+    clock: Clock,
+    store: BlobStore,
+    ref: str,
+    dest: Path,
+    actor: str,
+    purpose: str,
+) -> PackageRecord:
+    """Write the whole bag (with its seal and timestamp) into the empty directory ``dest``."""
+    row = find_package_row(session, ref)
+    if row.status == "disposed":
+        raise PackageNotFound(f"档案 {row.archival_code} 已销毁")
+    record_access(
+        session=session,
+        clock=clock,
+        actor=actor,
+        action="export",
+        purpose=purpose,
+        package_id=row.id,
+    )
+    export_bag(StoredBagSource(store, stored_bag(row)), Path(dest))
+    _log(session, clock, "archive.export", row, actor, purpose=purpose.strip()[:200])
+    return package_record(row)
+
+
+class _ZipSink(io.RawIOBase):
+    """A write-only buffer drained by the zip streamer between writes."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        self.buffer += bytes(b)
+        return len(b)
+
+    def drain(self) -> bytes:
+        out = bytes(self.buffer)
+        self.buffer.clear()
+        return out
+
+
+def _zip_stream(store: BlobStore, members: list[tuple[str, str | bytes]]) -> Iterator[bytes]:
+    """A ZIP (stored, no compression) produced chunk by chunk: memory stays bounded."""
+    sink = _ZipSink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, source in members:
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            with zf.open(info, "w", force_zip64=True) as out:
+                if isinstance(source, bytes):
+                    out.write(source)
+                else:
+                    with store.get_stream(source) as fh:
+                        while chunk := fh.read(CHUNK_SIZE):
+                            out.write(chunk)
+                            yield sink.drain()
+            yield sink.drain()
+    yield sink.drain()
+
+
+def stream_package_zip(
+    *, session: Session, clock: Clock, store: BlobStore, ref: str, actor: str, purpose: str
+) -> tuple[PackageRecord, Iterator[bytes]]:
+    """The whole bag as a streamed ZIP (for download; the archive itself stores no ZIP)."""
+    row = find_package_row(session, ref)
+    if row.status == "disposed":
+        raise PackageNotFound(f"档案 {row.archival_code} 已销毁")
+    record_access(
+        session=session,
+        clock=clock,
+        actor=actor,
+        action="download_package",
+        purpose=purpose,
+        package_id=row.id,
+    )
+    source = StoredBagSource(store, stored_bag(row))
+    top = row.archival_code.replace("·", ".")
+    members: list[tuple[str, str | bytes]] = []
+    for path in source.list_files():
+        f = session.get(ArchiveFile, (row.id, path))
+        address = f.sm3 if f is not None else dict(stored_bag(row).uncovered).get(path)
+        if address is None and path == "tagmanifest-sm3.txt":
+            address = row.root_sm3
+        if address is not None:
+            members.append((f"{top}/{path}", address))
+    return package_record(row), _zip_stream(store, members)
+
+
+def dissemination_copy(
+    *, session: Session, clock: Clock, store: BlobStore, ref: str, actor: str, purpose: str
+) -> tuple[PackageRecord, Iterator[bytes]]:
+    """利用副本 (OAIS DIP): the originals, the case metadata, the check report and a notice that
+    this is a copy for use (非原件), as a streamed ZIP. Logged as ``archive.access_copy``."""
+    row = find_package_row(session, ref)
+    if row.status == "disposed":
+        raise PackageNotFound(f"档案 {row.archival_code} 已销毁")
+    record_access(
+        session=session,
+        clock=clock,
+        actor=actor,
+        action="access_copy",
+        purpose=purpose,
+        package_id=row.id,
+    )
+    notice = (
+        f"利用副本（非原件）\n档号：{row.archival_code}\n办件编号：{row.case_number}\n"
+        f"版本：{row.version}\n归档信息包根摘要（SM3）：{row.root_sm3}\n"
+        f"利用目的：{purpose.strip()}\n制作时间：{clock.now().isoformat()}\n"
+        "原件以归档信息包为准，可凭根摘要在透明日志中核验。\n"
+    ).encode()
+    members: list[tuple[str, str | bytes]] = [("利用副本说明.txt", notice)]
+    for f in session.scalars(
+        select(ArchiveFile).where(ArchiveFile.package_id == row.id).order_by(ArchiveFile.path)
+    ):
+        if f.path.startswith(ORIGINALS):
+            members.append((f"原件副本/{f.path.removeprefix(ORIGINALS)}", f.sm3))
+        elif f.path.startswith("data/metadata/"):
+            members.append((f.path.removeprefix("data/"), f.sm3))
+    _log(session, clock, "archive.access_copy", row, actor, purpose=purpose.strip()[:200])
+    return package_record(row), _zip_stream(store, members)
+
+
+def transfer_packages(
+    *,
+    session: Session,
+    clock: Clock,
+    keystore: KeyStore,
+    store: BlobStore,
+    refs: list[str],
+    dest: Path,
+    receiver: str,
+    actor: str,
+) -> dict[str, Any]:
+    """移交: every package's bag under ``dest/packages/<n>/``, a transfer manifest
+    (``transfer-manifest.json``: per package 档号, roots, Payload-Oxum, counts and bytes; the
+    移交与接收登记表 figures) signed by the archive key (``transfer-manifest.p7s``), and a
+    receipt template for the receiver to sign. Logged as ``archive.transfer`` per package."""
+    if not refs:
+        raise InvalidInput("没有要移交的档案", code="archive.transfer_empty")
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    if any(dest.iterdir()):
+        raise InvalidInput(f"{dest} 不是空目录", code="archive.transfer_dest_not_empty")
+    now = clock.now()
+    transfer_id = new_id("trf")
+    entries: list[dict[str, Any]] = []
+    oxums: list[tuple[int, int]] = []
+    for n, ref in enumerate(refs, start=1):
+        row = find_package_row(session, ref)
+        if row.status == "disposed":
+            raise PackageNotFound(f"档案 {row.archival_code} 已销毁")
+        folder = f"packages/{n:04d}"
+        export_bag(StoredBagSource(store, stored_bag(row)), dest / folder)
+        octets, count = row.payload_oxum.split(".")
+        oxums.append((int(octets), int(count)))
+        entries.append(
+            {
+                "folder": folder,
+                "archival_code": row.archival_code,
+                "case_number": row.case_number,
+                "version": row.version,
+                "root_sm3": row.root_sm3,
+                "root_sha256": row.root_sha256,
+                "payload_oxum": row.payload_oxum,
+                "log_index": row.log_index,
+            }
+        )
+        record_access(
+            session=session,
+            clock=clock,
+            actor=actor,
+            action="transfer",
+            purpose=f"移交至 {receiver}",
+            package_id=row.id,
+        )
+        _log(
+            session,
+            clock,
+            "archive.transfer",
+            row,
+            actor,
+            transfer_id=transfer_id,
+            receiver=receiver,
+        )
+    manifest = {
+        "transfer_id": transfer_id,
+        "standard": "DA/T 93-2022",
+        "sender": actor,
+        "receiver": receiver,
+        "created_at": now.isoformat(),
+        "package_count": len(entries),
+        "total_payload_bytes": sum(o for o, _ in oxums),
+        "total_payload_files": sum(c for _, c in oxums),
+        "packages": entries,
+    }
+    manifest_bytes = json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=1).encode()
+    (dest / "transfer-manifest.json").write_bytes(manifest_bytes)
+    signer = keystore.active_signer(session=session, usage=KeyUsage.ARCHIVE)
+    (dest / "transfer-manifest.p7s").write_bytes(
+        sign_root(manifest_bytes, signer=signer, signing_time=now)
+    )
+    receipt = {
+        "transfer_id": transfer_id,
+        "manifest_sm3": sm3_hex(manifest_bytes),
+        "receiver": receiver,
+        "received_at": None,
+        "checked": "每个信息包的根摘要、Payload-Oxum 与清单一致后由接收方签名",
+    }
+    (dest / "receipt-template.json").write_text(
+        json.dumps(receipt, ensure_ascii=False, sort_keys=True, indent=1), encoding="utf-8"
+    )
+    return {**manifest, "manifest_sm3": sm3_hex(manifest_bytes)}

@@ -1,0 +1,109 @@
+"""HTTP schemas of the archive API (pydantic only at the edge)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "CaseSubmit",
+    "DisposalCreate",
+    "DisposalRead",
+    "IngestRead",
+    "PackagePage",
+    "PackageRead",
+    "TransferCreate",
+    "UploadComplete",
+    "UploadCreate",
+    "UploadRead",
+]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UploadCreate(_In):
+    filename: str = Field(default="case.zip", max_length=255)
+    size: int | None = Field(default=None, ge=1, description="全部字节数（可选，上限检查）")
+
+
+class UploadRead(BaseModel):
+    id: str
+    filename: str
+    received: int
+    declared_size: int | None
+    state: str
+    sm3: str | None
+
+
+class UploadComplete(_In):
+    sm3: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="整个文件的 SM3（十六进制）")
+    size: int = Field(ge=1)
+
+
+class CaseSubmit(_In):
+    upload_id: str = Field(max_length=40, description="已完成的上传：办件提交包（zip）")
+
+
+class PackageRead(BaseModel):
+    id: str
+    case_number: str
+    version: int
+    archival_code: str
+    root_sm3: str
+    root_sha256: str
+    previous_root: str | None
+    payload_oxum: str
+    fonds: str
+    year: int
+    retention: str
+    classification: str
+    item_code: str
+    item_name: str
+    agency_name: str
+    applicant_name: str
+    applicant_id_masked: str
+    outcome: str
+    closed_on: date
+    retention_end: date | None
+    status: str
+    log_index: int
+    ingested_at: datetime
+    ingested_by: str
+    file_count: int
+    total_bytes: int
+    signer_key_id: str
+
+
+class IngestRead(BaseModel):
+    created: bool
+    package: PackageRead
+    report: dict[str, Any] | None
+
+
+class PackagePage(BaseModel):
+    total: int
+    items: list[PackageRead]
+
+
+class DisposalCreate(_In):
+    register_number: str = Field(min_length=1, max_length=64, description="销毁清册编号")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class DisposalRead(BaseModel):
+    id: str
+    archival_code: str
+    register_number: str
+    state: str
+    proposed_by: str
+    approvals: list[str]
+    reason: str
+
+
+class TransferCreate(_In):
+    refs: list[str] = Field(min_length=1, max_length=1000)
+    receiver: str = Field(min_length=1, max_length=200)

@@ -1,0 +1,160 @@
+"""``trustctl archive`` through click's runner against the test database: ingest (folder and
+zip, JSON out, refusal with the failed checks), fixity naming a flipped byte, export validated
+by LoC ``bagit``, search, items, and the demo (a decision stamped through the seals service)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from archive.model import ArchiveFile
+from archive.service_tools import archive_store
+from keys.software import SoftwareKeyStore
+from tests.integration.archive.conftest import setup_archive
+from tests.unit.archive.case_factory import write_case
+from trust.cli.archive import load_archive_demo, register
+from trust.cli.context import CliContext
+from trust.clock import FixedClock
+
+TEST_MASTER_KEY = "00112233445566778899aabbccddeeff" * 2
+
+
+def _group() -> click.Group:
+    @click.group()
+    def trustctl() -> None:
+        """Stand-in root."""
+
+    register(trustctl)
+    return trustctl
+
+
+@pytest.fixture
+def ctx(
+    tmp_path: Path, database_url: str, db: sessionmaker[Session], clock: FixedClock
+) -> CliContext:
+    context = CliContext(
+        overrides={
+            "environment": "test",
+            "data_dir": str(tmp_path / "var"),
+            "database_url": database_url,
+            "master_key": TEST_MASTER_KEY,
+        },
+        clock=clock,
+    )
+    context.sessions = db
+    return context
+
+
+def _run(ctx: CliContext, *args: str) -> Result:
+    return CliRunner().invoke(_group(), list(args), obj=ctx, catch_exceptions=False)
+
+
+@pytest.fixture
+def ready(ctx: CliContext, db: sessionmaker[Session], clock: FixedClock) -> CliContext:
+    keystore = ctx.keystore
+    assert isinstance(keystore, SoftwareKeyStore)
+    setup_archive(db, clock, keystore, ctx.settings)
+    return ctx
+
+
+def test_ingest_fixity_export_search(ready: CliContext, tmp_path: Path) -> None:
+    folder = write_case(tmp_path / "case").path
+    out = _run(ready, "archive", "ingest", str(folder), "--json")
+    assert out.exit_code == 0, out.output
+    answer = json.loads(out.output)
+    assert answer["accepted"]
+    assert answer["archival_code"] == "A439-WS·2026·D30·XK·ZC-005"
+
+    zipped = tmp_path / "case.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        for p in folder.rglob("*"):
+            if p.is_file():
+                zf.write(p, p.relative_to(folder).as_posix())
+    again = json.loads(_run(ready, "archive", "ingest", str(zipped), "--json").output)
+    assert again["accepted"]
+    assert not again["created"]
+
+    ok = _run(ready, "archive", "fixity", "--json")
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.output)["failed"] == 0
+
+    exported = tmp_path / "export"
+    assert (
+        _run(ready, "archive", "export", answer["archival_code"], "--out", str(exported)).exit_code
+        == 0
+    )
+    import bagit  # type: ignore[import-untyped]
+
+    bagit.Bag(str(exported)).validate()
+
+    found = json.loads(_run(ready, "archive", "search", "--applicant", "科技", "--json").output)
+    assert [i["archival_code"] for i in found["items"]] == [answer["archival_code"]]
+
+    with ready.sessions() as s:
+        row = s.scalars(
+            select(ArchiveFile).where(ArchiveFile.path.like("%0002-营业执照.jpg"))
+        ).one()
+        address = row.sm3
+    path = archive_store(ready.settings).path_of(address)
+    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0x80
+    path.write_bytes(bytes(data))
+    bad = _run(ready, "archive", "fixity", answer["archival_code"], "--json")
+    assert bad.exit_code == 1
+    report = json.loads(bad.output)["packages"][0]
+    assert [(f["path"], f["state"]) for f in report["files"]] == [
+        ("data/representations/original/data/0002-营业执照.jpg", "changed")
+    ]
+    text = _run(ready, "archive", "fixity", answer["archival_code"])
+    assert "changed: data/representations/original/data/0002-营业执照.jpg" in text.output
+
+
+def test_a_refused_ingest_prints_the_failed_checks(ready: CliContext, tmp_path: Path) -> None:
+    def flip(files: dict[str, bytes]) -> None:
+        jpg = bytearray(files["0002-营业执照.jpg"])
+        jpg[300] ^= 0x01
+        files["0002-营业执照.jpg"] = bytes(jpg)
+
+    folder = write_case(tmp_path / "case", tamper=flip).path
+    out = _run(ready, "archive", "ingest", str(folder), "--json")
+    assert out.exit_code == 1
+    answer = json.loads(out.output)
+    assert answer == {
+        "accepted": False,
+        "code": "archive.checks_failed",
+        "failures": answer["failures"],
+    }
+    assert ("0002-营业执照.jpg", "digest.mismatch") in {
+        (f["subject"], f["reason"]) for f in answer["failures"]
+    }
+    human = _run(ready, "archive", "ingest", str(folder))
+    assert human.exit_code == 1
+    assert "digest.mismatch" in human.output
+
+
+def test_items_and_the_demo(ctx: CliContext) -> None:
+    from tests.unit.seals._ses_support import need_cjk_font
+    from trust.cli.demo import load_demo
+    from trust.cli.seal import load_seal_demo
+
+    listed = json.loads(_run(ctx, "archive", "items", "--load-demo", "--json").output)
+    assert "食品经营许可（新办）" in [i["name"] for i in listed]
+    load_demo(ctx)
+    need_cjk_font()
+    load_seal_demo(ctx)
+    summary = load_archive_demo(ctx)
+    assert summary["service_items"] >= 4
+    assert summary.get("demo_case"), summary
+    found = json.loads(_run(ctx, "archive", "search", "--item", "食品经营", "--json").output)
+    assert found["total"] == 1
+    assert found["items"][0]["outcome"] == "refused"

@@ -1,0 +1,187 @@
+"""Retrieval: search by every criterion, the case view, streamed files and packages, the
+dissemination copy, the transfer package, and the access register with purposes."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from archive import retrieval
+from archive.bag import DirectoryBagSource, validate_bag
+from archive.model import ArchiveAccess
+from archive.retrieval import SearchQuery
+from seals.verification import AnchorListEvaluator
+from seals.verify_ofd import verify_signed_data
+from tests.integration.archive.conftest import ArchiveWorld
+from trust.ca import service as ca_service
+from trust.errors import InvalidInput
+from trust.tlog.model import TlogEntry
+
+
+def _two_cases(world: ArchiveWorld) -> tuple[str, str]:
+    a = world.ingest(world.case("a").path)
+
+    def other(case: dict[str, Any]) -> None:
+        case["case_number"] = "SP20260601-000200"
+        case["archival_code"] = None
+        case["applicant"] = {
+            "kind": "legal",
+            "name": "另一家餐饮管理有限公司",
+            "id_type": "统一社会信用代码",
+            "id_number": case["applicant"]["id_number"],
+        }
+        case["nodes"][-1]["time"] = "2026-06-30T09:00:00+08:00"
+        case["decision"]["number"] = "某审批许决字〔2026〕200号"
+
+    b = world.ingest(world.case("b", mutate=other).path)
+    return a.package.archival_code, b.package.archival_code
+
+
+def _search(world: ArchiveWorld, **kw: Any) -> list[str]:
+    with world.db() as s:
+        result = retrieval.search(session=s, query=SearchQuery(**kw))
+    return sorted(r.archival_code for r in result.items)
+
+
+def test_search_by_each_criterion(world: ArchiveWorld) -> None:
+    a, b = _two_cases(world)
+    assert _search(world) == sorted([a, b])
+    assert _search(world, case_number="SP20260510-000123") == [a]
+    assert _search(world, archival_code=b) == [b]
+    assert _search(world, applicant="餐饮") == [b]
+    assert _search(world, item="000123456789-XK-0001") == sorted([a, b])
+    assert _search(world, item="食品经营") == sorted([a, b])
+    assert _search(world, date_from=date(2026, 6, 1)) == [b]
+    assert _search(world, date_to=date(2026, 5, 31)) == [a]
+    assert _search(world, text="〔2026〕200号") == [b]
+    assert _search(world, text="100%") == []  # LIKE wildcards are literal
+
+
+def test_case_view_and_the_access_register(world: ArchiveWorld) -> None:
+    a, _b = _two_cases(world)
+    with world.db() as s, s.begin(), pytest.raises(InvalidInput):
+        retrieval.case_view(
+            session=s,
+            clock=world.clock,
+            store=world.tools_store(),
+            ref=a,
+            actor="u",
+            purpose=" ",
+        )
+    with world.db() as s, s.begin():
+        view = retrieval.case_view(
+            session=s,
+            clock=world.clock,
+            store=world.tools_store(),
+            ref=a,
+            actor="user:archivist",
+            purpose="行政复议调卷",
+        )
+    assert view.case["case_number"] == "SP20260510-000123"
+    assert [n["node"] for n in view.timeline][:2] == ["申请", "受理"]
+    originals = [f for f in view.files if f["original"]]
+    assert {f["name"] for f in originals} >= {"0006-准予许可决定书.pdf", "0007-电子证照.ofd"}
+    assert {(s["subject"], s["verdict"]) for s in view.seals} >= {
+        ("0006-准予许可决定书.pdf", "VALID")
+    }
+    with world.db() as s:
+        rows = s.scalars(select(ArchiveAccess)).all()
+    assert [(r.actor, r.action, r.purpose) for r in rows] == [
+        ("user:archivist", "view", "行政复议调卷")
+    ]
+
+
+def test_file_and_package_streams(world: ArchiveWorld, tmp_path: Path) -> None:
+    a, _b = _two_cases(world)
+    with world.db() as s, s.begin():
+        opened = retrieval.open_file(
+            session=s,
+            clock=world.clock,
+            store=world.tools_store(),
+            ref=a,
+            path="0006-准予许可决定书.pdf",
+            actor="u",
+            purpose="核对",
+        )
+        with opened.stream as fh:
+            data = fh.read()
+    original = (world.tmp / "a" / "files" / "0006-准予许可决定书.pdf").read_bytes()
+    assert data == original
+    with world.db() as s, s.begin():
+        record, chunks = retrieval.stream_package_zip(
+            session=s, clock=world.clock, store=world.tools_store(), ref=a, actor="u", purpose="p"
+        )
+        blob = b"".join(chunks)
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        zf.extractall(tmp_path / "unzipped")
+    top = next((tmp_path / "unzipped").iterdir())
+    result = validate_bag(DirectoryBagSource(top), expected_root=record.root_sm3)
+    assert result.valid, result.summary()
+    assert (top / "archive-seal.p7s").is_file()
+    assert (top / "archive-seal.tsr").is_file()
+
+
+def test_dissemination_copy_is_marked_as_a_copy(world: ArchiveWorld) -> None:
+    a, _b = _two_cases(world)
+    with world.db() as s, s.begin():
+        _record, chunks = retrieval.dissemination_copy(
+            session=s,
+            clock=world.clock,
+            store=world.tools_store(),
+            ref=a,
+            actor="u",
+            purpose="查阅",
+        )
+        blob = b"".join(chunks)
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        names = zf.namelist()
+        notice = zf.read("利用副本说明.txt").decode()
+    assert "非原件" in notice
+    assert a in notice
+    assert "原件副本/0006-准予许可决定书.pdf" in names
+    with world.db() as s:
+        kinds = [e.kind for e in s.scalars(select(TlogEntry))]
+    assert "archive.access_copy" in kinds
+
+
+def test_transfer_package_has_a_signed_manifest(world: ArchiveWorld, tmp_path: Path) -> None:
+    a, b = _two_cases(world)
+    with world.db() as s, s.begin():
+        manifest = retrieval.transfer_packages(
+            session=s,
+            clock=world.clock,
+            keystore=world.keystore,
+            store=world.tools_store(),
+            refs=[a, b],
+            dest=tmp_path / "transfer",
+            receiver="某某市档案馆",
+            actor="user:archivist",
+        )
+        anchors = ca_service.trust_anchors_der(session=s)
+    assert manifest["package_count"] == 2
+    out = tmp_path / "transfer"
+    body = (out / "transfer-manifest.json").read_bytes()
+    loaded = json.loads(body)
+    for entry in loaded["packages"]:
+        result = validate_bag(
+            DirectoryBagSource(out / entry["folder"]), expected_root=entry["root_sm3"]
+        )
+        assert result.valid, result.summary()
+        assert result.payload_oxum == entry["payload_oxum"]
+    verified = verify_signed_data(
+        (out / "transfer-manifest.p7s").read_bytes(),
+        original=body,
+        trust=AnchorListEvaluator(tuple(anchors)),
+        now=world.clock.now(),
+    )
+    assert verified.signer_signature.ok
+    assert verified.document_hash.ok
+    receipt = json.loads((out / "receipt-template.json").read_bytes())
+    assert receipt["manifest_sm3"] == manifest["manifest_sm3"]
