@@ -118,5 +118,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
             "data_dir": tmp_path / "var",
             "database_url": database_url,
             "master_key": "00112233445566778899aabbccddeeff" * 2,
+            # Tests run periodic jobs by hand; a scheduler in every TestClient app would race them.
+            "scheduler": False,
         },
     )

@@ -12,7 +12,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from trust.errors import Misconfigured
 
@@ -48,6 +56,33 @@ class Settings(BaseModel):
     #: TSA policy OID put into every TSTInfo (RFC 3161 §2.4.2); a private arc by default.
     tsa_policy_oid: str = "1.2.156.112233.1.1"
     ca_name: str = "一网通办信任服务"
+    #: Run due periodic jobs (``trust.jobs``) inside every ``trustctl serve`` process. Turn it off
+    #: where a timer runs ``trustctl jobs run --due`` instead.
+    scheduler: bool = True
+    #: Seconds between runs per job name (``trustctl jobs list`` shows the names and defaults);
+    #: 0 disables a job. From the environment as ``name=seconds,name=seconds``.
+    job_intervals: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("job_intervals", mode="before")
+    @classmethod
+    def _parse_job_intervals(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        parsed: dict[str, str] = {}
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            name, sep, seconds = item.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"expected name=seconds, got {item!r}")
+            parsed[name.strip()] = seconds.strip()
+        return parsed
+
+    @field_validator("job_intervals", mode="after")
+    @classmethod
+    def _check_job_intervals(cls, value: dict[str, int]) -> dict[str, int]:
+        negative = sorted(name for name, seconds in value.items() if seconds < 0)
+        if negative:
+            raise ValueError(f"negative intervals for {negative}")
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

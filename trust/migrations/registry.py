@@ -15,6 +15,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "trust.tlog.model",
     "trust.ca.model",
     "trust.web.ratelimit_model",
+    "trust.jobs.model",
     "keys.model",
     "identity.model",
     "seals.model",
@@ -27,9 +28,5 @@ MODEL_MODULES: tuple[str, ...] = (
 
 def load_all_models() -> MetaData:
     for name in MODEL_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real import error inside an existing module
-                raise
+        importlib.import_module(name)
     return Base.metadata

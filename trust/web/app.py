@@ -9,6 +9,8 @@ mounts the middleware, the problem+json handlers, the static files and every rou
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.metadata
 import importlib.util
 import re
@@ -27,9 +29,12 @@ from trust.clock import Clock, SystemClock
 from trust.config import Settings
 from trust.db import make_engine, session_factory
 from trust.errors import Misconfigured
+from trust.jobs.registry import load_jobs
+from trust.jobs.schedule import JobContext, PeriodicJob, check_intervals
 from trust.web.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from trust.web.problems import document_problems, install_problem_handlers
 from trust.web.routes import load_routers
+from trust.web.scheduler import run_scheduler
 from trust.web.security import api_token_verifier
 
 __all__ = [
@@ -93,11 +98,20 @@ def _configure_crypto(settings: Settings) -> None:
     configure(settings.crypto_backend)
 
 
-def _lifespan(engine: Engine) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def _lifespan(
+    engine: Engine, jobs: JobContext | None, declared: tuple[PeriodicJob, ...]
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
+        task = asyncio.create_task(run_scheduler(jobs, declared)) if jobs is not None else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            engine.dispose()
 
     return lifespan
 
@@ -113,6 +127,15 @@ def create_app(
 
         keystore = SoftwareKeyStore.from_settings(settings)
     engine = make_engine(settings.resolved_database_url)
+    jobs = load_jobs()
+    check_intervals(settings, jobs)
+    sessions = session_factory(engine)
+    clock = clock or SystemClock()
+    job_context = (
+        JobContext(settings=settings, session_factory=sessions, clock=clock, keystore=keystore)
+        if settings.scheduler
+        else None
+    )
     app = TrustAPI(
         title=API_TITLE,
         version=trust.__version__,
@@ -120,13 +143,14 @@ def create_app(
         servers=[{"url": "/", "description": "本服务"}],
         docs_url=None,  # Swagger UI would load scripts from a CDN; /docs is rendered here
         redoc_url=None,
-        lifespan=_lifespan(engine),
+        lifespan=_lifespan(engine, job_context, jobs),
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = session_factory(engine)
-    app.state.clock = clock or SystemClock()
+    app.state.session_factory = sessions
+    app.state.clock = clock
     app.state.keystore = keystore
+    app.state.jobs = jobs
     #: Extension point (``trust.web.security``): the identity work appends its OIDC verifier.
     app.state.bearer_verifiers = (api_token_verifier,)
     install_problem_handlers(app)
