@@ -21,8 +21,12 @@ def test_state_holds_the_collaborators(settings: Settings) -> None:
     assert settings.data_dir.is_dir()
 
 
-def test_missing_router_modules_are_skipped_broken_ones_are_not() -> None:
-    assert load_routers(("trust.web.routes.health", "trust.web.routes.not_written_yet"))
+def test_every_router_module_must_import() -> None:
+    """A missing or broken router module stops the start-up: a capability silently absent
+    from the app would be a broken installation that still answers."""
+    assert load_routers(("trust.web.routes.health",))
+    with pytest.raises(ModuleNotFoundError):
+        load_routers(("trust.web.routes.health", "trust.web.routes.not_written"))
     with pytest.raises(ModuleNotFoundError):
         load_routers(("tests.api._broken_router_module",))
     assert ROUTER_MODULES[:3] == (
@@ -30,6 +34,7 @@ def test_missing_router_modules_are_skipped_broken_ones_are_not() -> None:
         "trust.web.routes.pages",
         "trust.web.routes.principals",
     )
+    assert len(load_routers()) == len(ROUTER_MODULES)
 
 
 def test_asgi_factory_reads_the_environment(

@@ -360,6 +360,17 @@ def load_archive_demo(ctx: CliContext) -> dict[str, Any]:
         for it in DEMO_ITEMS:
             upsert_service_item(session=session, clock=ctx.clock, item=it)
     summary: dict[str, Any] = {"archive_key": key_id, "service_items": len(DEMO_ITEMS)}
+    with ctx.transaction() as session:  # the demo case is archived once, not on every load
+        from trust.cli.demo import DEMO_ORGANISATIONS
+
+        company = next(org for org in DEMO_ORGANISATIONS if org.key == "co")
+        found = retrieval.search(
+            session=session,
+            query=SearchQuery(item=DEMO_ITEMS[0].code, applicant=company.name, limit=1),
+        )
+    if found.items:
+        summary["demo_case"] = found.items[0].archival_code
+        return summary
     with tempfile.TemporaryDirectory() as tmp:
         folder = demo_case(ctx, Path(tmp))
         if folder is None:

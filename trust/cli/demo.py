@@ -1,4 +1,5 @@
-"""``trustctl demo load``: demonstration organisations, staff and a service client.
+"""``trustctl demo load``: demonstration data for every capability (organisations, staff, a
+service client here; seals, portals, licences and the archive through their own CLI modules).
 
 Everything created here is labelled 演示 (demo) and uses synthetic codes with valid check
 characters. Safe to run again: what exists is kept; secrets are printed only when first created.
@@ -156,27 +157,48 @@ def demo_group() -> None:
 @pass_ctx
 @handle_errors
 def demo_load(ctx: CliContext, as_json: bool) -> None:
-    """Create demo organisations, staff with roles and a service client; idempotent."""
-    # Imported here: trust.cli.seal reads DEMO_ORGANISATIONS from this module.
+    """Demo data for every capability (labelled 演示); idempotent: organisations, staff, a
+    service client, a seal, two OIDC portals and a citizen, the licence catalogue with two
+    licences, the archive's service items and one archived case."""
+    # Imported here: these modules read DEMO_ORGANISATIONS from this one.
+    from trust.cli.archive import load_archive_demo
+    from trust.cli.licence import load_licence_demo
+    from trust.cli.oidc import load_oidc_demo
     from trust.cli.seal import load_seal_demo
 
     created = load_demo(ctx)
     seal = load_seal_demo(ctx)
     created["seal"] = seal["seal"]
+    oidc = load_oidc_demo(ctx)
+    created["portals"] = oidc["portals"]
+    created["secrets"].update(oidc["secrets"])
+    if seal["seal"] is not None:
+        created["licences"] = load_licence_demo(ctx)
+    else:  # demo licences are sealed with the demo seal
+        click.echo("trustctl: demo licences skipped: there is no demo seal", err=True)
+        created["licences"] = {"types": [], "licences": []}
+    created["archive"] = load_archive_demo(ctx)
     if as_json:
         echo_json(created)
         return
     if seal["created"]:
         click.echo(f"seal        : {seal['seal']['name']} ({seal['seal']['id']})")
-    if not created["organisations"] and not created["users"]:
-        click.echo("demo data already present")
-        return
     for org in created["organisations"]:
         click.echo(f"organisation: {org}")
     for login in created["users"]:
         click.echo(f"staff user  : {login}")
+    for item in created["licences"]["licences"]:
+        click.echo(
+            f"licence     : {item['licence_name']} {item['identifier']}"
+            f"  核验码 {item['verification_code']}"
+        )
+    archived = created["archive"].get("demo_case")
+    if archived:
+        click.echo(f"archive     : case archived as {archived}")
     for label, value in created["secrets"].items():
         click.echo(f"{label}: {value}   (shown once)")
+    if not created["organisations"] and not created["users"] and not created["secrets"]:
+        click.echo("demo data already present")
 
 
 def register(cli: click.Group) -> None:

@@ -19,10 +19,12 @@ COMMAND_MODULES = (
     "trust.cli.log",  # log checkpoint|prove|verify
     "trust.cli.principals",  # org / user / client administration
     "trust.cli.oidc",  # client add|list (OIDC relying parties), oidc cleanup
+    "trust.cli.channels",  # oidc deliver-logouts|logout-person|cleanup-channels
     "trust.cli.identity",  # identity sim-registry (simulated authoritative sources)
     "trust.cli.seal",  # seal make|list|stamp|verify (electronic seals)
-    "trust.cli.licence",  # licence type|issue|verify|status (electronic licences)
-    "trust.cli.archive",  # archive submit|check|fixity|retrieve (electronic archive)
+    "trust.cli.licence",  # licence types|issue|show|revoke|verify|... (electronic licences)
+    "trust.cli.archive",  # archive ingest|verify|fixity|export|search|... (electronic archive)
+    "trust.cli.jobs",  # jobs list|run (periodic maintenance)
     "trust.cli.demo",  # demo data for `make run`
 )
 
@@ -47,13 +49,7 @@ def cli(ctx: click.Context, data_dir: str | None, database_url: str | None) -> N
 
 def _register_all() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(cli)
+        importlib.import_module(name).register(cli)
 
 
 def main() -> None:

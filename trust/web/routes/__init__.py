@@ -1,6 +1,5 @@
-"""The routers ``create_app`` mounts, in this order. Each module exposes ``router``; a module that
-does not exist yet (a capability still being built) is skipped, an import error inside an existing
-module is not."""
+"""The routers ``create_app`` mounts, in this order. Each module exposes ``router``; a module
+that cannot be imported stops the start-up (a missing capability is a broken installation)."""
 
 from __future__ import annotations
 
@@ -18,7 +17,6 @@ ROUTER_MODULES: Final[tuple[str, ...]] = (
     "trust.web.routes.log",
     "trust.web.routes.ca",
     "trust.web.routes.tsa",
-    "trust.web.routes.keys",
     "identity.api",
     "identity.oidc_api",
     "identity.channels_api",
@@ -31,13 +29,7 @@ ROUTER_MODULES: Final[tuple[str, ...]] = (
 def load_routers(modules: tuple[str, ...] = ROUTER_MODULES) -> list[APIRouter]:
     routers: list[APIRouter] = []
     for name in modules:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        router = module.router
+        router = importlib.import_module(name).router
         if not isinstance(router, APIRouter):
             raise TypeError(f"{name}.router is not an APIRouter")
         routers.append(router)
