@@ -1,9 +1,14 @@
-"""``trustctl log checkpoint | prove | verify``: the transparency log from the command line.
+"""``trustctl log checkpoint | prove | consistency | verify | verify-proof | public-key``: the
+transparency log from the command line.
 
 ``checkpoint`` signs a checkpoint of the current tree with the active log key; ``prove`` prints an
 RFC 9162 inclusion proof with the entry and the signed checkpoint it verifies against (and checks
-it before printing); ``verify`` re-verifies the whole stored log (``trust.tlog.replay``) against
-the log keys the keystore knows, with a progress bar on stderr.
+it before printing); ``consistency`` prints the RFC 9162 §2.1.4 proof between two signed
+checkpoints, verified against the log keys of the keystore; ``verify`` re-verifies the whole
+stored log (``trust.tlog.replay``) against those keys, with a progress bar on stderr.
+``verify-proof`` checks a saved proof (the ``--json`` output of ``prove`` or ``consistency``, or
+an HTTP proof body) offline, with no database: against checkpoints and log public keys given as
+files (``trust.tlog.prooffile``); ``public-key`` prints the log keys as PEM for that purpose.
 """
 
 from __future__ import annotations
@@ -18,11 +23,22 @@ from sqlalchemy.orm import Session
 from keys.interfaces import KeyUsage
 from trust.cli.context import CliContext, echo_json, fail, handle_errors, pass_ctx
 from trust.crypto import SM2PublicKey
-from trust.errors import NotFound
+from trust.errors import InvalidInput, NotFound
 from trust.tlog import service
+from trust.tlog.prooffile import (
+    ProofDocumentVerification,
+    verify_note_with_any_key,
+    verify_proof_document,
+)
+from trust.tlog.records import StoredCheckpoint
 from trust.tlog.replay import LogReplay, verify_stored_log
-from trust.tlog.schemas import CheckpointRead, EntryRead, InclusionProofRead
-from trust.tlog.verify import verify_inclusion
+from trust.tlog.schemas import (
+    CheckpointRead,
+    ConsistencyProofRead,
+    EntryRead,
+    InclusionProofRead,
+)
+from trust.tlog.verify import verify_consistency, verify_inclusion
 
 __all__ = ["register"]
 
@@ -71,6 +87,7 @@ def _prove(session: Session, index: int, tree_size: int | None) -> dict[str, Any
         )
         verified = "ok" if result.ok else str(result.reason)
     return {
+        "kind": "inclusion",
         "entry": EntryRead.of(entry).model_dump(mode="json"),
         "proof": InclusionProofRead.of(proof, stored).model_dump(mode="json"),
         "verified": verified,
@@ -105,6 +122,170 @@ def prove_cmd(ctx: CliContext, index: int, tree_size: int | None, as_json: bool)
             click.echo(proof["checkpoint"]["note"], nl=False)
     if out["verified"] not in (None, "ok"):
         fail(f"the proof does not verify against the stored checkpoint [{out['verified']}]")
+
+
+def _trusted_keys(ctx: CliContext, session: Session) -> list[SM2PublicKey]:
+    """Every transparency-log key of the keystore (rotated ones too: they signed older
+    checkpoints)."""
+    infos = ctx.keystore.list(session=session, usage=KeyUsage.TRANSPARENCY_LOG)
+    return [SM2PublicKey.from_der(k.public_key_der) for k in infos]
+
+
+def _signed_at(session: Session, tree_size: int) -> StoredCheckpoint:
+    stored = service.checkpoint_for_size(session=session, tree_size=tree_size)
+    if stored is None:
+        raise NotFound(
+            f"no checkpoint was signed at tree size {tree_size}", code="log.no_checkpoint"
+        )
+    return stored
+
+
+def _consistency(
+    session: Session, ctx: CliContext, first: int, second: int | None
+) -> dict[str, Any]:
+    if second is None:
+        latest = service.latest_checkpoint(session=session)
+        if latest is None:
+            raise NotFound("no signed checkpoint yet: give --to", code="log.no_checkpoint")
+        second = latest.checkpoint.tree_size
+    if first > second:
+        raise InvalidInput(f"--from {first} is after --to {second}", code="log.bad_proof_request")
+    a, b = _signed_at(session, first), _signed_at(session, second)
+    proof = service.consistency_proof(session=session, first=first, second=second)
+    keys = _trusted_keys(ctx, session)
+    origin = b.checkpoint.origin
+    verified = "ok"
+    # Each checkpoint under whichever log key signed it (the key may have been rotated).
+    (cp1, key1), (cp2, key2) = (
+        verify_note_with_any_key(unverified_note=s.note, public_keys=keys, origin=origin)
+        for s in (a, b)
+    )
+    if key1 is None or key2 is None:
+        failed = cp1 if key1 is None else cp2
+        verified = str(failed.reason)
+    else:
+        result = verify_consistency(
+            first_note=a.note,
+            second_note=b.note,
+            public_key=key1,
+            second_public_key=key2,
+            origin=origin,
+            path=proof.path,
+        )
+        verified = "ok" if result.ok else str(result.reason)
+    return {
+        "kind": "consistency",
+        "proof": ConsistencyProofRead.of(proof, a, b).model_dump(mode="json"),
+        "verified": verified,
+    }
+
+
+@log_group.command("consistency")
+@click.option("--from", "first", type=int, required=True, help="Tree size of the older checkpoint")
+@click.option("--to", "second", type=int, help="Tree size of the newer (default: the latest)")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (a proof file)")
+@pass_ctx
+@handle_errors
+def consistency_cmd(ctx: CliContext, first: int, second: int | None, as_json: bool) -> None:
+    """Print the consistency proof between the signed checkpoints of sizes --from and --to,
+    verified against the log keys of the keystore (RFC 9162 §2.1.4)."""
+    with ctx.transaction() as session:
+        out = _consistency(session, ctx, first, second)
+    proof = out["proof"]
+    if as_json:
+        echo_json(out)
+    else:
+        click.echo(f"first      {proof['first']}")
+        click.echo(f"second     {proof['second']}")
+        for i, node in enumerate(proof["path"]):
+            click.echo(f"path[{i}]    {node}")
+        click.echo(f"verified   {out['verified']}")
+        for key in ("first_checkpoint", "second_checkpoint"):
+            click.echo("")
+            click.echo(proof[key]["note"], nl=False)
+    if out["verified"] != "ok":
+        fail(f"the consistency proof does not verify [{out['verified']}]")
+
+
+def _read_public_keys(paths: tuple[str, ...]) -> list[SM2PublicKey]:
+    """SM2 public keys from PEM files (one or more ``PUBLIC KEY`` blocks each) or DER files."""
+    begin = b"-----BEGIN"
+    out: list[SM2PublicKey] = []
+    for path in paths:
+        with open(path, "rb") as fh:
+            raw = fh.read(64 * 1024)
+        if begin not in raw:
+            out.append(SM2PublicKey.from_der(raw))
+            continue
+        out.extend(SM2PublicKey.from_pem(begin + block) for block in raw.split(begin)[1:])
+    return out
+
+
+def _describe(result: ProofDocumentVerification) -> str:
+    if result.index is not None:
+        return f"entry {result.index} is in the tree of size {result.tree_size}"
+    return f"the tree of size {result.second} extends the tree of size {result.first}"
+
+
+@log_group.command("verify-proof")
+@click.argument("proof_file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Log public key(s): PEM (one or more blocks) or DER; repeatable",
+)
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A signed checkpoint note you hold (default: the ones in the proof file); repeatable",
+)
+@click.option("--origin", help="The log's origin line to require (default: the checkpoint's)")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output")
+@handle_errors
+def verify_proof_cmd(
+    proof_file: str,
+    public_keys: tuple[str, ...],
+    checkpoints: tuple[str, ...],
+    origin: str | None,
+    as_json: bool,
+) -> None:
+    """Verify an inclusion or consistency proof file offline (no database): each checkpoint's
+    SM2 signature under a given key, then the proof against its root."""
+    keys = _read_public_keys(public_keys)
+    notes: list[bytes] = []
+    for path in checkpoints:
+        with open(path, "rb") as fh:
+            notes.append(fh.read(64 * 1024 + 1))
+    with open(proof_file, "rb") as fh:
+        document = fh.read(1024 * 1024 + 1)
+    result = verify_proof_document(
+        unverified_document=document, public_keys=keys, origin=origin, checkpoints=notes
+    )
+    if as_json:
+        echo_json(result.to_dict())
+    elif result.ok:
+        sources = ", ".join(result.note_sources)
+        click.echo(f"{result.kind} proof verified: {_describe(result)} (checkpoint from {sources})")
+    if not result.ok:
+        fail(f"the {result.kind} proof does not verify [{result.reason}]")
+
+
+@log_group.command("public-key")
+@pass_ctx
+@handle_errors
+def public_key_cmd(ctx: CliContext) -> None:
+    """Print every transparency-log public key of the keystore as PEM (for verify-proof)."""
+    with ctx.transaction() as session:
+        keys = _trusted_keys(ctx, session)
+    if not keys:
+        raise NotFound("the keystore holds no transparency-log key", code="keys.no_active_key")
+    for key in keys:
+        click.echo(key.to_pem(), nl=False)
 
 
 def _replay(ctx: CliContext, quiet: bool) -> LogReplay:

@@ -3,6 +3,7 @@ with a stub keystore holding one SM2 log key."""
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 
@@ -136,3 +137,130 @@ def test_verify(run, db: sessionmaker[Session], clock: FixedClock) -> None:  # t
     assert broken.exit_code == 1
     assert "log.leaf_hash_mismatch" in broken.output
     assert "failed at 4" in broken.output
+
+
+def _proof_file(tmp_path, name: str, text: str):  # type: ignore[no-untyped-def]
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def _one_error_line(result) -> str:  # type: ignore[no-untyped-def]
+    """The command failed with exactly one line on stderr (``trustctl: error: ... [code]``)."""
+    assert result.exit_code != 0, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("trustctl: error: ")
+    return str(lines[0])
+
+
+def test_consistency_between_two_signed_checkpoints(  # type: ignore[no-untyped-def]
+    run, db: sessionmaker[Session], clock: FixedClock, tmp_path
+) -> None:
+    _fill(db, clock, 7)
+    assert run("log", "checkpoint").exit_code == 0
+    _fill(db, clock, 6)
+    assert run("log", "checkpoint").exit_code == 0
+
+    text = run("log", "consistency", "--from", "7")
+    assert text.exit_code == 0, text.output
+    assert "first      7" in text.output
+    assert "second     13" in text.output  # --to defaults to the latest checkpoint
+    assert "verified   ok" in text.output
+    assert text.output.count("\u2014 ") == 2  # both signed notes are printed
+
+    body = json.loads(run("log", "consistency", "--from", "7", "--to", "13", "--json").output)
+    assert body["kind"] == "consistency"
+    assert body["verified"] == "ok"
+    assert (body["proof"]["first"], body["proof"]["second"]) == (7, 13)
+    assert body["proof"]["path"]  # 7 -> 13 needs a non-empty RFC 9162 proof
+
+    # Sizes without a signed checkpoint, and a reversed range, are one-line errors.
+    missing = run("log", "consistency", "--from", "5")
+    assert "log.no_checkpoint" in _one_error_line(missing)
+    reversed_range = run("log", "consistency", "--from", "13", "--to", "7")
+    assert "log.bad_proof_request" in _one_error_line(reversed_range)
+    # Checkpoints whose key the keystore does not hold are not "verified".
+    foreign = run("log", "consistency", "--from", "7", keystore=_KeyStore(SM2TestSigner()))
+    assert "log.checkpoint_unknown_key" in _one_error_line(foreign)
+
+
+def test_verify_proof_offline_accepts_good_proofs(  # type: ignore[no-untyped-def]
+    run, db: sessionmaker[Session], clock: FixedClock, tmp_path
+) -> None:
+    _fill(db, clock, 9)
+    assert run("log", "checkpoint").exit_code == 0
+    _fill(db, clock, 8)
+    assert run("log", "checkpoint").exit_code == 0
+    key = _proof_file(tmp_path, "log.pem", run("log", "public-key").output)
+    inclusion = _proof_file(tmp_path, "incl.json", run("log", "prove", "4", "--json").output)
+    consistency = _proof_file(
+        tmp_path, "cons.json", run("log", "consistency", "--from", "9", "--json").output
+    )
+
+    ok = run("log", "verify-proof", inclusion, "--public-key", key)
+    assert ok.exit_code == 0, ok.output
+    assert "inclusion proof verified: entry 4 is in the tree of size 17" in ok.output
+    ok = run("log", "verify-proof", consistency, "--public-key", key, "--json")
+    assert ok.exit_code == 0, ok.output
+    body = json.loads(ok.output)
+    assert (body["kind"], body["ok"], body["first"], body["second"]) == ("consistency", True, 9, 17)
+    assert body["note_sources"] == ["document", "document"]
+
+    # The verifier's own saved checkpoint is used in place of the one in the file.
+    note = json.loads(run("log", "checkpoint", "--json").output)  # a third one, size 17 again
+    saved = _proof_file(tmp_path, "cp17.txt", note["note"])
+    own = run("log", "verify-proof", inclusion, "--public-key", key, "--checkpoint", saved)
+    assert own.exit_code == 0, own.output
+    assert "(checkpoint from given)" in own.output
+
+
+def test_verify_proof_refuses_tampered_proofs_with_one_line(  # type: ignore[no-untyped-def]
+    run, db: sessionmaker[Session], clock: FixedClock, tmp_path
+) -> None:
+    _fill(db, clock, 11)
+    assert run("log", "checkpoint").exit_code == 0
+    _fill(db, clock, 5)
+    assert run("log", "checkpoint").exit_code == 0
+    key = _proof_file(tmp_path, "log.pem", run("log", "public-key").output)
+    good_incl = json.loads(run("log", "prove", "6", "--json").output)
+    good_cons = json.loads(run("log", "consistency", "--from", "11", "--json").output)
+
+    def refused(doc: object, public_key: str = key) -> str:
+        path = _proof_file(tmp_path, "tampered.json", json.dumps(doc))
+        return _one_error_line(run("log", "verify-proof", path, "--public-key", public_key))
+
+    # A flipped bit in one path hash.
+    doc = json.loads(json.dumps(good_incl))
+    node = bytearray(base64.b64decode(doc["proof"]["path"][0]))
+    node[0] ^= 1
+    doc["proof"]["path"][0] = base64.b64encode(bytes(node)).decode()
+    assert "log.root_mismatch" in refused(doc)
+    # Another entry's bytes claimed at this index (leaf hash recomputed from the data).
+    doc = json.loads(json.dumps(good_incl))
+    doc["entry"]["data"] = base64.b64encode(b'{"kind":"forged"}').decode()
+    assert "log.leaf_hash_mismatch" in refused(doc)
+    # The checkpoint's root rewritten: its signature no longer verifies.
+    doc = json.loads(json.dumps(good_cons))
+    lines = doc["proof"]["second_checkpoint"]["note"].split("\n")
+    lines[2] = base64.b64encode(bytes(32)).decode()
+    doc["proof"]["second_checkpoint"]["note"] = "\n".join(lines)
+    assert "log.checkpoint_signature_invalid" in refused(doc)
+    # A consistency path cut short.
+    doc = json.loads(json.dumps(good_cons))
+    doc["proof"]["path"] = doc["proof"]["path"][:-1]
+    assert "log.proof_wrong_length" in refused(doc)
+    # A key that did not sign the checkpoint; a file that is not a proof.
+    other = _proof_file(
+        tmp_path, "other.pem", SM2PublicKey.from_der(SM2TestSigner().public_key_der()).to_pem()
+    )
+    assert "log.checkpoint_unknown_key" in refused(good_incl, other)
+    path = _proof_file(tmp_path, "junk.json", "[1, 2")
+    assert "log.proof_file_malformed" in _one_error_line(
+        run("log", "verify-proof", path, "--public-key", key)
+    )
+    # The untampered proofs still pass with the wrong key alongside the right one (rotation).
+    for doc in (good_incl, good_cons):
+        path = _proof_file(tmp_path, "good.json", json.dumps(doc))
+        result = run("log", "verify-proof", path, "--public-key", other, "--public-key", key)
+        assert result.exit_code == 0, result.output
