@@ -13,42 +13,28 @@
   queues back-channel logout tokens (``identity.channels_service_logout``).
 * ``/account/sessions``: the person's SSO sessions; end one or all.
 * ``POST /oidc/admin/persons/{person_id}/logout``: an administrator's "log out everywhere".
-* A background task cleans up expired rows and delivers the back-channel logout outbox every
-  ``TRUST_BACKCHANNEL_WORKER_SECONDS`` seconds (default 5; ``0`` disables it - then run
-  ``trustctl oidc deliver-logouts`` from a timer).
+
+Delivery of the back-channel logout outbox and the cleanup of expired rows are periodic jobs
+(``trust.jobs``; ``trustctl jobs run``), not a loop of this router:
+``identity.channels_service_logout.deliver_backchannel_logouts``,
+``identity.channels_service_logout.cleanup_channels``, ``identity.oidc_service_resources.cleanup``
+and ``identity.oidc_service_resources.prune_retired_signing_keys``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import os
-from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Literal
 
-import httpx
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from identity.channels_api_device import device_api, device_pages
 from identity.channels_api_federation import federation_pages
 from identity.channels_api_logout import logout_pages
-from identity.channels_api_support import AppRequest, csp_allowing
-from identity.channels_service_logout import (
-    cleanup_channels,
-    deliver_due_logouts,
-    list_outbox,
-    logout_everywhere,
-)
-from identity.oidc_api_support import (
-    OidcContextDep,
-    client_ip,
-    oidc_context,
-)
-from identity.oidc_service_tokens import token_signer
+from identity.channels_api_support import csp_allowing
+from identity.channels_service_logout import list_outbox, log_out_everywhere
+from identity.oidc_api_support import OidcContextDep, client_ip
 from trust.principals.principal import Principal
 from trust.principals.roles import Role
 from trust.web.deps import ClockDep, SessionDep
@@ -57,57 +43,9 @@ from trust.web.security import require_role
 
 __all__ = ["csp_allowing", "router"]
 
-_log = logging.getLogger(__name__)
-WORKER_ENV: Final = "TRUST_BACKCHANNEL_WORKER_SECONDS"
-
 SystemAdmin = Annotated[Principal, Depends(require_role(Role.SYSTEM_ADMIN))]
 
-
-# --------------------------------------------------------------------------- background worker
-
-
-def _worker_pass(app: FastAPI) -> None:
-    state = app.state
-    clock = state.clock
-    ctx = oidc_context(AppRequest(app))  # type: ignore[arg-type]
-    with state.session_factory() as session, session.begin():
-        cleanup_channels(session=session, clock=clock)
-    with httpx.Client(timeout=5.0) as http:
-        deliver_due_logouts(
-            session_factory=state.session_factory,
-            clock=clock,
-            issuer=ctx.issuer,
-            signer_for=lambda s: token_signer(session=s, clock=clock, keystore=state.keystore),
-            http=http,
-        )
-
-
-async def _worker_loop(app: FastAPI, interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await run_in_threadpool(_worker_pass, app)
-        except Exception:  # keep the loop alive; the rows stay pending and are retried
-            _log.exception("back-channel logout delivery pass failed")
-
-
-@contextlib.asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    try:
-        interval = float(os.environ.get(WORKER_ENV, "5"))
-    except ValueError:
-        interval = 5.0
-    task = asyncio.create_task(_worker_loop(app, interval)) if interval > 0 else None
-    try:
-        yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
-router = APIRouter(lifespan=_lifespan)
+router = APIRouter()
 _admin = APIRouter(prefix="/oidc/admin", tags=["oidc"])
 
 
@@ -132,7 +70,7 @@ def admin_logout_everywhere(
     clock: ClockDep,
     ctx: OidcContextDep,
 ) -> LogoutEverywhereRead:
-    ended = logout_everywhere(
+    ended = log_out_everywhere(
         session=session,
         clock=clock,
         ctx=ctx,

@@ -27,7 +27,7 @@ from identity.channels_service_logout import (
     deliver_due_logouts,
     end_person_session,
     list_person_sessions,
-    logout_everywhere,
+    log_out_everywhere,
 )
 from identity.channels_service_rplogout import check_logout_request, form_csrf, form_csrf_ok
 from identity.oidc_api_support import (
@@ -135,7 +135,7 @@ def rp_logout(
 def _deliver_now(app: FastAPI, sid: str) -> None:
     """Bounded wait (``INLINE_DELIVERY_*``): try this session's back-channel logouts before the
     post-logout redirect, so that the portals are logged out when the person lands on one
-    (the race of ory/hydra#3186). Whatever does not succeed quickly is left to the worker."""
+    (the race of ory/hydra#3186). Whatever does not succeed quickly is left to the periodic job."""
     state, clock = app.state, app.state.clock
     try:
         with httpx.Client(timeout=INLINE_DELIVERY_TIMEOUT) as http:
@@ -148,7 +148,7 @@ def _deliver_now(app: FastAPI, sid: str) -> None:
                 limit=INLINE_DELIVERY_LIMIT,
                 sid=sid,
             )
-    except Exception:  # the rows stay pending for the background worker
+    except Exception:  # the rows stay pending for the periodic delivery job
         _log.exception("inline back-channel logout delivery failed")
 
 
@@ -210,7 +210,7 @@ async def sessions_end(
     actor = f"person:{sso.person_id}"
     target = form.get("sid", "")
     if target == "all":
-        logout_everywhere(
+        log_out_everywhere(
             session=session,
             clock=clock,
             ctx=ctx,

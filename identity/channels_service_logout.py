@@ -1,10 +1,11 @@
 """Logout that propagates (OpenID Connect Back-Channel Logout 1.0): the durable outbox, "log out
 everywhere", ending one session from the sessions page, and the delivery worker.
 
-When SSO sessions end (``identity.oidc_service_sessions.end_sessions``), ``enqueue_logouts``
-writes one ``BackchannelLogout`` row per (session, client that received tokens in it and has a
-``backchannel_logout_uri``) in the same transaction - so a logout is never lost between the
-database and the network. ``deliver_due_logouts`` then, outside any request:
+When SSO sessions end (``identity.oidc_service_sessions.end_sessions``, the only way they
+end), one ``BackchannelLogout`` row per (session, client that received tokens in it and has a
+``backchannel_logout_uri``) is written in the same transaction - so a logout is never lost
+between the database and the network. ``deliver_due_logouts`` then, outside any request (a
+periodic job, ``trustctl oidc deliver-logouts``, or the bounded wait of RP-initiated logout):
 
 1. claims due rows with a lease (conditional UPDATE: only if unleased or the lease ran out;
    ``rowcount`` says who won), in its own short transaction;
@@ -20,7 +21,7 @@ after the POST) can recognise the repeat.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -29,15 +30,14 @@ import httpx
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from identity._shared import log, security_event
 from identity.channels_model import BackchannelLogout, DeviceAuthorization, FederationLogin
 from identity.logout import LOGOUT_TOKEN_TYP, RetryPolicy, logout_token_claims
 from identity.oidc_model import OidcClient, OidcGrant, OidcSsoSession
 from identity.oidc_service_context import OidcContext
 from identity.oidc_service_sessions import EndedSession, end_sessions
-from identity.oidc_service_tokens import subject_for
+from identity.oidc_service_tokens import token_signer
 from identity.tokens import sign_jwt
-from keys.interfaces import Signer
+from keys.interfaces import KeyStore, Signer
 from trust.clock import Clock
 from trust.errors import NotFound
 from trust.ids import new_id
@@ -49,92 +49,17 @@ __all__ = [
     "OutboxEntry",
     "SessionSummary",
     "cleanup_channels",
+    "deliver_backchannel_logouts",
     "deliver_due_logouts",
     "end_person_session",
-    "enqueue_logouts",
     "list_outbox",
     "list_person_sessions",
-    "logout_everywhere",
+    "log_out_everywhere",
     "outbox_rows",
 ]
 
 
-def enqueue_logouts(
-    *, session: Session, clock: Clock, ctx: OidcContext, ended: Sequence[EndedSession], reason: str
-) -> int:
-    """One outbox row per (ended session, client with a back-channel logout URI)."""
-    now, count = clock.now(), 0
-    for item in ended:
-        for client_id in item.client_ids:
-            client = session.get(OidcClient, client_id)
-            if client is None or not client.backchannel_logout_uri:
-                continue
-            exists = session.scalar(
-                select(BackchannelLogout.id).where(
-                    BackchannelLogout.sid == item.sid, BackchannelLogout.client_id == client_id
-                )
-            )
-            if exists is not None:
-                continue
-            session.add(
-                BackchannelLogout(
-                    id=new_id("bcl"),
-                    sid=item.sid,
-                    client_id=client_id,
-                    person_id=item.person_id,
-                    sub=subject_for(ctx=ctx, sector_id=client.sector_id, person_id=item.person_id),
-                    jti=new_id("lgt"),
-                    uri=client.backchannel_logout_uri,
-                    reason=reason[:64],
-                    status="pending",
-                    attempts=0,
-                    created_at=now,
-                    next_attempt_at=now,
-                )
-            )
-            count += 1
-    session.flush()
-    return count
-
-
-def _end(
-    *,
-    session: Session,
-    clock: Clock,
-    ctx: OidcContext,
-    person_id: str,
-    sids: Sequence[str] | None,
-    reason: str,
-    actor: str,
-    client_ip: str | None,
-) -> list[EndedSession]:
-    ended = end_sessions(
-        session=session, clock=clock, sids=sids, person_id=person_id, reason=reason
-    )
-    queued = enqueue_logouts(session=session, clock=clock, ctx=ctx, ended=ended, reason=reason)
-    if ended:
-        security_event(
-            session,
-            clock,
-            "logout",
-            person_id=person_id,
-            client_ip=client_ip,
-            detail={"reason": reason, "kind": "all" if sids is None else "session"},
-        )
-        log(
-            session,
-            clock,
-            "sessions_ended",
-            person_id,
-            actor,
-            reason=reason,
-            sids=[e.sid for e in ended],
-            backchannel_logouts=queued,
-        )
-    return ended
-
-
-def logout_everywhere(
+def log_out_everywhere(
     *,
     session: Session,
     clock: Clock,
@@ -144,14 +69,14 @@ def logout_everywhere(
     actor: str,
     client_ip: str | None = None,
 ) -> list[EndedSession]:
-    """End every live SSO session of a person (self-service, administrator, password change)
-    and queue one back-channel logout per (session, client)."""
-    return _end(
+    """End every live SSO session of a person (self-service, administrator, password change),
+    revoke their grants and queue one back-channel logout per (session, client), in the
+    caller's transaction (``identity.oidc_service_sessions.end_sessions``)."""
+    return end_sessions(
         session=session,
         clock=clock,
         ctx=ctx,
         person_id=person_id,
-        sids=None,
         reason=reason,
         actor=actor,
         client_ip=client_ip,
@@ -173,12 +98,12 @@ def end_person_session(
     row = session.get(OidcSsoSession, sid)
     if row is None or row.person_id != person_id:
         raise NotFound("会话不存在", code="identity.session_not_found")
-    return _end(
+    return end_sessions(
         session=session,
         clock=clock,
         ctx=ctx,
-        person_id=person_id,
         sids=[sid],
+        person_id=person_id,
         reason=reason,
         actor=actor,
         client_ip=client_ip,
@@ -376,8 +301,8 @@ def deliver_due_logouts(
     policy: RetryPolicy | None = None,
     sid: str | None = None,
 ) -> DeliveryReport:
-    """One pass of the delivery worker (``trustctl oidc deliver-logouts``; the app's background
-    task). Safe to run in several processes at once. ``sid``: only that session's rows (the
+    """One pass of the delivery worker (``trustctl oidc deliver-logouts``; a periodic job).
+    Safe to run in several processes at once. ``sid``: only that session's rows (the
     bounded wait of RP-initiated logout)."""
     worker = worker_id or new_id("wrk")
     policy = policy or RetryPolicy()
@@ -406,6 +331,33 @@ def deliver_due_logouts(
             )
         counts[outcome] += 1
     return DeliveryReport(len(claimed), counts["delivered"], counts["retried"], counts["failed"])
+
+
+#: Per-request timeout of a delivery POST made by the periodic job.
+DELIVERY_TIMEOUT_SECONDS: Final = 5.0
+
+
+def deliver_backchannel_logouts(
+    *,
+    session_factory: sessionmaker[Session],
+    clock: Clock,
+    keystore: KeyStore,
+    issuer: str,
+    limit: int = 100,
+    timeout_seconds: float = DELIVERY_TIMEOUT_SECONDS,
+) -> DeliveryReport:
+    """The periodic job: one ``deliver_due_logouts`` pass signed with the ACTIVE token key,
+    over a fresh HTTP client. Suggested interval: 5-10 seconds (retries are spaced by the
+    rows' own backoff, so a short interval only shortens the first delivery)."""
+    with httpx.Client(timeout=timeout_seconds) as http:
+        return deliver_due_logouts(
+            session_factory=session_factory,
+            clock=clock,
+            issuer=issuer,
+            signer_for=lambda s: token_signer(session=s, clock=clock, keystore=keystore),
+            http=http,
+            limit=limit,
+        )
 
 
 def outbox_rows(*, session: Session, person_id: str | None = None) -> list[BackchannelLogout]:

@@ -5,9 +5,21 @@ fixation) when a login completes; it records ``auth_time``, ``acr`` and ``amr`` 
 authentication. It is live while not ended and before both its idle and absolute expiry; each
 use moves the idle expiry forward, never past the absolute one (``identity.oidc_settings``).
 
-``end_sessions`` is the hook for logout (RP-initiated, "log out everywhere", password change):
-it ends sessions and revokes every grant issued from them, and returns what ended so that the
-caller can deliver back-channel logout tokens. It sends nothing itself.
+``end_sessions`` is the ONE way a session ends (RP-initiated logout, the sessions page, "log out
+everywhere" by the person, an administrator or a password change, and a session *replaced* when
+another person logs in on the same browser). In the caller's transaction it
+
+1. marks the sessions ended and revokes every grant issued from them (their refresh and access
+   tokens stop working at once);
+2. queues one back-channel logout row per (ended session, client that received tokens in it and
+   has a ``backchannel_logout_uri``) in the durable outbox (OpenID Connect Back-Channel Logout
+   1.0 §2.7; ``identity.channels_model.BackchannelLogout``). The insert is idempotent: the
+   outbox has a unique constraint on ``(sid, client_id)`` and a second queueing of the same pair
+   (a concurrent logout of the same session) is ignored by ``ON CONFLICT DO NOTHING``;
+3. records the security event ``logout`` and the transparency-log event ``sessions_ended``.
+
+So no caller can end a session and forget the portals. Delivery happens later, outside the
+request (``identity.channels_service_logout.deliver_due_logouts``). Nothing is sent here.
 """
 
 from __future__ import annotations
@@ -16,15 +28,20 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from identity.oidc_model import OidcGrant, OidcSsoSession
+from identity._shared import log, security_event
+from identity.channels_model import BackchannelLogout
+from identity.oidc_model import OidcClient, OidcGrant, OidcSsoSession
 from identity.oidc_service_context import OidcContext
-from identity.tokens import secret_digest
+from identity.tokens import pairwise_sub, secret_digest
 from trust.clock import Clock
+from trust.errors import Misconfigured
 from trust.ids import new_id
 
 __all__ = [
@@ -59,8 +76,10 @@ class SsoSessionView:
 class EndedSession:
     sid: str
     person_id: str
-    #: Clients that had live grants in the session (back-channel logout recipients).
+    #: Clients that had live grants in the session.
     client_ids: tuple[str, ...]
+    #: Those of them for which a back-channel logout row is queued (by this call or earlier).
+    backchannel_client_ids: tuple[str, ...] = ()
 
 
 def _view(row: OidcSsoSession) -> SsoSessionView:
@@ -123,7 +142,17 @@ def establish_sso_session(
     row = session.get(OidcSsoSession, current_sid) if current_sid else None
     if row is not None and (row.person_id != person_id or not _live(row, now)):
         if row.ended_at is None:
-            end_sessions(session=session, clock=clock, sids=[row.sid], reason="replaced")
+            # Another person logs in on this browser (or the session ran out): the previous
+            # session's portals are told, exactly as for a logout.
+            end_sessions(
+                session=session,
+                clock=clock,
+                ctx=ctx,
+                sids=[row.sid],
+                reason="replaced" if row.person_id != person_id else "expired",
+                actor=f"person:{person_id}",
+                client_ip=client_ip,
+            )
         row = None
     if row is None:
         row = OidcSsoSession(
@@ -163,12 +192,16 @@ def end_sessions(
     *,
     session: Session,
     clock: Clock,
+    ctx: OidcContext,
+    reason: str,
+    actor: str,
     sids: Sequence[str] | None = None,
     person_id: str | None = None,
-    reason: str,
+    client_ip: str | None = None,
 ) -> list[EndedSession]:
-    """End the named sessions (or every live session of ``person_id``) and revoke their
-    grants. Idempotent: sessions already ended are skipped."""
+    """End the named sessions (or every live session of ``person_id``; both: the named ones of
+    that person), revoke their grants and queue their back-channel logouts, all in the caller's
+    transaction. Idempotent: sessions already ended are skipped."""
     if sids is None and person_id is None:
         return []
     stmt = select(OidcSsoSession).where(OidcSsoSession.ended_at.is_(None))
@@ -178,7 +211,7 @@ def end_sessions(
         stmt = stmt.where(OidcSsoSession.person_id == person_id)
     ended: list[EndedSession] = []
     now = clock.now()
-    for row in session.scalars(stmt.with_for_update()):
+    for row in session.scalars(stmt.order_by(OidcSsoSession.sid).with_for_update()):
         row.ended_at, row.end_reason = now, reason[:64]
         grants = list(
             session.scalars(
@@ -189,5 +222,97 @@ def end_sessions(
             session=session, clock=clock, grant_ids=[g.id for g in grants], reason="logout"
         )
         clients = tuple(sorted({g.client_id for g in grants}))
-        ended.append(EndedSession(row.sid, row.person_id, clients))
+        queued = _queue_backchannel(session, clock, ctx, row, clients, reason)
+        ended.append(EndedSession(row.sid, row.person_id, clients, queued))
+    session.flush()
+    _record(
+        session, clock, ended, reason=reason, actor=actor, client_ip=client_ip, all_=sids is None
+    )
     return ended
+
+
+def _queue_backchannel(
+    session: Session,
+    clock: Clock,
+    ctx: OidcContext,
+    row: OidcSsoSession,
+    client_ids: Sequence[str],
+    reason: str,
+) -> tuple[str, ...]:
+    """One outbox row per client with a back-channel logout URI; an existing row for the same
+    ``(sid, client_id)`` is left as it is (unique constraint, ``ON CONFLICT DO NOTHING``)."""
+    queued: list[str] = []
+    now = clock.now()
+    for client_id in client_ids:
+        client = session.get(OidcClient, client_id)
+        if client is None or not client.backchannel_logout_uri:
+            continue
+        values = {
+            "id": new_id("bcl"),
+            "sid": row.sid,
+            "client_id": client_id,
+            "person_id": row.person_id,
+            # The client's pairwise sub, as in its ID tokens.
+            "sub": pairwise_sub(ctx.pairwise_key, client.sector_id, row.person_id),
+            "jti": new_id("lgt"),
+            "uri": client.backchannel_logout_uri,
+            "reason": reason[:64],
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+        session.execute(_insert_ignoring_duplicate(session, values))
+        queued.append(client_id)
+    return tuple(queued)
+
+
+def _insert_ignoring_duplicate(session: Session, values: dict[str, object]) -> Any:
+    dialect = session.get_bind().dialect.name
+    keys = ["sid", "client_id"]
+    if dialect == "postgresql":
+        return (
+            pg_insert(BackchannelLogout)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=keys)
+        )
+    if dialect == "sqlite":
+        return (
+            sqlite_insert(BackchannelLogout)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=keys)
+        )
+    raise Misconfigured(f"unsupported database dialect {dialect!r}")  # pragma: no cover
+
+
+def _record(
+    session: Session,
+    clock: Clock,
+    ended: Sequence[EndedSession],
+    *,
+    reason: str,
+    actor: str,
+    client_ip: str | None,
+    all_: bool,
+) -> None:
+    """One security event and one transparency-log event per person whose sessions ended."""
+    for person in sorted({e.person_id for e in ended}):
+        mine = [e for e in ended if e.person_id == person]
+        security_event(
+            session,
+            clock,
+            "logout",
+            person_id=person,
+            client_ip=client_ip,
+            detail={"reason": reason, "kind": "all" if all_ else "session"},
+        )
+        log(
+            session,
+            clock,
+            "sessions_ended",
+            person,
+            actor,
+            reason=reason,
+            sids=[e.sid for e in mine],
+            backchannel_logouts=sum(len(e.backchannel_client_ids) for e in mine),
+        )

@@ -3,10 +3,10 @@
 ``deliver-logouts`` runs one pass of the back-channel logout delivery worker
 (``identity.channels_service_logout.deliver_due_logouts``): claims due outbox rows with a lease,
 POSTs the signed logout tokens, records delivered / retry / failed. Safe to run from a timer
-in several processes at once, alongside the app's own background task.
+in several processes at once, alongside the servers' periodic jobs.
 ``logout-person --person ID`` ends every SSO session of a person ("log out everywhere").
 ``cleanup-channels`` deletes expired device authorisations, federation logins and old outbox
-rows (the app's background task does the same).
+rows (a periodic job does the same).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import httpx
 from identity.channels_service_logout import (
     cleanup_channels,
     deliver_due_logouts,
-    logout_everywhere,
+    log_out_everywhere,
 )
 from identity.keying import IdentityKeys
 from identity.oidc_service_context import OidcContext
@@ -75,7 +75,7 @@ def logout_person(ctx: CliContext, person_id: str, as_json: bool) -> None:
     """End every SSO session of a person and queue back-channel logouts."""
     oidc = _oidc(ctx)
     with ctx.transaction() as session:
-        ended = logout_everywhere(
+        ended = log_out_everywhere(
             session=session,
             clock=ctx.clock,
             ctx=oidc,

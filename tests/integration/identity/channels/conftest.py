@@ -39,10 +39,3 @@ def jwks_of(keystore: SoftwareKeyStore, db: sessionmaker[Session]) -> Any:
 
 # The live app (uvicorn on loopback) and the scripted user agent of the OIDC core's tests.
 from tests.integration.identity.oidc.conftest import live, person, sim  # noqa: E402, F401
-
-
-@pytest.fixture(autouse=True)
-def _backchannel_worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The app's background delivery task is off in these tests, so that tests driving the
-    worker by hand (or the logout's bounded wait) see exact counts."""
-    monkeypatch.setenv("TRUST_BACKCHANNEL_WORKER_SECONDS", "0")

@@ -5,17 +5,20 @@ against our JWKS with joserfc. Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from identity.channels_model import BackchannelLogout
 from identity.channels_service_logout import (
     OUTBOX_RETENTION,
     cleanup_channels,
     deliver_due_logouts,
-    logout_everywhere,
+    log_out_everywhere,
     outbox_rows,
 )
 from identity.keying import IdentityKeys
@@ -65,7 +68,7 @@ def test_logout_everywhere_delivers_one_token_per_session(
             db, clock, keys, ctx, keystore, citizen, backchannel_b=rp.url, sessions=2
         )
         with db() as s, s.begin():
-            ended = logout_everywhere(
+            ended = log_out_everywhere(
                 session=s,
                 clock=clock,
                 ctx=ctx,
@@ -131,7 +134,7 @@ def test_failed_delivery_is_retried_with_backoff(
     with run_receiver(jwks_of, fail_first=1) as rp:
         world = make_world(db, clock, keys, ctx, keystore, citizen, backchannel_b=rp.url)
         with db() as s, s.begin():
-            logout_everywhere(
+            log_out_everywhere(
                 session=s, clock=clock, ctx=ctx, person_id=world.person_id, reason="t", actor="t"
             )
         first = _deliver(db, clock, keystore, policy=policy)
@@ -172,7 +175,7 @@ def test_unreachable_receiver_ends_failed(
     policy = RetryPolicy(base_seconds=1, cap_seconds=2, max_attempts=2)
     world = make_world(db, clock, keys, ctx, keystore, citizen, backchannel_b=dead)
     with db() as s, s.begin():
-        logout_everywhere(
+        log_out_everywhere(
             session=s, clock=clock, ctx=ctx, person_id=world.person_id, reason="t", actor="t"
         )
     assert _deliver(db, clock, keystore, policy=policy).retried == 1
@@ -201,7 +204,7 @@ def test_concurrent_workers_deliver_each_row_once(
             db, clock, keys, ctx, keystore, citizen, backchannel_b=rp.url, sessions=6
         )
         with db() as s, s.begin():
-            logout_everywhere(
+            log_out_everywhere(
                 session=s, clock=clock, ctx=ctx, person_id=world.person_id, reason="t", actor="t"
             )
         reports: list[Any] = []
@@ -239,7 +242,7 @@ def test_expired_lease_is_taken_over(
     with run_receiver(jwks_of) as rp:
         world = make_world(db, clock, keys, ctx, keystore, citizen, backchannel_b=rp.url)
         with db() as s, s.begin():
-            logout_everywhere(
+            log_out_everywhere(
                 session=s, clock=clock, ctx=ctx, person_id=world.person_id, reason="t", actor="t"
             )
             (row,) = outbox_rows(session=s)
@@ -249,3 +252,55 @@ def test_expired_lease_is_taken_over(
         clock.advance(timedelta(seconds=61))
         assert _deliver(db, clock, keystore).delivered == 1
         assert len(rp.received) == 1
+
+
+def test_queueing_is_idempotent_per_session_and_client(
+    db: sessionmaker[Session],
+    clock: FixedClock,
+    keys: IdentityKeys,
+    ctx: OidcContext,
+    keystore: SoftwareKeyStore,
+    citizen: SimCitizen,
+) -> None:
+    """The outbox holds at most one row per (sid, client): the database refuses a second one,
+    and ending a session whose row is already queued (a concurrent logout of the same session
+    that committed first) keeps the existing row instead of failing."""
+    world = make_world(
+        db, clock, keys, ctx, keystore, citizen, backchannel_b="http://127.0.0.1:9/b"
+    )
+    sid = world.sids[0]
+    with db() as s, s.begin():
+        s.add(_outbox_row(sid, world, "lgt_first", "earlier"))
+    with pytest.raises(IntegrityError), db() as s, s.begin():
+        s.add(_outbox_row(sid, world, "lgt_second", "again"))
+    with db() as s, s.begin():
+        (ended,) = log_out_everywhere(
+            session=s, clock=clock, ctx=ctx, person_id=world.person_id, reason="t", actor="t"
+        )
+    assert ended.backchannel_client_ids == (world.portal_b,)
+    with db() as s:
+        (row,) = outbox_rows(session=s)
+        assert (row.sid, row.client_id, row.jti, row.reason) == (
+            sid,
+            world.portal_b,
+            "lgt_first",
+            "earlier",
+        )
+
+
+def _outbox_row(sid: str, world: Any, jti: str, reason: str) -> BackchannelLogout:
+    now = datetime.now(UTC)
+    return BackchannelLogout(
+        id=f"bcl_{jti}",
+        sid=sid,
+        client_id=world.portal_b,
+        person_id=world.person_id,
+        sub="sub",
+        jti=jti,
+        uri="http://127.0.0.1:9/b",
+        reason=reason,
+        status="pending",
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+    )

@@ -1,29 +1,38 @@
 """RP-Initiated Logout 1.0 and Back-Channel Logout 1.0 against the live app over real HTTP:
-two portals, one login; logout at portal A ends the SSO session and the app's background
-worker delivers a logout token to portal B's receiver, which verifies it against the
-published JWKS with joserfc. Also the port of the OIDF RP-Initiated Logout negative checks
-(bad post_logout_redirect_uri, modified id_token_hint), the sessions page and the
-administrator's "log out everywhere"."""
+two portals, one login; logout at portal A ends the SSO session and a logout token reaches
+portal B's receiver (by the bounded wait before the redirect, or by the periodic delivery
+job), which verifies it against the published JWKS with joserfc. Also the port of the OIDF
+RP-Initiated Logout negative checks (bad post_logout_redirect_uri, modified id_token_hint),
+the sessions page and the administrator's "log out everywhere"."""
 
 from __future__ import annotations
 
 import html
 import re
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 import requests
+from sqlalchemy import select
 
+from identity.channels_service_logout import (
+    DeliveryReport,
+    deliver_backchannel_logouts,
+    list_outbox,
+    outbox_rows,
+)
 from identity.logout import check_logout_token_claims
+from identity.model import SecurityEvent
+from identity.oidc_model import OidcGrant, OidcSsoSession
 from identity.oidc_service_clients import RegisteredClient
 from identity.records import PersonRecord
+from identity.sim_data import SimRegistryData
+from keys.software import SoftwareKeyStore
 from tests.factories.principals import make_staff
-from tests.integration.identity._factories import PASSWORD
+from tests.integration.identity._factories import PASSWORD, make_person
 from tests.integration.identity.channels._receiver import Receiver, run_receiver
 from tests.integration.identity.oidc import _rp
 from tests.integration.identity.oidc._agent import UserAgent
@@ -79,8 +88,8 @@ def _hidden(body: str) -> dict[str, str]:
 
 
 def test_logout_at_a_reaches_b_by_backchannel(live: Live, person: PersonRecord) -> None:
-    """The app's background worker is off here: portal B is notified by the bounded wait
-    before the post-logout redirect (no race between the redirect and the back-channel)."""
+    """No periodic job runs here: portal B is notified by the bounded wait before the
+    post-logout redirect (no race between the redirect and the back-channel)."""
     with two_portals(live) as world:
         confirm = world.agent.http.get(
             f"{live.url}/oidc/logout",
@@ -116,8 +125,6 @@ def test_logout_at_a_reaches_b_by_backchannel(live: Live, person: PersonRecord) 
             leeway=0,
         )
         assert check.valid, check.reason
-
-        from identity.channels_service_logout import list_outbox
 
         with live.db() as s:
             assert [e.status for e in list_outbox(session=s)] == ["delivered"]
@@ -188,8 +195,6 @@ def test_sessions_page_and_admin_logout_everywhere(live: Live, person: PersonRec
 
         gone = world.agent.http.get(f"{live.url}/account/sessions")
         assert gone.status_code == 401
-        from identity.channels_service_logout import outbox_rows
-
         with live.db() as s:
             rows = outbox_rows(session=s, person_id=person.id)
         # Portal B (the only one with a back-channel URI) had tokens in the first session only.
@@ -235,17 +240,9 @@ def test_sessions_page_ends_one_session(live: Live, person: PersonRecord) -> Non
         assert refused.status_code == 404
 
 
-@pytest.fixture
-def worker_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Requested before ``live``: the app's background delivery task runs every 0.2 s."""
-    monkeypatch.setenv("TRUST_BACKCHANNEL_WORKER_SECONDS", "0.2")
-
-
-def test_background_worker_delivers_admin_logout(
-    worker_on: None, live: Live, person: PersonRecord
-) -> None:
-    """No inline delivery for an administrator's "log out everywhere": the app's own
-    background task (started in its lifespan) delivers it."""
+def test_periodic_delivery_job_delivers_admin_logout(live: Live, person: PersonRecord) -> None:
+    """No inline delivery for an administrator's "log out everywhere": the periodic job
+    (``deliver_backchannel_logouts``, run here by hand as ``trust.jobs`` would) delivers it."""
     with two_portals(live) as world:
         with live.db() as s, s.begin():
             admin = make_staff(s, live.clock, login="root2", role=Role.SYSTEM_ADMIN)
@@ -253,8 +250,55 @@ def test_background_worker_delivers_admin_logout(
             f"{live.url}/oidc/admin/persons/{person.id}/logout", headers=admin.headers
         )
         assert response.status_code == 200
-        deadline = time.monotonic() + 30
-        while not world.receiver.received and time.monotonic() < deadline:
-            time.sleep(0.05)
+        assert world.receiver.received == []  # nothing was sent by the request itself
+        report = _run_delivery_job(live)
+        assert (report.claimed, report.delivered) == (1, 1)
+        assert [r.claims["sid"] for r in world.receiver.received] == [world.sid]
+        assert world.receiver.rejected == []
+        assert _run_delivery_job(live).claimed == 0
+
+
+def _run_delivery_job(live: Live) -> DeliveryReport:
+    return deliver_backchannel_logouts(
+        session_factory=live.db,
+        clock=live.clock,
+        keystore=SoftwareKeyStore.from_settings(live.settings),
+        issuer=live.url,
+    )
+
+
+def test_another_person_logging_in_on_the_browser_logs_the_first_out_everywhere(
+    live: Live, person: PersonRecord, sim: SimRegistryData
+) -> None:
+    """A replaced SSO session (a different person logs in on the same browser) ends exactly
+    like a logout: the first person's grants are revoked and portal B gets its back-channel
+    logout token."""
+    with live.db() as s, s.begin():
+        make_person(s, live.clock, live.keys, sim.citizens[1], username="lisi")
+    with two_portals(live) as world:
+        started = _rp.start(live.url, world.a, prompt="login")
+        final, pages = world.agent.run(
+            started.url, stop_at=world.a.client.redirect_uris[0], login="lisi", password=PASSWORD
+        )
+        assert pages.stages[0] == "login"
+        token = _rp.exchange(live.url, world.a, _rp.query(final)["code"], started.verifier)
+        claims, _ = _rp.id_token_claims(live.url, token.json()["id_token"])
+        assert claims["sid"] != world.sid
+        with live.db() as s:
+            rows = outbox_rows(session=s, person_id=person.id)
+            assert [(r.client_id, r.sid, r.reason) for r in rows] == [
+                (world.b.client.client_id, world.sid, "replaced")
+            ]
+            ended = s.get(OidcSsoSession, world.sid)
+            assert ended is not None
+            assert ended.end_reason == "replaced"
+            kinds = s.scalars(
+                select(SecurityEvent.kind).where(SecurityEvent.person_id == person.id)
+            ).all()
+            assert "logout" in kinds
+            grants = s.scalars(select(OidcGrant).where(OidcGrant.sid == world.sid)).all()
+            assert len(grants) == 2
+            assert all(g.revoke_reason == "logout" for g in grants)
+        assert _run_delivery_job(live).delivered == 1
         assert [r.claims["sid"] for r in world.receiver.received] == [world.sid]
         assert world.receiver.rejected == []

@@ -475,16 +475,24 @@ def test_session_idle_and_absolute_lifetimes(live: Live, person: PersonRecord) -
 
 
 def test_end_sessions_revokes_tokens_of_the_session(live: Live, person: PersonRecord) -> None:
-    """The logout hook: ending the SSO session revokes its grants; nothing is sent."""
+    """The logout hook: ending the SSO session revokes its grants (neither portal has a
+    back-channel URI here: nothing is queued, nothing is sent)."""
     a = live.client("end-a", redirect_uris=["http://127.0.0.1:9/ea"])
     b = live.client("end-b", redirect_uris=["http://127.0.0.1:9/eb"])
     tokens_a, agent = _login(live, a)
     tokens_b, _ = _login(live, b, agent)
     sid = _rp.id_token_claims(live.url, tokens_a["id_token"])[0]["sid"]
     with live.db() as s, s.begin():
-        ended = end_sessions(session=s, clock=live.clock, person_id=person.id, reason="logout")
-    assert [(e.sid, e.client_ids) for e in ended] == [
-        (sid, tuple(sorted([a.client.client_id, b.client.client_id])))
+        ended = end_sessions(
+            session=s,
+            clock=live.clock,
+            ctx=OidcContext(load_oidc_settings(live.settings), live.keys),
+            person_id=person.id,
+            reason="logout",
+            actor="test",
+        )
+    assert [(e.sid, e.client_ids, e.backchannel_client_ids) for e in ended] == [
+        (sid, tuple(sorted([a.client.client_id, b.client.client_id])), ())
     ]
     for rp, tokens in ((a, tokens_a), (b, tokens_b)):
         assert _rp.userinfo(live.url, tokens["access_token"]).status_code == 401
