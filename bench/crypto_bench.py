@@ -35,7 +35,10 @@ from trust.crypto.private_keys import generate_sm2
 MESSAGE_BYTES = 20  # what `openssl speed sm2` signs
 SM3_TOTAL = 64 * 1024 * 1024
 SM3_CHUNK = 1024 * 1024
+#: Foundation issue, "Targets": SM2 sign and verify through the facade at least 0.8x the OpenSSL
+#: figure of the same run; SM3 streaming through the facade at least 0.9x bare hashlib.
 TARGET_VS_OPENSSL = 0.8
+TARGET_SM3_VS_HASHLIB = 0.9
 _SPEED_LINE = re.compile(r"SM2 \(CurveSM2\)\s+\S+s\s+\S+s\s+([\d.]+)\s+([\d.]+)")
 
 
@@ -231,6 +234,7 @@ def _rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             "MiB/s",
             "hashlib.new('sm3')",
             sm3["hashlib_mb_s"],
+            TARGET_SM3_VS_HASHLIB,
         )
     )
     return rows

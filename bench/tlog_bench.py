@@ -1,15 +1,23 @@
 """Transparency-log append throughput on SQLite and PostgreSQL, checkpoints signed as it goes.
 
-Modes (each event is a realistic ~200-byte ``LogEvent``; a signed SM2 checkpoint every 1,000
-appends, in its own transaction, counted in the elapsed time):
+Modes (each event is a realistic ~200-byte ``LogEvent``; a signed SM2 checkpoint about every
+1,000 appends, in its own transaction, counted in the elapsed time):
 
-- ``1/txn``: one ``append`` per transaction (an API request that changes one thing);
-- ``100/txn``: ``append_many`` of 100 events per transaction (bulk import);
+- ``1/txn``: one ``append`` per transaction, committed (an API request that changes one thing:
+  the service's own path, as every event is appended in the transaction of its change);
+- ``1/txn x4``: the same from 4 concurrent writers (threads, one connection each: several
+  requests or ``trustctl serve`` processes at once; the head lock serialises them);
+- ``100/txn``: ``append_many`` of 100 events per transaction (a bulk import).
 
 Peer, measured in the same run on the same database: a bare ``INSERT`` of the same row shape
-into a plain table with the same transaction batching (no head lock, no Merkle hashing, no
-subtree rows, no checkpoints), so the ratio is the log's cost over storing the events at all.
-Goal (Foundation issue): ``100/txn`` at least 2,000 appends/s on both databases.
+into a plain table with the same transaction batching and writers (no head lock, no Merkle
+hashing, no subtree rows, no checkpoints), so the ratio is the log's cost over storing the events
+at all, and the peer shows what the database itself allows (a commit per row is bounded by the
+disk's flush rate).
+
+Target (Foundation issue, "Targets"): "Transparency-log appends: at least 2,000 events/s on
+SQLite and on PostgreSQL, with checkpoints signed". The issue does not restrict it to batched
+appends, so it is applied to every mode, and the row names say what each measures.
 
 ``python -m bench.tlog_bench`` runs on a temporary SQLite file and, when reachable, on
 PostgreSQL (``TRUST_BENCH_DATABASE_URL``, else ``postgresql://postgres@127.0.0.1:5432/test``)
@@ -24,11 +32,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import (
     Column,
@@ -57,6 +66,7 @@ DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 GOAL_PER_SECOND = 2000.0
 CHECKPOINT_EVERY = 1000
 BATCH = 100
+WRITERS = 4
 ORIGIN = "bench.ywtb-trust.example/log"
 
 _PLAIN = MetaData()
@@ -139,8 +149,15 @@ def _database(url: str) -> Iterator[Engine]:
         admin.dispose()
 
 
-def _log_run(factory: sessionmaker[Session], n: int, per_txn: int, start: int) -> float:
-    """Seconds for ``n`` appends, ``per_txn`` per transaction, checkpoints included."""
+def _log_run(
+    factory: sessionmaker[Session],
+    n: int,
+    per_txn: int,
+    start: int,
+    checkpoint_every: int = CHECKPOINT_EVERY,
+) -> float:
+    """Seconds for ``n`` appends, ``per_txn`` per transaction, a checkpoint signed every
+    ``checkpoint_every`` of them (in its own transaction, included)."""
     clock, signer = SystemClock(), _Signer()
     batches = [_events(start + i, per_txn) for i in range(0, n, per_txn)]
     began = time.perf_counter()
@@ -152,13 +169,15 @@ def _log_run(factory: sessionmaker[Session], n: int, per_txn: int, start: int) -
             else:
                 append_many(session=s, clock=clock, events=events)
         done += len(events)
-        if done % CHECKPOINT_EVERY == 0:
+        if done % checkpoint_every == 0:
             with factory() as s, s.begin():
                 service.create_checkpoint(session=s, clock=clock, signer=signer, origin=ORIGIN)
     return time.perf_counter() - began
 
 
-def _plain_run(factory: sessionmaker[Session], n: int, per_txn: int, start: int) -> float:
+def _plain_run(
+    factory: sessionmaker[Session], n: int, per_txn: int, start: int, _every: int = 0
+) -> float:
     """The peer: seconds for the same rows into a plain table, same batching, nothing else."""
     now = datetime.now(UTC)
     batches = [_events(start + i, per_txn) for i in range(0, n, per_txn)]
@@ -171,6 +190,24 @@ def _plain_run(factory: sessionmaker[Session], n: int, per_txn: int, start: int)
         with factory() as s, s.begin():
             s.execute(insert(_plain), rows)
     return time.perf_counter() - began
+
+
+def _concurrent(
+    fn: Callable[..., float], factory: sessionmaker[Session], n: int, per_txn: int, start: int
+) -> float:
+    """Wall seconds for ``n`` single-event transactions split over ``WRITERS`` threads (each
+    with its own connection); together they sign a checkpoint about every 1,000 appends."""
+    share = n // WRITERS
+    every = max(1, CHECKPOINT_EVERY // WRITERS)
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        began = time.perf_counter()
+        futures = [
+            pool.submit(fn, factory, share, per_txn, start + w * share, every)
+            for w in range(WRITERS)
+        ]
+        for future in futures:
+            future.result()
+        return time.perf_counter() - began
 
 
 def run(database_url: str | None = None, n: int = 20000, *, quick: bool = False) -> dict[str, Any]:
@@ -190,56 +227,79 @@ def run(database_url: str | None = None, n: int = 20000, *, quick: bool = False)
         for url in targets:
             figures["sqlite" if url.startswith("sqlite") else "postgresql"] = _measure(url, n)
     rows = [row for name, f in figures.items() for row in _rows(name, f)]
-    title = "transparency log appends (checkpoint every 1,000)"
+    title = "transparency log appends (SM2 checkpoint signed every ~1,000)"
     return {"title": title, "figures": figures, "rows": rows, "n": n}
 
 
 def _measure(url: str, n: int) -> dict[str, Any]:
     """Each mode and its peer in alternating rounds, so that machine drift hits both alike."""
     rounds = max(1, n // (5 * CHECKPOINT_EVERY))
-    chunk = n // rounds
-    runs: dict[str, tuple[Callable[..., float], int]] = {
-        "plain_1": (_plain_run, 1),
-        "log_1": (_log_run, 1),
-        "plain_100": (_plain_run, BATCH),
-        "log_100": (_log_run, BATCH),
+    chunk = (n // rounds) // WRITERS * WRITERS
+    runs: dict[str, Callable[[sessionmaker[Session], int], float]] = {
+        "plain_1": lambda f, start: _plain_run(f, chunk, 1, start),
+        "log_1": lambda f, start: _log_run(f, chunk, 1, start),
+        "plain_1x4": lambda f, start: _concurrent(_plain_run, f, chunk, 1, start),
+        "log_1x4": lambda f, start: _concurrent(_log_run, f, chunk, 1, start),
+        "plain_100": lambda f, start: _plain_run(f, chunk, BATCH, start),
+        "log_100": lambda f, start: _log_run(f, chunk, BATCH, start),
     }
     seconds = dict.fromkeys(runs, 0.0)
     with _database(url) as engine:
         factory = session_factory(engine)
-        for r in range(rounds):
-            for name, (fn, per_txn) in runs.items():
-                seconds[name] += fn(factory, chunk, per_txn, r * chunk)
+        offset = 0
+        for _ in range(rounds):
+            for name, fn in runs.items():
+                seconds[name] += fn(factory, offset)
+                offset += chunk
         out: dict[str, Any] = {name: rounds * chunk / t for name, t in seconds.items()}
         with factory() as s:
             out["size"] = service.log_head(session=s)[0]
+            out["checkpoints"] = sum(1 for _ in service.iter_checkpoints(session=s))
             started = time.perf_counter()
             out["verified"] = verify_stored_log(session=s).ok
             out["verify_per_s"] = out["size"] / (time.perf_counter() - started)
     return out
 
 
+#: (figure key, what it measures, the peer's name); every mode carries the issue's target.
+_MODES: Final = (
+    ("1", "1 event/txn", "bare INSERT 1 row/txn"),
+    ("1x4", f"1 event/txn, {WRITERS} writers", f"bare INSERT 1/txn, {WRITERS} wr."),
+    ("100", f"{BATCH} events/txn", f"bare INSERT {BATCH} rows/txn"),
+)
+
+
 def _rows(name: str, f: dict[str, Any]) -> list[dict[str, Any]]:
-    def row(label: str, key: str, peer: str, peer_value: float, target: float | None) -> Any:
-        value = f[key]
+    def row(label: str, value: float, peer: str, peer_value: float, target: float | None) -> Any:
         return {
             "name": f"{label} ({name})",
             "value": value,
-            "unit": "appends/s",
+            "unit": "events/s",
             "peer": peer,
             "peer_value": peer_value,
             "ratio": value / peer_value,
             "target": target,
         }
 
-    verify = {"name": f"log verify, whole log ({name})", "value": f["verify_per_s"]}
-    return [
-        row("log append 1/txn", "log_1", "bare INSERT 1/txn", f["plain_1"], None),
-        row("log append 1/txn vs goal", "log_1", "goal 2,000/s", GOAL_PER_SECOND, None),
-        row("log append 100/txn", "log_100", "bare INSERT 100/txn", f["plain_100"], None),
-        row("log append 100/txn vs goal", "log_100", "goal 2,000/s", GOAL_PER_SECOND, 1.0),
-        verify | {"unit": "entries/s", "peer": None, "peer_value": None, "ratio": None},
-    ]
+    rows = []
+    for key, what, peer in _MODES:
+        log, plain = f[f"log_{key}"], f[f"plain_{key}"]
+        rows.append(row(f"tlog append {what}, signed ckpts", log, peer, plain, None))
+        rows.append(
+            row(
+                f"tlog append {what} vs target",
+                log,
+                "issue target 2,000 events/s",
+                GOAL_PER_SECOND,
+                1.0,
+            )
+        )
+    verify = {"name": f"tlog verify whole log ({name})", "value": f["verify_per_s"]}
+    rows.append(
+        verify
+        | {"unit": "entries/s", "peer": None, "peer_value": None, "ratio": None, "target": None}
+    )
+    return rows
 
 
 def _reachable(url: str) -> str | None:
@@ -255,16 +315,17 @@ def _reachable(url: str) -> str | None:
 
 
 def _print(result: dict[str, Any]) -> None:
-    print(f"{'database':<11} {'mode':<10} {'appends/s':>10} {'bare INSERT/s':>14} {'ratio':>6}")
+    print(f"{'database':<11} {'mode':<22} {'events/s':>10} {'bare INSERT/s':>14} {'ratio':>6}")
     for db, f in result["figures"].items():
-        for mode, key in (("1/txn", "1"), ("100/txn", "100")):
+        for key, what, _peer in _MODES:
             log, plain = f[f"log_{key}"], f[f"plain_{key}"]
-            goal = (
-                "" if key == "1" else ("  goal met" if log >= GOAL_PER_SECOND else "  BELOW GOAL")
-            )
-            print(f"{db:<11} {mode:<10} {log:>10,.0f} {plain:>14,.0f} {log / plain:>6.2f}{goal}")
-        print(f"{db:<11} {'verify':<10} {f['verify_per_s']:>10,.0f} entries/s  "
-              f"(log of {f['size']:,}, ok={f['verified']})")  # fmt: skip
+            goal = "  target met" if log >= GOAL_PER_SECOND else "  BELOW TARGET 2,000/s"
+            print(f"{db:<11} {what:<22} {log:>10,.0f} {plain:>14,.0f} {log / plain:>6.2f}{goal}")
+        size, count, ok = f["size"], f["checkpoints"], f["verified"]
+        rate = f"{f['verify_per_s']:>10,.0f}"
+        print(
+            f"{db:<11} {'verify':<22} {rate} entries/s  (log of {size:,}, {count} ckpts, ok={ok})"
+        )
 
 
 if __name__ == "__main__":
