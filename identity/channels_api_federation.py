@@ -15,7 +15,7 @@ from identity.channels_api_support import (
     current_sso,
     error_page,
 )
-from identity.federation import FederationSettings
+from identity.federation import START_PATH, FederationSettings
 from identity.oidc_api_support import (
     OidcContextDep,
     client_ip,
@@ -38,15 +38,16 @@ def _federation() -> FederationSettings | None:
 
 
 def _safe_return(value: str | None) -> str:
-    """Only our own authorisation endpoint or account pages (no open redirect)."""
+    """Only our own authorisation endpoint, an interaction (login page) or account pages (no
+    open redirect)."""
     if not value or len(value) > 2000 or "\\" in value or value.startswith("//"):
         return "/account/sessions"
-    if value.startswith(("/oidc/authorize?", "/account/")):
+    if value.startswith(("/oidc/authorize?", "/oidc/interaction/", "/account/")):
         return value
     return "/account/sessions"
 
 
-@federation_pages.get("/oidc/federation/start")
+@federation_pages.get(START_PATH)
 def federation_start(
     request: Request,
     session: SessionDep,

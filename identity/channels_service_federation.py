@@ -3,15 +3,24 @@
 ``begin``: a ``FederationLogin`` row (state digest, nonce, PKCE verifier, where to return) and
 the upstream authorisation URL (code flow, S256). ``complete``: the state is single use and
 short-lived; the code is exchanged at the upstream token endpoint with our client secret, the
-ID token checked (``validate_upstream_id_token``), the upstream userinfo read; then
+ID token checked (``validate_upstream_id_token``), the upstream userinfo read (its ``sub`` must
+be the ID token's) and what it asserts read (``read_upstream_assertion``); then
 
 1. the link (issuer, upstream ``sub``) names the local person, else
-2. the upstream's verified name + citizen ID number find the local account (keyed hash), else
-   a new account is registered from them (phone from the upstream, verified there);
-3. the upstream's proofing level is recorded as evidence (kind ``network_id`` with
-   ``details.level = P - 1`` and ``details.via = "federation"`` - reconstructed: the evidence
-   vocabulary has no federation kind yet), the proofing level recomputed, the event logged;
+2. the upstream's name + citizen ID number, both marked verified (``verified_claims``), find the
+   local account (keyed hash of the ID number). Linking to that existing account is refused
+   unless the upstream's level is at least ``FederationSettings.min_link_level``
+   (``link_refusal``); without such an account a new one is registered from the verified data
+   (phone from the upstream). Unverified identity data is never used;
+3. the upstream's assurance is recorded as evidence of its own kind (``federation``: upstream
+   issuer, subject and level; only for verified identity data at level 2 or more), the proofing
+   level recomputed, the link updated and the event logged;
 4. an SSO session is established with ``acr = min(proofing, strength of the upstream amr)``.
+
+Security events are the password login's: ``login.succeeded`` / ``login.failed`` (detail
+``method: federation``). All network I/O happens before the database writes of step 2-4, which
+run in a savepoint: a refusal or failure leaves no partial rows, only the consumed state and
+the ``login.failed`` event.
 """
 
 from __future__ import annotations
@@ -33,9 +42,11 @@ from identity.channels_model import FederatedIdentity, FederationLogin
 from identity.evidence import EvidenceKind, Outcome
 from identity.federation import (
     FederationSettings,
+    UpstreamAssertion,
     UpstreamIdentity,
+    link_refusal,
     pkce_pair,
-    upstream_proofing_level,
+    read_upstream_assertion,
     validate_upstream_id_token,
 )
 from identity.keying import IdentityKeys
@@ -46,10 +57,23 @@ from identity.service_accounts import find_person_by_login, register_person
 from identity.tokens import secret_digest
 from trust.clock import Clock
 from trust.crypto import sm3
-from trust.errors import InvalidInput, Unavailable, VerificationFailed
+from trust.errors import (
+    InvalidInput,
+    PermissionDenied,
+    TrustError,
+    Unavailable,
+    VerificationFailed,
+)
 from trust.ids import new_id
 
-__all__ = ["CALLBACK_PATH", "FederatedLogin", "begin", "complete"]
+__all__ = [
+    "CALLBACK_PATH",
+    "FederatedLogin",
+    "FederationFailed",
+    "FederationRefused",
+    "begin",
+    "complete",
+]
 
 CALLBACK_PATH: Final = "/oidc/federation/callback"
 _FLOW_SECONDS: Final = 600
@@ -159,12 +183,25 @@ def _exchange(
     return body
 
 
+class FederationRefused(PermissionDenied):
+    """The upstream login is valid but may not be used for a local account (yet)."""
+
+    code = "identity.federation_refused"
+    title = "不能使用上级身份平台的登录"
+
+    def __init__(self, detail: str, *, code: str, person_id: str | None = None) -> None:
+        super().__init__(detail, code=code)
+        #: The local account the login was refused for (its owner sees the attempt).
+        self.person_id = person_id
+
+
 def _local_person(
     session: Session,
     clock: Clock,
     keys: IdentityKeys,
+    fed: FederationSettings,
     who: UpstreamIdentity,
-    info: Mapping[str, Any],
+    assertion: UpstreamAssertion,
 ) -> str:
     link = session.scalar(
         select(FederatedIdentity).where(
@@ -173,22 +210,37 @@ def _local_person(
     )
     if link is not None:
         return link.person_id
-    id_number, name = info.get("cn_citizen_id"), info.get("name")
-    if not isinstance(id_number, str) or not isinstance(name, str):
-        raise FederationFailed("upstream released no verified name and citizen ID number")
-    _kind, row = find_person_by_login(session=session, keys=keys, login=id_number)
+    if assertion.name is None or assertion.id_number is None:
+        raise FederationFailed("upstream released no name and citizen ID number")
+    try:
+        kind, row = find_person_by_login(session=session, keys=keys, login=assertion.id_number)
+    except TrustError:
+        raise FederationFailed("upstream citizen ID number is malformed") from None
+    if kind != "citizen_id":
+        raise FederationFailed("upstream citizen ID number is malformed")
+    if row is None and not assertion.identity_verified:
+        # No account is opened from unverified identity data either.
+        refusal = link_refusal(assertion, min_level=fed.min_link_level)
+        assert refusal is not None  # unverified data is always refused
+        raise FederationRefused(refusal.detail, code=refusal.code)
     if row is not None:
-        if row.name != name:
-            raise FederationFailed("upstream name differs from the local account")
+        refusal = link_refusal(assertion, min_level=fed.min_link_level)
+        if refusal is not None:
+            raise FederationRefused(refusal.detail, code=refusal.code, person_id=row.id)
+        if row.name != assertion.name:
+            raise FederationRefused(
+                "上级身份平台的姓名与本地账户不一致",
+                code="identity.federation_name_mismatch",
+                person_id=row.id,
+            )
         return row.id
-    phone = str(info.get("phone_number", "")).removeprefix("+86")
     created = register_person(
         session=session,
         clock=clock,
         keys=keys,
-        name=name,
-        id_number=id_number,
-        phone=phone,
+        name=assertion.name,
+        id_number=assertion.id_number,
+        phone=(assertion.phone or "").removeprefix("+86"),
         password=None,
         actor=f"federation:{who.issuer}",
     )
@@ -196,9 +248,15 @@ def _local_person(
 
 
 def _record(
-    session: Session, clock: Clock, who: UpstreamIdentity, person_id: str, level: int, raw: bytes
+    session: Session,
+    clock: Clock,
+    who: UpstreamIdentity,
+    person_id: str,
+    assertion: UpstreamAssertion,
+    raw: bytes,
 ) -> int:
     now = clock.now()
+    level = assertion.proofing_level
     link = session.scalar(
         select(FederatedIdentity).where(
             FederatedIdentity.issuer == who.issuer, FederatedIdentity.upstream_sub == who.sub
@@ -214,21 +272,30 @@ def _record(
         )
         session.add(link)
     link.upstream_acr, link.last_login_at = who.acr, now
-    link.attributes = {"proofing_level": level, "amr": list(who.amr)}
+    link.attributes = {
+        "proofing_level": level,
+        "identity_verified": assertion.identity_verified,
+        "amr": list(who.amr),
+    }
     if level >= 2:
         session.add(
             Evidence(
                 id=new_id("evd"),
                 subject_kind="person",
                 subject_id=person_id,
-                kind=EvidenceKind.NETWORK_ID.value,
+                kind=EvidenceKind.FEDERATION.value,
                 outcome=Outcome.MATCH.value,
                 reason="federation.upstream_level",
                 source=who.issuer[:300],
                 request_ref=link.id,
                 response_digest=sm3(raw),
                 verified_at=now,
-                details={"level": level - 1, "via": "federation", "upstream_acr": who.acr or ""},
+                details={
+                    "level": level,
+                    "upstream_issuer": who.issuer[:300],
+                    "upstream_sub": who.sub,
+                    "upstream_acr": who.acr or "",
+                },
             )
         )
         session.flush()
@@ -244,6 +311,48 @@ def _record(
         proofing_level=after,
     )
     return after
+
+
+@dataclass(frozen=True, slots=True)
+class _Upstream:
+    who: UpstreamIdentity
+    assertion: UpstreamAssertion
+    id_token: str
+
+
+def _ask_upstream(
+    http: httpx.Client,
+    fed: FederationSettings,
+    *,
+    code: str,
+    verifier: str,
+    nonce: str,
+    redirect_uri: str,
+    now: int,
+) -> _Upstream:
+    """Every network exchange of ``complete``: discovery, code, ID token, JWKS, userinfo."""
+    discovery = discover(http, fed)
+    tokens = _exchange(
+        http, fed, discovery, code=code, verifier=verifier, redirect_uri=redirect_uri
+    )
+    who = validate_upstream_id_token(
+        unverified_token=tokens["id_token"],
+        jwks=_get_json(http, str(discovery["jwks_uri"])),
+        issuer=fed.issuer,
+        client_id=fed.client_id,
+        nonce=nonce,
+        now=now,
+        leeway=fed.leeway_seconds,
+    )
+    info = _get_json(
+        http,
+        str(discovery["userinfo_endpoint"]),
+        headers={"Authorization": f"Bearer {tokens.get('access_token', '')}"},
+    )
+    # OIDC Core §5.3.2: the userinfo sub must equal the ID token's.
+    if info.get("sub") != who.sub:
+        raise FederationFailed("upstream userinfo is about another subject")
+    return _Upstream(who, read_upstream_assertion(info, who.acr), tokens["id_token"])
 
 
 def complete(
@@ -266,30 +375,52 @@ def complete(
     if flow is None or flow.used_at is not None or flow.expires_at <= now:
         raise InvalidInput("登录请求已失效，请重新登录", code="identity.federation_state")
     flow.used_at = now
-    discovery = discover(http, fed)
-    tokens = _exchange(
-        http, fed, discovery, code=code, verifier=flow.code_verifier, redirect_uri=redirect_uri
+    try:
+        upstream = _ask_upstream(
+            http,
+            fed,
+            code=code,
+            verifier=flow.code_verifier,
+            nonce=flow.nonce,
+            redirect_uri=redirect_uri,
+            now=int(now.timestamp()),
+        )
+        with session.begin_nested():
+            return _sign_in(
+                session, clock, ctx, keys, fed, upstream, return_to=flow.return_to,
+                current_sid=current_sid, client_ip=client_ip, user_agent=user_agent,
+            )  # fmt: skip
+    except TrustError as exc:
+        sh.security_event(
+            session,
+            clock,
+            "login.failed",
+            person_id=exc.person_id if isinstance(exc, FederationRefused) else None,
+            client_ip=client_ip,
+            detail={"method": "federation", "reason": exc.code},
+        )
+        raise
+
+
+def _sign_in(
+    session: Session,
+    clock: Clock,
+    ctx: OidcContext,
+    keys: IdentityKeys,
+    fed: FederationSettings,
+    upstream: _Upstream,
+    *,
+    return_to: str,
+    current_sid: str | None,
+    client_ip: str | None,
+    user_agent: str | None,
+) -> FederatedLogin:
+    """Steps 1-4 (database only)."""
+    who = upstream.who
+    person_id = _local_person(session, clock, keys, fed, who, upstream.assertion)
+    proofing = _record(
+        session, clock, who, person_id, upstream.assertion, upstream.id_token.encode()
     )
-    who = validate_upstream_id_token(
-        unverified_token=tokens["id_token"],
-        jwks=_get_json(http, str(discovery["jwks_uri"])),
-        issuer=fed.issuer,
-        client_id=fed.client_id,
-        nonce=flow.nonce,
-        now=int(now.timestamp()),
-        leeway=fed.leeway_seconds,
-    )
-    info = _get_json(
-        http,
-        str(discovery["userinfo_endpoint"]),
-        headers={"Authorization": f"Bearer {tokens.get('access_token', '')}"},
-    )
-    # OIDC Core §5.3.2: the userinfo sub must equal the ID token's.
-    if info.get("sub") != who.sub:
-        raise FederationFailed("upstream userinfo is about another subject")
-    level = upstream_proofing_level(info, who.acr)
-    person_id = _local_person(session, clock, keys, who, info)
-    proofing = _record(session, clock, who, person_id, level, tokens["id_token"].encode())
     amr = list(who.amr) or ["pwd"]
     sso, cookie = establish_sso_session(
         session=session,
@@ -305,9 +436,9 @@ def complete(
     sh.security_event(
         session,
         clock,
-        "login.success",
+        "login.succeeded",
         person_id=person_id,
         client_ip=client_ip,
         detail={"method": "federation", "proofing_level": proofing},
     )
-    return FederatedLogin(sso, cookie, flow.return_to, person_id, proofing)
+    return FederatedLogin(sso, cookie, return_to, person_id, proofing)

@@ -28,6 +28,9 @@ class EvidenceKind(StrEnum):
     FACE = "face"
     #: National network identity credential 网号/网证 (SM2-signed upstream assertion).
     NETWORK_ID = "network_id"
+    #: An upstream OpenID provider's identity assurance at a brokered login (OIDC4IA
+    #: ``verified_claims``); ``details``: ``level`` (1-4), ``upstream_issuer``, ``upstream_sub``.
+    FEDERATION = "federation"
     #: Recorded by staff: digital certificate check or in-person counter check (no adapter yet).
     CERTIFICATE = "certificate"
     IN_PERSON = "in_person"

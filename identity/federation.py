@@ -10,10 +10,19 @@ the pure checks ("一地注册、各地互认"). OIDC Core §3.1.3.7 (ID token v
   algorithm allow-list ``ES256``/``RS256`` (never ``none``/HMAC), ``iss`` exactly the configured
   issuer, ``aud`` contains our client id (and ``azp`` is it when several audiences), ``exp``
   and ``iat`` with leeway, ``nonce`` equal (constant time) to the one we sent, ``sub`` present.
-* Proofing: the upstream's ``verified_claims.verification.assurance_level`` (``P1``-``P4``), or
-  else its ``acr`` on the shared ladder ``urn:ywtb:loa:N``, is the proofing level we record as
-  evidence. (Reconstructed rule: trust the upstream's level as is; a deployment maps a foreign
-  ladder in ``_ACR_LEVELS``.)
+* Configuration also: ``TRUST_FEDERATION_MIN_LINK_LEVEL`` (2-4, default 2): the proofing level
+  the upstream must assert before one of its logins may be linked to an *existing* local account.
+* What the upstream asserts (``UpstreamAssertion``, OpenID Connect for Identity Assurance 1.0
+  §5): the proofing level is ``verified_claims.verification.assurance_level`` (``P1``-``P4``),
+  else its ``acr`` on the shared ladder ``urn:ywtb:loa:N``, else 1. The name and the citizen ID
+  number count as *verified* only when they appear inside ``verified_claims.claims`` with the
+  same value as released (``name``, ``cn_citizen_id``). Unverified identity data never earns a
+  proofing level here (``proofing_level`` is then 1). (Reconstructed rule: the upstream's level
+  is trusted as is; a deployment maps a foreign ladder in ``_ACR_LEVELS``.)
+* Linking (``link_refusal``) fails closed: an upstream login is linked to an existing local
+  account only if the name and the ID number are marked verified and the asserted level is at
+  least ``min_link_level`` - otherwise anyone able to make the upstream assert an ID number
+  (self-registration there) would take over the local account.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import quote
 
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -33,13 +43,21 @@ from trust.crypto import constant_time_equal
 from trust.errors import InvalidInput, VerificationFailed
 
 __all__ = [
+    "START_PATH",
+    "FederationLink",
     "FederationSettings",
+    "LinkRefusal",
+    "UpstreamAssertion",
     "UpstreamIdentity",
+    "federation_login_link",
+    "link_refusal",
     "pkce_pair",
-    "upstream_proofing_level",
+    "read_upstream_assertion",
     "validate_upstream_id_token",
 ]
 
+#: Where a browser starts a broker login (``identity.channels_api_federation``).
+START_PATH: Final = "/oidc/federation/start"
 _ALGORITHMS: Final = ["ES256", "RS256"]
 _ACR_LEVELS: Final = {f"urn:ywtb:loa:{n}": n for n in (1, 2, 3, 4)}
 
@@ -56,6 +74,8 @@ class FederationSettings:
     client_secret: str
     name: str = "国家政务服务平台"
     leeway_seconds: int = 60
+    #: Proofing level (2-4) the upstream must assert to link to an existing local account.
+    min_link_level: int = 2
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> FederationSettings | None:
@@ -73,12 +93,51 @@ class FederationSettings:
             raise InvalidInput(
                 "upstream issuer must be https", code="identity.federation_misconfigured"
             )
-        leeway = int(environ.get("TRUST_FEDERATION_LEEWAY", "60"))
+        leeway = _int_setting(environ, "TRUST_FEDERATION_LEEWAY", "60")
+        min_link = _int_setting(environ, "TRUST_FEDERATION_MIN_LINK_LEVEL", "2")
+        if not 2 <= min_link <= 4:
+            raise InvalidInput(
+                "TRUST_FEDERATION_MIN_LINK_LEVEL must be 2, 3 or 4",
+                code="identity.federation_misconfigured",
+            )
         name = environ.get("TRUST_FEDERATION_NAME", "国家政务服务平台")
-        return cls(issuer, client_id, secret, name, max(0, min(leeway, 600)))
+        return cls(issuer, client_id, secret, name, max(0, min(leeway, 600)), min_link)
 
     def __repr__(self) -> str:
         return f"<FederationSettings issuer={self.issuer!r} (secret hidden)>"
+
+
+def _int_setting(environ: Mapping[str, str], name: str, default: str) -> int:
+    try:
+        return int(environ.get(name, default))
+    except ValueError:
+        raise InvalidInput(
+            f"{name} must be an integer", code="identity.federation_misconfigured"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class FederationLink:
+    """The login page's "使用国家政务服务平台账号登录" link (template variable ``federation``)."""
+
+    url: str
+    label: str
+
+
+def federation_login_link(
+    environ: Mapping[str, str], *, interaction_id: str
+) -> FederationLink | None:
+    """The link for the login page of interaction ``interaction_id``: the broker login returns
+    to that interaction, which then finds the new SSO session. ``None`` when federation is not
+    configured (or misconfigured: ``/oidc/federation/start`` says why)."""
+    try:
+        fed = FederationSettings.from_environ(environ)
+    except InvalidInput:
+        return None
+    if fed is None or not interaction_id.isascii() or not interaction_id.isidentifier():
+        return None
+    return_to = quote(f"/oidc/interaction/{interaction_id}", safe="")
+    return FederationLink(f"{START_PATH}?return_to={return_to}", f"使用{fed.name}账号登录")
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -154,13 +213,91 @@ def validate_upstream_id_token(
     )
 
 
-def upstream_proofing_level(userinfo: Mapping[str, Any], acr: str | None) -> int:
-    """1-4: the upstream's ``verified_claims`` assurance level, else its ``acr``, else 1."""
-    verified = userinfo.get("verified_claims")
-    if isinstance(verified, Mapping):
-        verification = verified.get("verification")
+@dataclass(frozen=True, slots=True, repr=False)
+class UpstreamAssertion:
+    """What the upstream's userinfo asserts about the person (unchecked against our records)."""
+
+    #: 1-4 as asserted (``verified_claims`` assurance level, else ``acr``, else 1).
+    asserted_level: int
+    name: str | None
+    id_number: str | None
+    phone: str | None
+    #: The released value also appears in ``verified_claims.claims`` (OIDC4IA §5).
+    name_verified: bool
+    id_number_verified: bool
+
+    @property
+    def identity_verified(self) -> bool:
+        return self.name_verified and self.id_number_verified
+
+    @property
+    def proofing_level(self) -> int:
+        """The level we may record: the asserted one for verified identity data, else 1."""
+        return self.asserted_level if self.identity_verified else 1
+
+    def __repr__(self) -> str:
+        return f"<UpstreamAssertion level={self.asserted_level} (personal data hidden)>"
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and constant_time_equal(a.encode(), b.encode())
+
+
+def read_upstream_assertion(userinfo: Mapping[str, Any], acr: str | None) -> UpstreamAssertion:
+    """The upstream's claims: level, name, ID number and which of them are marked verified."""
+    level = _ACR_LEVELS.get(acr or "", 1)
+    verified_claims: Mapping[str, Any] = {}
+    block = userinfo.get("verified_claims")
+    if isinstance(block, Mapping):
+        verification = block.get("verification")
         if isinstance(verification, Mapping):
-            level = verification.get("assurance_level")
-            if isinstance(level, str) and level in ("P1", "P2", "P3", "P4"):
-                return int(level[1])
-    return _ACR_LEVELS.get(acr or "", 1)
+            asserted = verification.get("assurance_level")
+            if isinstance(asserted, str) and asserted in ("P1", "P2", "P3", "P4"):
+                level = int(asserted[1])
+        inner = block.get("claims")
+        if isinstance(inner, Mapping):
+            verified_claims = inner
+    name, id_number = _str(userinfo.get("name")), _str(userinfo.get("cn_citizen_id"))
+    if id_number is not None:
+        id_number = id_number.upper()
+    verified_id = _str(verified_claims.get("cn_citizen_id"))
+    return UpstreamAssertion(
+        asserted_level=level,
+        name=name,
+        id_number=id_number,
+        phone=_str(userinfo.get("phone_number")),
+        name_verified=_same(name, _str(verified_claims.get("name"))),
+        id_number_verified=_same(id_number, verified_id.upper() if verified_id else None),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRefusal:
+    """Why an upstream login may not be linked to an existing local account."""
+
+    code: str
+    detail: str
+
+
+def link_refusal(assertion: UpstreamAssertion, *, min_level: int) -> LinkRefusal | None:
+    """``None`` when the upstream login may be linked to an existing local account."""
+    if not assertion.name_verified:
+        return LinkRefusal(
+            "identity.federation_name_unverified", "上级身份平台未声明姓名已核验，不能关联已有账户"
+        )
+    if not assertion.id_number_verified:
+        return LinkRefusal(
+            "identity.federation_id_unverified",
+            "上级身份平台未声明身份证号已核验，不能关联已有账户",
+        )
+    if assertion.asserted_level < min_level:
+        return LinkRefusal(
+            "identity.federation_level_too_low",
+            f"上级身份平台的实名核验等级（P{assertion.asserted_level}）低于关联已有账户"
+            f"所需的等级（P{min_level}）",
+        )
+    return None

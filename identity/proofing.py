@@ -11,6 +11,8 @@ P3     ``face`` (liveness and match against the ID photo, score at or above the 
        number, so they imply P2.
 P4     ``certificate``, ``in_person``, or ``network_id`` at upstream level 3 (网证 with face);
        ``network_id`` level 2 (网证 without face) counts as P3, level 1 (网号 only) as P2.
+Pn     ``federation``: the level an upstream OpenID provider asserted for the verified name and
+       ID number at a brokered login (``details.level`` 2-4 gives P2-P4; trusted as is).
 =====  =========================================================================================
 
 The 网证 level table is reconstructed: the national platform's official table was not obtained
@@ -32,6 +34,7 @@ __all__ = ["FACE_SCORE_THRESHOLD", "EvidenceFact", "ProofingOutcome", "derive_pr
 #: Minimum similarity score (0-100) of a face match, besides the provider's own ``pass``.
 FACE_SCORE_THRESHOLD: Final = 80.0
 _NETWORK_ID_LEVELS: Final = {1: ProofingLevel.P2, 2: ProofingLevel.P3, 3: ProofingLevel.P4}
+_FEDERATION_LEVELS: Final = {2: ProofingLevel.P2, 3: ProofingLevel.P3, 4: ProofingLevel.P4}
 _FIXED: Final = {
     EvidenceKind.POPULATION: ProofingLevel.P2,
     EvidenceKind.ENTERPRISE: ProofingLevel.P2,
@@ -66,6 +69,10 @@ def _level_of(fact: EvidenceFact) -> ProofingLevel:
         live = fact.details.get("liveness") is True
         good = isinstance(score, int | float) and float(score) >= FACE_SCORE_THRESHOLD
         return ProofingLevel.P3 if live and good else ProofingLevel.P1
+    if fact.kind is EvidenceKind.FEDERATION:
+        upstream = fact.details.get("level")
+        if isinstance(upstream, int) and not isinstance(upstream, bool):
+            return _FEDERATION_LEVELS.get(upstream, ProofingLevel.P1)
     if fact.kind is EvidenceKind.NETWORK_ID:
         upstream = fact.details.get("level")
         if isinstance(upstream, int) and not isinstance(upstream, bool):

@@ -54,6 +54,7 @@ _CHECK_METHOD: Final = {
     EvidenceKind.BANK_CARD: "data",
     EvidenceKind.FACE: "bvr",
     EvidenceKind.NETWORK_ID: "vcrypt",
+    EvidenceKind.FEDERATION: "vcrypt",
     EvidenceKind.CERTIFICATE: "vcrypt",
     EvidenceKind.IN_PERSON: "vpip",
 }
@@ -192,6 +193,10 @@ def person_claims(
         session=session, person_id=row.id, client_id=_client(client_id), scope="realname_id"
     ):
         claims["cn_citizen_id"] = id_number_of(row, keys)
+        if "verified_claims" in claims and row.proofing_level >= 2:
+            # OIDC4IA §5: from P2 on, the ID number was checked against an authoritative
+            # source too - a broker relying on us tells verified from self-asserted this way.
+            claims["verified_claims"]["claims"]["cn_citizen_id"] = claims["cn_citizen_id"]
     return claims
 
 

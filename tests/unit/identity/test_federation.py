@@ -11,8 +11,10 @@ from joserfc.jwk import ECKey, OctKey, RSAKey
 
 from identity.federation import (
     FederationSettings,
+    federation_login_link,
+    link_refusal,
     pkce_pair,
-    upstream_proofing_level,
+    read_upstream_assertion,
     validate_upstream_id_token,
 )
 from trust.errors import InvalidInput, VerificationFailed
@@ -101,10 +103,56 @@ def test_signature_other_key_and_hmac_refused() -> None:
 
 def test_proofing_level() -> None:
     verified = {"verified_claims": {"verification": {"assurance_level": "P4"}}}
-    assert upstream_proofing_level(verified, "urn:ywtb:loa:1") == 4
-    assert upstream_proofing_level({}, "urn:ywtb:loa:3") == 3
-    assert upstream_proofing_level({"verified_claims": "P4"}, None) == 1
-    assert upstream_proofing_level({}, "urn:other:gold") == 1
+    assert read_upstream_assertion(verified, "urn:ywtb:loa:1").asserted_level == 4
+    assert read_upstream_assertion({}, "urn:ywtb:loa:3").asserted_level == 3
+    assert read_upstream_assertion({"verified_claims": "P4"}, None).asserted_level == 1
+    assert read_upstream_assertion({}, "urn:other:gold").asserted_level == 1
+
+
+NAME, ID_NUMBER = "王五", "11010519491231002x"
+
+
+def _info(level: str = "P3", **verified: str) -> dict[str, Any]:
+    return {
+        "sub": "s",
+        "name": NAME,
+        "cn_citizen_id": ID_NUMBER,
+        "verified_claims": {
+            "verification": {"trust_framework": "cn_gov_realname", "assurance_level": level},
+            "claims": verified,
+        },
+    }
+
+
+def test_only_values_inside_verified_claims_count_as_verified() -> None:
+    both = read_upstream_assertion(_info(name=NAME, cn_citizen_id=ID_NUMBER.upper()), None)
+    assert (both.name_verified, both.id_number_verified) == (True, True)
+    assert both.id_number == ID_NUMBER.upper()
+    assert both.proofing_level == 3
+    name_only = read_upstream_assertion(_info(name=NAME), None)
+    assert (name_only.name_verified, name_only.id_number_verified) == (True, False)
+    assert name_only.proofing_level == 1  # unverified identity data earns nothing
+    other = read_upstream_assertion(_info(name="李四", cn_citizen_id=ID_NUMBER), None)
+    assert (other.name_verified, other.id_number_verified) == (False, True)
+    assert "王五" not in repr(both)
+    assert ID_NUMBER not in repr(both).lower()
+
+
+@pytest.mark.parametrize(
+    ("info", "min_level", "code"),
+    [
+        (_info("P3", name=NAME, cn_citizen_id=ID_NUMBER), 2, None),
+        (_info("P2", name=NAME, cn_citizen_id=ID_NUMBER), 2, None),
+        (_info("P2", name=NAME, cn_citizen_id=ID_NUMBER), 3, "identity.federation_level_too_low"),
+        (_info("P1", name=NAME, cn_citizen_id=ID_NUMBER), 2, "identity.federation_level_too_low"),
+        (_info("P4", name=NAME), 2, "identity.federation_id_unverified"),
+        (_info("P4", cn_citizen_id=ID_NUMBER), 2, "identity.federation_name_unverified"),
+        ({"name": NAME, "cn_citizen_id": ID_NUMBER}, 2, "identity.federation_name_unverified"),
+    ],
+)
+def test_link_refusal(info: dict[str, Any], min_level: int, code: str | None) -> None:
+    refusal = link_refusal(read_upstream_assertion(info, "urn:ywtb:loa:4"), min_level=min_level)
+    assert (refusal.code if refusal else None) == code
 
 
 def test_settings() -> None:
@@ -139,3 +187,37 @@ def test_pkce_pair() -> None:
     assert 43 <= len(verifier) <= 128
     expected = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
     assert challenge == expected.decode()
+
+
+def test_min_link_level_setting_and_login_link() -> None:
+    env = {
+        "TRUST_FEDERATION_ISSUER": ISS,
+        "TRUST_FEDERATION_CLIENT_ID": "broker",
+        "TRUST_FEDERATION_CLIENT_SECRET": "s3cret",
+    }
+    fed = FederationSettings.from_environ(env)
+    assert fed is not None
+    assert fed.min_link_level == 2
+    strict = FederationSettings.from_environ(env | {"TRUST_FEDERATION_MIN_LINK_LEVEL": "4"})
+    assert strict is not None
+    assert strict.min_link_level == 4
+    for bad in ("1", "5", "x"):
+        with pytest.raises(InvalidInput):
+            FederationSettings.from_environ(env | {"TRUST_FEDERATION_MIN_LINK_LEVEL": bad})
+    link = federation_login_link(env, interaction_id="oix_ABC123")
+    assert link is not None
+    assert link.url == "/oidc/federation/start?return_to=%2Foidc%2Finteraction%2Foix_ABC123"
+    assert link.label == "使用国家政务服务平台账号登录"
+    assert federation_login_link({}, interaction_id="oix_ABC123") is None
+    assert federation_login_link(env, interaction_id="../evil") is None
+
+
+@pytest.mark.parametrize(("level", "expected"), [(1, 1), (2, 2), (3, 3), (4, 4), (True, 1)])
+def test_federation_evidence_earns_the_upstream_level(level: Any, expected: int) -> None:
+    from identity.evidence import EvidenceKind, Outcome
+    from identity.proofing import EvidenceFact, derive_proofing_level
+
+    fact = EvidenceFact("evd_1", EvidenceKind.FEDERATION, Outcome.MATCH, {"level": level})
+    assert int(derive_proofing_level([fact]).level) == expected
+    miss = EvidenceFact("evd_2", EvidenceKind.FEDERATION, Outcome.MISMATCH, {"level": 4})
+    assert int(derive_proofing_level([miss]).level) == 1

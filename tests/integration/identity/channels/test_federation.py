@@ -9,6 +9,7 @@ proofing level recorded as evidence ("一地注册、各地互认"); a second lo
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
 import subprocess
@@ -29,10 +30,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from identity import _shared as sh
 from identity.channels_model import FederatedIdentity
 from identity.evidence import EvidenceKind
+from identity.federation import federation_login_link
 from identity.keying import IdentityKeys
-from identity.model import Evidence, Person
+from identity.model import Evidence, Person, SecurityEvent
+from identity.oidc_model import OidcSsoSession
 from identity.oidc_service_clients import RegisteredClient, register_client
-from identity.sim_data import SimRegistryData
+from identity.sim_data import SimCitizen, SimRegistryData
 from tests.conftest import skip_or_fail
 from tests.integration.identity._factories import PASSWORD, make_person
 from tests.integration.identity.oidc import _rp
@@ -181,10 +184,20 @@ def test_login_through_the_upstream_creates_and_reuses_the_local_account(
         assert person is not None
         assert person.name == sim.citizens[1].name
         assert person.proofing_level == 3  # recorded from the upstream's P3
-        evidence = s.scalars(select(Evidence).where(Evidence.subject_id == person.id)).all()
-        assert [(e.kind, e.reason, e.source) for e in evidence] == [
-            ("network_id", "federation.upstream_level", configured.url)
-        ]
+        (evidence,) = s.scalars(select(Evidence).where(Evidence.subject_id == person.id)).all()
+        # Its own evidence kind, naming the upstream issuer, subject and level.
+        assert (evidence.kind, evidence.reason, evidence.source) == (
+            "federation",
+            "federation.upstream_level",
+            configured.url,
+        )
+        assert evidence.details["level"] == 3
+        assert evidence.details["upstream_issuer"] == configured.url
+        assert evidence.details["upstream_sub"] == link.upstream_sub
+        # The same security event as a password login.
+        events = s.scalars(select(SecurityEvent).where(SecurityEvent.person_id == person.id)).all()
+        logins = [e for e in events if e.kind.startswith("login.")]
+        assert [(e.kind, e.detail["method"]) for e in logins] == [("login.succeeded", "federation")]
     # Second login: the link names the same local account; no new person.
     again, _ = _broker_login(live, portal)
     assert again["sub"] == claims["sub"]
@@ -215,33 +228,30 @@ _PROVIDER = Path(__file__).resolve().parents[4] / "bench/peers/node/node_modules
 _SCRIPT = Path(__file__).resolve().parent / "node" / "upstream_op.mjs"
 
 
-@pytest.fixture
-def node_upstream(
-    live: Live, sim: SimRegistryData, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    """panva's oidc-provider (installed from npm for the bench) as the upstream, in a node
-    subprocess on loopback."""
-    index = _PROVIDER / "lib" / "index.js"
-    if shutil.which("node") is None or not index.exists():
-        skip_or_fail("node or the npm oidc-provider package (bench/peers/node) is missing")
-    port = _free_port()
-    citizen = sim.citizens[2]
-    proc = subprocess.Popen(
-        [
-            "node",
-            str(_SCRIPT),
-            str(index),
-            str(port),
-            f"{live.url}/oidc/federation/callback",
-            citizen.name,
-            citizen.id_number,
-            citizen.phone,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://localhost:{port}"
-    try:
+@dataclass
+class NodeUpstream:
+    live: Live
+    citizen: SimCitizen
+    monkeypatch: pytest.MonkeyPatch
+    procs: list[subprocess.Popen[bytes]]
+
+    def start(self, level: str = "P4", verified: str = "name,cn_citizen_id") -> str:
+        """Start panva's oidc-provider asserting ``level`` and marking ``verified`` claims as
+        verified; configure the broker for it. Returns its issuer."""
+        index = _PROVIDER / "lib" / "index.js"
+        if shutil.which("node") is None or not index.exists():
+            skip_or_fail("node or the npm oidc-provider package (bench/peers/node) is missing")
+        port = _free_port()
+        c = self.citizen
+        proc = subprocess.Popen(
+            ["node", str(_SCRIPT), str(index), str(port),
+             f"{self.live.url}/oidc/federation/callback",
+             c.name, c.id_number, c.phone, level, verified],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.procs.append(proc)
+        url = f"http://localhost:{port}"
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -253,15 +263,27 @@ def node_upstream(
                 out = proc.stdout.read().decode() if proc.stdout else ""
                 raise RuntimeError(f"oidc-provider did not start: {out[-2000:]}")
             time.sleep(0.1)
-        monkeypatch.setenv("TRUST_FEDERATION_ISSUER", url)
-        monkeypatch.setenv("TRUST_FEDERATION_CLIENT_ID", "broker")
-        monkeypatch.setenv("TRUST_FEDERATION_CLIENT_SECRET", "broker-secret-for-tests-only")
-        yield url
+        self.monkeypatch.setenv("TRUST_FEDERATION_ISSUER", url)
+        self.monkeypatch.setenv("TRUST_FEDERATION_CLIENT_ID", "broker")
+        self.monkeypatch.setenv("TRUST_FEDERATION_CLIENT_SECRET", "broker-secret-for-tests-only")
+        return url
+
+
+@pytest.fixture
+def node(
+    live: Live, sim: SimRegistryData, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[NodeUpstream]:
+    """panva's oidc-provider (installed from npm for the bench) as the upstream, in a node
+    subprocess on loopback, for the synthetic citizen no. 3."""
+    upstream = NodeUpstream(live, sim.citizens[2], monkeypatch, [])
+    try:
+        yield upstream
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        for proc in upstream.procs:
+            proc.terminate()
+            proc.wait(timeout=10)
+            if proc.stdout is not None:
+                proc.stdout.close()
 
 
 def _through_node_pages(http: requests.Session, url: str, downstream: str) -> str:
@@ -288,9 +310,20 @@ def _through_node_pages(http: requests.Session, url: str, downstream: str) -> st
     raise AssertionError("too many steps at the upstream")
 
 
+def _node_login(live: Live, portal: RegisteredClient) -> requests.Response:
+    """A broker login through the node upstream; the response of our callback."""
+    started = _rp.start(live.url, portal)
+    parts = urlsplit(started.url)
+    agent = _TwoSiteAgent(live.url)
+    start = f"{live.url}/oidc/federation/start?return_to=" + quote(f"{parts.path}?{parts.query}")
+    callback = _through_node_pages(agent.http, start, live.url)
+    return agent.http.get(callback, allow_redirects=False)
+
+
 def test_login_through_node_oidc_provider(
-    live: Live, node_upstream: str, sim: SimRegistryData
+    live: Live, node: NodeUpstream, sim: SimRegistryData
 ) -> None:
+    node_upstream = node.start()
     portal = live.client("门户丁", redirect_uris=["http://127.0.0.1:9/portal-d/cb"])
     started = _rp.start(live.url, portal)
     parts = urlsplit(started.url)
@@ -307,3 +340,116 @@ def test_login_through_node_oidc_provider(
         assert person is not None
         assert person.name == sim.citizens[2].name
         assert person.proofing_level == 4  # the upstream's verified_claims P4
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+@pytest.mark.parametrize(
+    ("level", "verified", "min_level", "code", "message"),
+    [
+        ("P1", "name,cn_citizen_id", None, "identity.federation_level_too_low", "低于"),
+        ("P3", "name,cn_citizen_id", "4", "identity.federation_level_too_low", "（P4）"),
+        ("P4", "name", None, "identity.federation_id_unverified", "身份证号"),
+        ("P4", "cn_citizen_id", None, "identity.federation_name_unverified", "姓名"),
+        ("P4", "", None, "identity.federation_name_unverified", "姓名"),
+    ],
+)
+def test_linking_to_an_existing_account_is_refused_unless_verified_at_the_minimum(
+    live: Live,
+    node: NodeUpstream,
+    monkeypatch: pytest.MonkeyPatch,
+    level: str,
+    verified: str,
+    min_level: str | None,
+    code: str,
+    message: str,
+) -> None:
+    """The citizen already has a local account (registered here with a password). An upstream
+    login naming the same ID number is linked to it only if the upstream marks the name and
+    the ID number as verified and asserts at least the configured level; otherwise nothing is
+    linked, no session starts, and the account's owner sees a ``login.failed`` event."""
+    with live.db() as s, s.begin():
+        local = make_person(s, live.clock, live.keys, node.citizen, username="local")
+    node.start(level, verified)
+    if min_level is not None:
+        monkeypatch.setenv("TRUST_FEDERATION_MIN_LINK_LEVEL", min_level)
+    portal = live.client("门户戊", redirect_uris=["http://127.0.0.1:9/portal-e/cb"])
+    refused = _node_login(live, portal)
+    assert refused.status_code == 400
+    assert message in html.unescape(refused.text)
+    assert "ywtb_sso" not in refused.cookies
+    with live.db() as s:
+        assert s.scalar(select(func.count()).select_from(FederatedIdentity)) == 0
+        assert s.scalar(select(func.count()).select_from(Person)) == 1
+        assert s.scalar(select(func.count()).select_from(OidcSsoSession)) == 0
+        evidence = s.scalars(select(Evidence).where(Evidence.subject_id == local.id)).all()
+        assert evidence == []
+        (event,) = s.scalars(
+            select(SecurityEvent).where(SecurityEvent.kind.startswith("login."))
+        ).all()
+        assert (event.kind, event.person_id) == ("login.failed", local.id)
+        assert event.detail == {"method": "federation", "reason": code}
+
+
+def test_no_account_is_opened_from_unverified_identity_data(live: Live, node: NodeUpstream) -> None:
+    node.start("P4", "name")
+    portal = live.client("门户己", redirect_uris=["http://127.0.0.1:9/portal-f/cb"])
+    refused = _node_login(live, portal)
+    assert refused.status_code == 400
+    with live.db() as s:
+        assert s.scalar(select(func.count()).select_from(Person)) == 0
+        (event,) = s.scalars(select(SecurityEvent)).all()
+        assert (event.kind, event.person_id) == ("login.failed", None)
+
+
+def test_linking_at_the_minimum_records_federation_evidence(live: Live, node: NodeUpstream) -> None:
+    """Verified at P2 (the default minimum): linked to the existing account, which earns P2
+    from evidence of kind ``federation``."""
+    with live.db() as s, s.begin():
+        local = make_person(s, live.clock, live.keys, node.citizen, username="local")
+    issuer = node.start("P2")
+    portal = live.client("门户庚", redirect_uris=["http://127.0.0.1:9/portal-g/cb"])
+    done = _node_login(live, portal)
+    assert done.status_code == 303, done.text
+    with live.db() as s:
+        (link,) = s.scalars(select(FederatedIdentity)).all()
+        assert link.person_id == local.id
+        person = s.get(Person, local.id)
+        assert person is not None
+        assert person.proofing_level == 2
+        (evidence,) = s.scalars(select(Evidence).where(Evidence.subject_id == local.id)).all()
+        assert evidence.kind == "federation"
+        assert evidence.details == {
+            "level": 2,
+            "upstream_issuer": issuer,
+            "upstream_sub": "citizen-1",
+            "upstream_acr": evidence.details["upstream_acr"],
+        }
+
+
+def test_login_page_link_continues_the_interaction(live: Live, configured: Upstream) -> None:
+    """The login page's link (``federation_login_link``, a template variable): the broker
+    login returns to the interaction, which then ends at the portal with a code."""
+    portal = live.client("门户辛", redirect_uris=["http://127.0.0.1:9/portal-h/cb"])
+    started = _rp.start(live.url, portal)
+    agent = _TwoSiteAgent(live.url)
+    first = agent.http.get(started.url, allow_redirects=False)
+    interaction = urlsplit(first.headers["location"]).path.rsplit("/", 1)[-1]
+    link = federation_login_link(os.environ, interaction_id=interaction)
+    assert link is not None
+    assert link.label == "使用国家政务服务平台账号登录"
+    final, pages = agent.run(
+        live.url + link.url,
+        stop_at=portal.client.redirect_uris[0],
+        login="wangwu",
+        password=PASSWORD,
+    )
+    assert pages.stages[0] == "login"  # the upstream's
+    query = _rp.query(final)
+    assert query["state"] == started.state
+    token = _rp.exchange(live.url, portal, query["code"], started.verifier)
+    assert token.status_code == 200, token.text
+    monkey_env = dict(os.environ)
+    monkey_env.pop("TRUST_FEDERATION_ISSUER")
+    assert federation_login_link(monkey_env, interaction_id=interaction) is None

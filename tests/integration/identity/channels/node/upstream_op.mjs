@@ -1,6 +1,9 @@
 // Upstream OP for the federation test: panva's oidc-provider (npm) on loopback.
 //
-//   node upstream_op.mjs PROVIDER_INDEX_JS PORT CALLBACK_URI
+//   node upstream_op.mjs PROVIDER_INDEX_JS PORT CALLBACK_URI NAME ID_NUMBER PHONE [LEVEL [VERIFIED]]
+//
+// LEVEL is the asserted assurance level (default P4); VERIFIED the comma-separated claims the
+// upstream marks as verified inside verified_claims (default "name,cn_citizen_id").
 //
 // One confidential client ("broker", client_secret_basic, PKCE S256), ES256 ID tokens, the
 // development login/consent pages, and one synthetic account whose claims mirror what the
@@ -9,7 +12,9 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 
-const [providerPath, portText, callback, name, idNumber, phone] = process.argv.slice(2);
+const [providerPath, portText, callback, name, idNumber, phone, level = 'P4', verifiedText = 'name,cn_citizen_id'] =
+  process.argv.slice(2);
+const verifiedNames = verifiedText.split(',').filter((n) => n);
 const { default: Provider } = await import(pathToFileURL(providerPath).href);
 const port = Number(portText);
 const issuer = `http://localhost:${port}`;
@@ -48,8 +53,10 @@ const provider = new Provider(issuer, {
           phone_number: `+86${phone}`,
           cn_citizen_id: idNumber,
           verified_claims: {
-            verification: { trust_framework: 'cn_gov_realname', assurance_level: 'P4' },
-            claims: { name },
+            verification: { trust_framework: 'cn_gov_realname', assurance_level: level },
+            claims: Object.fromEntries(
+              verifiedNames.map((n) => [n, { name, cn_citizen_id: idNumber }[n]]),
+            ),
           },
         };
       },
