@@ -38,6 +38,7 @@ __all__ = [
     "build_token",
     "build_tst_info",
     "granted_response",
+    "is_der_sequence",
     "parse_request",
     "rejection_response",
 ]
@@ -98,6 +99,27 @@ def _read_request(der: bytes) -> TimeStampRequest:
         nonce=nonce,
         cert_req=bool(req["cert_req"].native),
     )
+
+
+def is_der_sequence(data: bytes) -> bool:
+    """``data`` is exactly one DER SEQUENCE (X.690 §8.1, §10.1: tag 0x30, a definite length in
+    its shortest form, as many content bytes as the length says, nothing after it). Only the
+    outer TLV is read: it tells a TimeStampReq with bad content (answered with a TimeStampResp,
+    RFC 3161 §2.4.2) from bytes that are not a DER request at all."""
+    if len(data) < 2 or data[0] != 0x30:
+        return False
+    first = data[1]
+    if first < 0x80:
+        return len(data) == 2 + first
+    count = first & 0x7F
+    # 0x80 is BER's indefinite length; lengths above 4 bytes exceed any request (and memory).
+    if count == 0 or count > 4 or len(data) < 2 + count:
+        return False
+    length_bytes = data[2 : 2 + count]
+    length = int.from_bytes(length_bytes, "big")
+    if length_bytes[0] == 0 or length < 0x80:  # DER: the shortest length form only
+        return False
+    return len(data) == 2 + count + length
 
 
 def parse_request(unverified_der: bytes) -> TimeStampRequest:

@@ -16,7 +16,12 @@ from trust.tsa.errors import (
     TsaRefusal,
     TsaUnacceptedExtension,
 )
-from trust.tsa.tsp import TimeStampRespWithOptionalToken, parse_request, rejection_response
+from trust.tsa.tsp import (
+    TimeStampRespWithOptionalToken,
+    is_der_sequence,
+    parse_request,
+    rejection_response,
+)
 
 SM3_OID = "1.2.156.10197.1.401"
 
@@ -123,3 +128,27 @@ def test_rejection_response_shape() -> None:
     assert resp["time_stamp_token"].native is None
     # PKIFailureInfo badAlg is bit 0: 03 02 07 80 (DER named-bit-list, trailing zeros removed)
     assert bytes.fromhex("03020780") in der
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"\x30\x00", True),
+        (b"\x30\x03\x02\x01\x01", True),
+        (b"\x30\x81\x80" + b"\x00" * 0x80, True),
+        (b"\x30\x82\x01\x00" + b"\x00" * 0x100, True),
+        (b"", False),
+        (b"\x30", False),
+        (b"garbage", False),
+        (b"\x02\x01\x01", False),  # an INTEGER, not a SEQUENCE
+        (b"\x30\x03\x02\x01", False),  # truncated
+        (b"\x30\x03\x02\x01\x01\x00", False),  # trailing byte
+        (b"\x30\x80\x02\x01\x01\x00\x00", False),  # BER indefinite length
+        (b"\x30\x81\x03\x02\x01\x01", False),  # long form for a short length
+        (b"\x30\x82\x00\x81" + b"\x00" * 0x81, False),  # leading zero length byte
+        (b"\x30\x85\x00\x00\x00\x00\x01\x00", False),  # five length bytes
+        (b"\x30\x84\xff\xff\xff\xff", False),
+    ],
+)
+def test_is_der_sequence(data: bytes, expected: bool) -> None:
+    assert is_der_sequence(data) is expected

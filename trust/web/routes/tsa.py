@@ -2,9 +2,12 @@
 ``application/timestamp-query`` body (a DER TimeStampReq) answers ``application/timestamp-reply``
 (a DER TimeStampResp).
 
-Protocol-level refusals (malformed request, unsupported algorithm or policy, no TSA key) are
-TimeStampResp rejections with the PKIFailureInfo bit of RFC 3161 §2.4.2, sent with HTTP 200 as
-TSA clients expect; only a wrong media type is an HTTP error (415 problem).
+A well-formed DER TimeStampReq that the TSA refuses (bad content, unsupported algorithm or
+policy, no TSA key) gets what RFC 3161 §2.4.2 requires: a TimeStampResp rejection with its
+PKIFailureInfo bit, sent with HTTP 200 as TSA clients expect. A request that is not a
+time-stamp query at all is an HTTP error, problem+json with a stable code: a wrong media type
+is 415 ``tsa.unsupported_media_type``; an empty body or bytes that are not one DER SEQUENCE is
+400 ``tsa.bad_request``.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from keys.interfaces import KeyStore, KeyUsage
 from trust.clock import Clock
 from trust.config import Settings
 from trust.errors import Conflict, NotFound
-from trust.tsa.errors import UnsupportedMediaType
+from trust.tsa.errors import TsaBadRequest, UnsupportedMediaType
 from trust.tsa.service import respond, system_failure_response
-from trust.tsa.tsp import rejection_response
+from trust.tsa.tsp import is_der_sequence, rejection_response
 from trust.web.deps import ClockDep, KeyStoreDep, SessionDep, SettingsDep
 
 __all__ = ["router"]
@@ -53,7 +56,14 @@ def _answer(
             "content": {QUERY_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
         }
     },
-    responses={200: {"content": {REPLY_MEDIA_TYPE: {}}, "description": "DER TimeStampResp"}},
+    responses={
+        200: {
+            "content": {REPLY_MEDIA_TYPE: {}},
+            "description": "DER TimeStampResp（授予，或带 PKIFailureInfo 的拒绝）",
+        },
+        400: {"description": "请求体为空或不是 DER 编码（problem+json，code tsa.bad_request）"},
+        415: {"description": "媒体类型错误（problem+json，code tsa.unsupported_media_type）"},
+    },
     summary="RFC 3161 时间戳",
 )
 async def post_timestamp(
@@ -70,6 +80,12 @@ async def post_timestamp(
             extra={"accepted": [QUERY_MEDIA_TYPE]},
         )
     query = await request.body()
+    if not query:
+        raise TsaBadRequest(
+            f"the request body is empty: send a DER TimeStampReq ({QUERY_MEDIA_TYPE})"
+        )
+    if not is_der_sequence(query):
+        raise TsaBadRequest("the request body is not a DER-encoded TimeStampReq (RFC 3161 §2.4.1)")
     if len(query) > _MAX_QUERY:
         reply = rejection_response("bad_request", "time-stamp request too large")
     else:
