@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -37,11 +38,28 @@ def _ensure_master_key(ctx: CliContext) -> str:
     return f"created {path} (mode 0600, development use)"
 
 
-def _upgrade_db(ctx: CliContext) -> str:
+def _upgrade_db(ctx: CliContext) -> tuple[str | None, str]:
+    """Migrate to the head; the revisions before (``None``: an empty database) and after."""
     from trust.migrations.runner import current_revision, upgrade
 
+    before = current_revision(ctx.engine)
     upgrade(ctx.settings.resolved_database_url)
-    return current_revision(ctx.engine) or "?"
+    return before, current_revision(ctx.engine) or "?"
+
+
+def _sqlite_file_missing(ctx: CliContext) -> bool:
+    """The configured database is an SQLite file that does not exist yet (nothing initialised:
+    ``status`` must not create it)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(ctx.settings.resolved_database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return False
+    return not Path(url.database).exists()
+
+
+def _backend_text(info: dict[str, str]) -> str:
+    return f"{info['name']} ({info['version']}, {info['library']})"
 
 
 @click.command("init")
@@ -56,21 +74,31 @@ def init_cmd(ctx: CliContext, as_json: bool) -> None:
     ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"crypto_backend": _crypto_report(ctx)}
     summary["master_key"] = _ensure_master_key(ctx)
-    summary["schema_revision"] = _upgrade_db(ctx)
+    before, after = _upgrade_db(ctx)
+    summary["schema_revision"] = after
+    summary["schema_upgraded_from"] = before if before != after else None
     from trust.cli.ca import ensure_ca
 
     summary["ca"] = ensure_ca(ctx)
+    summary["changed"] = bool(
+        summary["master_key"].startswith("created")
+        or summary["schema_upgraded_from"] is not None
+        or before is None
+        or summary["ca"]["created"]
+    )
     if as_json:
         echo_json(summary)
         return
-    click.echo(
-        f"crypto backend : {summary['crypto_backend']['name']} "
-        f"({summary['crypto_backend']['version']})"
-    )
+    click.echo(f"crypto backend : {_backend_text(summary['crypto_backend'])}")
     click.echo(f"master key     : {summary['master_key']}")
-    click.echo(f"schema         : {summary['schema_revision']}")
+    upgraded = summary["schema_upgraded_from"]
+    click.echo(f"schema         : {after}" + (f" (upgraded from {upgraded})" if upgraded else ""))
     for key, value in summary["ca"].items():
         click.echo(f"{key:<15}: {value}")
+    if summary["changed"]:
+        click.echo("initialised: the items marked created above are new")
+    else:
+        click.echo("nothing changed: master key, schema, CA and service keys were already in place")
 
 
 @click.group("db")
@@ -83,7 +111,11 @@ def db_group() -> None:
 @handle_errors
 def db_upgrade(ctx: CliContext) -> None:
     """Apply Alembic migrations up to the single head."""
-    click.echo(f"schema at {_upgrade_db(ctx)}")
+    before, after = _upgrade_db(ctx)
+    if before == after:
+        click.echo(f"schema already at head {after}: nothing to do")
+    else:
+        click.echo(f"schema upgraded from {before or 'empty'} to {after}")
 
 
 @click.command("serve")
@@ -126,20 +158,27 @@ def status_cmd(ctx: CliContext, as_json: bool) -> None:
     """Report the crypto backend in use, the schema revision and the data directory."""
     from trust.migrations.runner import current_revision, head_revision
 
+    missing = _sqlite_file_missing(ctx)
     report: dict[str, Any] = {
         "crypto_backend": _crypto_report(ctx),
         "data_dir": str(ctx.settings.data_dir.resolve()),
-        "database": ctx.engine.url.render_as_string(hide_password=True),
-        "schema_revision": current_revision(ctx.engine),
+        "database": ctx.settings.resolved_database_url
+        if missing
+        else ctx.engine.url.render_as_string(hide_password=True),
+        "schema_revision": None if missing else current_revision(ctx.engine),
         "schema_head": head_revision(),
     }
+    report["schema_up_to_date"] = report["schema_revision"] == report["schema_head"]
     if as_json:
         echo_json(report)
         return
-    for key, value in report.items():
-        click.echo(f"{key:<16}: {value}")
-    if report["schema_revision"] != report["schema_head"]:
-        fail("schema is not at the head revision: run `trustctl db upgrade`")
+    click.echo(f"crypto backend  : {_backend_text(report['crypto_backend'])}")
+    click.echo(f"data dir        : {report['data_dir']}")
+    click.echo(f"database        : {report['database']}")
+    click.echo(f"schema revision : {report['schema_revision'] or 'none (not initialised)'}")
+    click.echo(f"schema head     : {report['schema_head']}")
+    if not report["schema_up_to_date"]:
+        fail("schema is not at the head revision: run `trustctl db upgrade` (or `trustctl init`)")
 
 
 def register(cli: click.Group) -> None:
