@@ -74,3 +74,15 @@ def verify(xa: int, ya: int, message: bytes, r: int, s: int, user_id: bytes) -> 
         return False
     point = _add(mul(s, G), mul(t, (xa, ya)))
     return point is not None and (e + point[0]) % N == r
+
+
+def verify_digest(xa: int, ya: int, e: bytes, r: int, s: int) -> bool:
+    """Steps B3-B7 with a given ``e`` (no Z_A, no SM3): what a producer that signs a digest
+    directly, as SM2 over ``e``, made (eseal spec §9, the dms360 quirk)."""
+    if not (0 < r < N and 0 < s < N):
+        return False
+    t = (r + s) % N
+    if t == 0:
+        return False
+    point = _add(mul(s, G), mul(t, (xa, ya)))
+    return point is not None and (int.from_bytes(e, "big") + point[0]) % N == r

@@ -125,8 +125,12 @@ def make_cert(
     not_after: datetime,
     ca: bool,
     usage: tuple[str, ...],
+    subject_der: bytes | None = None,
 ) -> bytes:
-    issuer_name = _name(cn, org) if issuer is None else _issuer_subject(issuer.cert)
+    """An SM2 certificate; ``subject_der`` replaces the ``C/O/CN`` subject built from ``cn`` and
+    ``org`` (for names with unusual string types, eseal spec §9)."""
+    subject = _name(cn, org) if subject_der is None else subject_der
+    issuer_name = subject if issuer is None else _issuer_subject(issuer.cert)
     extensions = enc_seq(
         enc_seq(
             enc_oid("2.5.29.19"),
@@ -141,7 +145,7 @@ def make_cert(
         enc_seq(enc_oid(OID_SM2_WITH_SM3)),
         issuer_name,
         enc_seq(_time(not_before), _time(not_after)),
-        _name(cn, org),
+        subject,
         key.public_key().to_der(),
         enc_explicit(3, extensions),
     )
