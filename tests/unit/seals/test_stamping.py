@@ -21,7 +21,7 @@ from seals.appearance import render_seal, round_seal
 from seals.fonts import find_cjk_font
 from seals.pdf_verify import LaterChanges, PdfMalformed, PdfTooLarge, verify_pdf_signatures
 from seals.stamping import KeywordPlacement, Placement, find_keyword, stamp_pdf
-from tests.conftest import skip_or_fail
+from tests.conftest import REPO_ROOT, skip_or_fail
 from tests.unit.seals.pdf_fixtures import (
     A4,
     PT_PER_MM,
@@ -40,6 +40,8 @@ from trust.errors import Conflict, InvalidInput, TrustError, Unavailable
 SIGNED_AT = datetime(2026, 11, 22, 8, 0, 0, tzinfo=UTC)
 SEAL_MM = (42.0, 42.0)
 DPI = 50
+#: Rendered pages kept for a person to look at (gitignored): ``tests/artifacts/seal_pdf_*.png``.
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +105,14 @@ def _render(pdf: bytes, tmp_path: Path, name: str = "doc") -> list[Path]:
     return render_pages(path, tmp_path, DPI)
 
 
+def _keep(page: Path, name: str) -> Path:
+    """Copy a rendered page to ``tests/artifacts/`` (the test's own tmp dir is not kept)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    kept = ARTIFACTS / f"seal_pdf_{name}.png"
+    shutil.copyfile(page, kept)
+    return kept
+
+
 # --------------------------------------------------------------------------- placement
 
 
@@ -112,6 +122,7 @@ def test_seal_renders_inside_the_placed_rectangle_and_nowhere_else(
 ) -> None:
     out = stamp(make_pdf(pages=2), Placement(page=0, x_mm=120, y_mm=200))
     page1, page2 = _render(out, tmp_path)
+    _keep(page1, "placed_page1_x120_y200mm")
     _, red = _red_mask(page1)
     x0, y0 = _px(120), _px(200)  # top-left origin, as Placement documents
     x1, y1 = x0 + _px(42), y0 + _px(42)
@@ -258,6 +269,7 @@ def test_keyword_placement_lands_on_the_keyword(stamp: Stamp, tmp_path: Path) ->
     assert widget["/P"] == PdfFileReader(io.BytesIO(out)).root["/Pages"]["/Kids"][1]
 
     pages = _render(out, tmp_path, "stamped")
+    _keep(pages[1], "keyword_page2")
     _, red = _red_mask(pages[1])
     cx = sum(x for x, _ in red) / len(red)
     cy = sum(y for _, y in red) / len(red)
@@ -300,7 +312,8 @@ def test_cross_page_seal_is_sliced_onto_the_right_edge_of_every_page(
     slice_px = _px(42) / 3
     top, bottom = _px(100), _px(142)
     columns = []
-    for page in _render(out, tmp_path):
+    for number, page in enumerate(_render(out, tmp_path), start=1):
+        _keep(page, f"cross_page_{number}")
         image, red = _red_mask(page)
         assert image.width == pytest.approx(width, abs=1)
         assert red, f"no seal slice on {page.name}"
