@@ -133,6 +133,8 @@ def serve_cmd(ctx: CliContext, host: str, port: int, workers: int) -> None:
 
     import uvicorn
 
+    from trust.web.middleware import server_log_config
+
     for key, value in ctx.overrides.items():
         os.environ[f"TRUST_{key.upper()}"] = str(value)
     _crypto_report(ctx)  # fail fast with a clear message before binding the port
@@ -147,6 +149,10 @@ def serve_cmd(ctx: CliContext, host: str, port: int, workers: int) -> None:
         proxy_headers=True,
         server_header=False,
         log_level="info",
+        # uvicorn's access log writes query strings (tokens, codes, personal data); the app
+        # logs method, path, status, duration and request id instead (trust.web.access).
+        access_log=False,
+        log_config=server_log_config("INFO"),
     )
 
 

@@ -3,7 +3,16 @@
 ``RequestContextMiddleware`` (outermost): a request id (a sane incoming ``X-Request-ID`` is kept,
 otherwise one is generated; echoed on every response and in every problem body), security headers,
 ``Cache-Control: no-store`` unless a response chose its own caching, and the last-resort 500
-problem for unexpected exceptions (logged with the request id, no internal detail sent).
+problem for unexpected exceptions (logged with the request id, no internal detail sent), and the
+access log.
+
+The access log (logger ``trust.web.access``, one INFO record per request) replaces uvicorn's,
+which writes the full request line: query strings carry tokens and personal data
+(``id_token_hint`` on ``/oidc/logout``, ``code``/``state`` on the federation callback,
+``login_hint``). Each record has the method, the path WITHOUT the query string, the status, the
+duration and the request id - nothing the client sent besides the path. ``server_log_config``
+is the ``logging.config.dictConfig`` that ``trustctl serve`` gives uvicorn (with
+``access_log=False``).
 
 ``BodySizeLimitMiddleware``: a declared ``Content-Length`` above the limit is refused with 413
 before any byte of the body is read; a body without ``Content-Length`` (chunked) is counted while
@@ -14,7 +23,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Final
+import time
+from typing import Any, Final
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
@@ -24,9 +34,18 @@ from trust.errors import InvalidInput, PayloadTooLarge, TrustError
 from trust.ids import new_id
 from trust.web.problems import problem_for_error, problem_response
 
-__all__ = ["BodySizeLimitMiddleware", "BodyTooLarge", "RequestContextMiddleware"]
+__all__ = [
+    "ACCESS_LOGGER",
+    "BodySizeLimitMiddleware",
+    "BodyTooLarge",
+    "RequestContextMiddleware",
+    "server_log_config",
+]
 
 logger = logging.getLogger("trust.web")
+ACCESS_LOGGER: Final = "trust.web.access"
+access_logger = logging.getLogger(ACCESS_LOGGER)
+_MAX_LOGGED_PATH: Final = 200
 
 _REQUEST_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 #: Pages use only their own stylesheet: no scripts, no inline styles, no frames, no third parties.
@@ -59,11 +78,13 @@ class RequestContextMiddleware:
         request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else new_id("req")
         scope.setdefault("state", {})["request_id"] = request_id
         started = False
+        status = 0
+        begun = time.perf_counter()
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
-                started = True
+                started, status = True, int(message["status"])
                 self._decorate(scope, MutableHeaders(scope=message), request_id)
             await send(message)
 
@@ -81,6 +102,8 @@ class RequestContextMiddleware:
                 scope=scope,
             )
             await response(scope, receive, send_with_headers)
+        finally:
+            _log_access(scope, status, time.perf_counter() - begun, request_id)
 
     def _decorate(self, scope: Scope, headers: MutableHeaders, request_id: str) -> None:
         headers["X-Request-ID"] = request_id
@@ -92,6 +115,48 @@ class RequestContextMiddleware:
         headers.setdefault(
             "Cache-Control", _STATIC_CACHE if path.startswith("/static/") else "no-store"
         )
+
+
+def _log_access(scope: Scope, status: int, seconds: float, request_id: str) -> None:
+    """One access-log record. ``scope["path"]`` never holds the query string (ASGI spec)."""
+    path = str(scope.get("path", ""))[:_MAX_LOGGED_PATH]
+    method = str(scope.get("method", ""))[:16]
+    access_logger.info(
+        "%s %s %d %.1fms request_id=%s",
+        method,
+        path,
+        status,
+        seconds * 1000,
+        request_id,
+        extra={
+            "http_method": method,
+            "http_path": path,
+            "http_status": status,
+            "duration_ms": round(seconds * 1000, 1),
+            "request_id": request_id,
+        },
+    )
+
+
+def server_log_config(level: str = "INFO") -> dict[str, Any]:
+    """``dictConfig`` for the HTTP server: uvicorn's own messages and the ``trust`` loggers
+    (the access log included) to stderr; ``uvicorn.access`` silenced (run uvicorn with
+    ``access_log=False`` too)."""
+    handler = {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        },
+        "handlers": {"stderr": handler},
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
+            "uvicorn.error": {"level": level},
+            "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+            "trust": {"handlers": ["stderr"], "level": level, "propagate": False},
+        },
+    }
 
 
 class BodyTooLarge(HTTPException):
