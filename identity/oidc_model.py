@@ -39,6 +39,7 @@ __all__ = [
     "OidcInteraction",
     "OidcRefreshToken",
     "OidcRevokedJti",
+    "OidcScanLogin",
     "OidcSsoSession",
 ]
 
@@ -202,3 +203,34 @@ class OidcRevokedJti(Base):
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class OidcScanLogin(Base):
+    """ "扫码登录": a one-time login request of one interaction, shown as a QR code on its login
+    page and approved or denied on a phone where the person is already logged in
+    (``identity.scan_login``). The QR token is ``<id>.<HMAC(id)>``: the row holds no secret.
+    No foreign key to the interaction: expired interactions are deleted independently."""
+
+    __tablename__ = "oidc_scan_login"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'approved', 'denied', 'consumed')", name="status_known"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    interaction_id: Mapped[str] = mapped_column(String(40), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    #: Shown on both screens so that the person can tell the two belong together.
+    match_code: Mapped[str] = mapped_column(String(4))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    #: The browser that asks (shown on the phone): User-Agent (truncated) and address.
+    user_agent: Mapped[str | None] = mapped_column(String(200), default=None)
+    client_ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: Who decided, from which SSO session (set on approval or denial).
+    person_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    sid: Mapped[str | None] = mapped_column(String(40), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
