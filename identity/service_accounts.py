@@ -9,15 +9,18 @@ USCC with GB 32100 before anything else happens (stable codes ``citizen_id.*``, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity import _shared as sh
+from identity import throttle
 from identity.assurance import ProofingLevel
 from identity.errors import IdNumberTaken, PhoneTaken, UsccTaken, UsernameTaken
 from identity.keying import IdentityKeys
 from identity.model import LegalPerson, Person, TotpCredential
-from identity.passwords import hash_password
+from identity.passwords import check_password_policy, hash_password, verify_password
 from identity.pii import (
     LoginKind,
     classify_login,
@@ -33,9 +36,14 @@ from identity.pii import (
 )
 from identity.records import OrganisationRecord, PersonRecord
 from trust.clock import Clock
+from trust.crypto import constant_time_equal
+from trust.errors import InvalidInput
 from trust.ids import new_id
 
 __all__ = [
+    "PasswordChange",
+    "change_password",
+    "find_person_by_id_number_and_name",
     "find_person_by_login",
     "get_organisation",
     "get_person",
@@ -182,3 +190,76 @@ def set_password(*, session: Session, clock: Clock, person_id: str, new_password
 def id_number_of(row: Person, keys: IdentityKeys) -> str:
     """Decrypt the citizen ID number (registry calls and the consented claim only)."""
     return decrypt_id_number(keys.id_encryption, row.id_number_enc, account_id=row.id)
+
+
+def find_person_by_id_number_and_name(
+    *, session: Session, keys: IdentityKeys, id_number: str, name: str
+) -> str | None:
+    """The id of the account registered with this citizen ID number *and* this name, else
+    ``None`` (no account, or another name: the caller cannot tell which). A number that fails
+    GB 11643 raises ``InvalidInput`` (``citizen_id.*``)."""
+    number = validate_id_number(id_number)
+    try:
+        clean_name = normalise_name(name)
+    except InvalidInput:
+        return None
+    row = session.scalar(
+        select(Person).where(Person.id_number_hash == id_number_lookup_hash(keys.id_lookup, number))
+    )
+    if row is None or row.status != "active" or row.name != clean_name:
+        return None
+    return row.id
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordChange:
+    """``ok`` False is a normal result (commit the failure count, then show the page again)."""
+
+    ok: bool
+    #: ``identity.password_changed``, ``identity.login_failed`` (current password wrong),
+    #: ``identity.locked``.
+    reason: str
+    retry_after_seconds: int = 0
+
+
+def change_password(
+    *,
+    session: Session,
+    clock: Clock,
+    person_id: str,
+    current_password: str,
+    new_password: str,
+    lockout: throttle.Lockout,
+    client_ip: str | None = None,
+) -> PasswordChange:
+    """Replace the password after checking the current one. The new one must meet the
+    enrolment policy (``identity.passwords.check_password_policy``; ``InvalidInput``
+    ``identity.password_policy``) and differ from the current one
+    (``identity.password_unchanged``). A wrong current password counts against the account's
+    lockout like a failed login (a stolen session must not become a password oracle)."""
+    row = sh.person_row(session, sh.check_id(person_id, "psn"), for_update=True)
+    check_password_policy(new_password)
+    now = clock.now()
+    key = f"acct:{row.id}"
+    current = throttle.state(session, key, now)
+    if current.locked_at(now):
+        verify_password(current_password[:200], None)  # the same work as any other attempt
+        wait = int((current.locked_until - now).total_seconds()) if current.locked_until else 0
+        return PasswordChange(False, "identity.locked", max(1, wait))
+    if not verify_password(current_password[:200], row.password_hash).ok:
+        after = throttle.record_failure(session, key, now, lockout)
+        sh.security_event(
+            session,
+            clock,
+            "password.change_failed",
+            person_id=row.id,
+            client_ip=client_ip,
+            detail={"reason": "identity.login_failed", "failures": after.failures},
+        )
+        return PasswordChange(False, "identity.login_failed")
+    if constant_time_equal(new_password, current_password):
+        raise InvalidInput("新密码不能与当前密码相同", code="identity.password_unchanged")
+    throttle.reset(session, key, now)
+    row.password_hash = hash_password(new_password)
+    sh.security_event(session, clock, "password.changed", person_id=row.id, client_ip=client_ip)
+    return PasswordChange(True, "identity.password_changed")

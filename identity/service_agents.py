@@ -29,6 +29,7 @@ from trust.ids import new_id
 __all__ = [
     "MAX_AUTHORISATION_VALIDITY",
     "authorisations_for",
+    "authorisations_held",
     "get_authorisation",
     "grant_agent",
     "list_agents",
@@ -181,6 +182,20 @@ def list_agents(*, session: Session, legal_person_id: str) -> list[Authorisation
         .order_by(AgentAuthorisation.created_at, AgentAuthorisation.id)
     )
     return [sh.authorisation_record(r) for r in rows]
+
+
+def authorisations_held(
+    *, session: Session, person_id: str
+) -> list[tuple[AuthorisationRecord, str, str]]:
+    """Every authorisation ``person_id`` holds as an agent (valid, pending, expired or
+    revoked), newest first, each with its legal person's name and USCC."""
+    pairs = session.execute(
+        select(AgentAuthorisation, LegalPerson.name, LegalPerson.uscc)
+        .join(LegalPerson, LegalPerson.id == AgentAuthorisation.legal_person_id)
+        .where(AgentAuthorisation.agent_id == person_id)
+        .order_by(AgentAuthorisation.created_at.desc(), AgentAuthorisation.id)
+    )
+    return [(sh.authorisation_record(auth), name, uscc) for auth, name, uscc in pairs]
 
 
 def authorisations_for(*, session: Session, clock: Clock, person_id: str) -> list[ActingFor]:
