@@ -2,27 +2,39 @@
 
 ``GET|POST /oidc/authorize`` validates the request and either redirects at once (SSO: a live
 session and remembered consent, or an error for the verified redirect URI) or sends the browser
-to ``/oidc/interaction/{id}``, which shows the step due: login (password), second factor
+to ``/oidc/interaction/{id}``, which shows the step due: login (password, or "扫码登录" with
+a QR code when the request does not need more than the app scan's strength), second factor
 (TOTP or SMS code, as the account has), organisation choice, consent. Every form carries a CSRF
 token bound to the interaction and to this browser's flow cookie (``ywtb_oidc_flow``); the
 login form's CSRF token also stops login CSRF. Errors about the client or the redirect URI
 are shown on a page and never redirected (RFC 6749 §4.1.2.1).
+
+Scan to log in (``identity.scan_login``): the login page polls
+``GET /oidc/interaction/{id}/scan/status?s=<request id>`` (``static/identity-scan.js``; only
+this browser's flow cookie reaches the request) and submits
+``POST /oidc/interaction/{id}/scan`` once the phone approved (by hand without JavaScript).
+The phone's pages are ``identity.scan_login_pages``; the person's own pages
+(``/account``...) are ``identity.account_pages``; both are mounted on this router.
 """
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Annotated, Any, Final
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 import trust.web
+from identity import scan_login
+from identity.account_pages import account_pages
 from identity.api import get_sms_sender
-from identity.assurance import acr_label
+from identity.assurance import acr_label, acr_rank
+from identity.device import qr_png
 from identity.oidc_api_support import (
     NO_STORE,
     OidcContextDep,
@@ -41,7 +53,12 @@ from identity.oidc_service_authorize import (
     new_flow_cookie,
 )
 from identity.oidc_service_context import OidcContext
-from identity.oidc_service_login import LoginStep, submit_password, submit_second_factor
+from identity.oidc_service_login import (
+    LoginStep,
+    submit_password,
+    submit_scan_login,
+    submit_second_factor,
+)
 from identity.oidc_service_sessions import (
     FLOW_COOKIE,
     SSO_COOKIE,
@@ -49,6 +66,7 @@ from identity.oidc_service_sessions import (
     current_sso_session,
     session_by_sid,
 )
+from identity.scan_login_pages import scan_pages
 from identity.service_auth import AuthPolicy
 from identity.sms import SmsSender
 from identity.web_session import identity_context
@@ -233,6 +251,7 @@ def interaction_page(
         req = ix.request
         if req.get("required_acr"):
             context["required_acr_label"] = acr_label(req["required_acr"])
+        context["scan"] = _scan_panel(request, session, clock, ctx, ix)
     if outcome.stage == "consent" and ix.sid:
         context["person_sid"] = ix.sid
     return _render(
@@ -241,6 +260,33 @@ def interaction_page(
         context,
         redirect_uri=str(ix.request.get("redirect_uri", "")),
     )
+
+
+def _scan_panel(
+    request: Request, session: Session, clock: Clock, ctx: OidcContext, ix: OidcInteraction
+) -> dict[str, Any] | None:
+    """The login page's "扫码登录" panel, or ``None`` when the request needs more than an app
+    scan can give (a step-up, or a hard minimum above ``urn:ywtb:loa:1``)."""
+    required = ix.request.get("required_acr")
+    if ix.step_up or (required and acr_rank(required) > 1):
+        return None
+    shown = scan_login.ensure_scan_login(
+        session=session,
+        clock=clock,
+        ctx=ctx,
+        interaction=ix,
+        user_agent=request.headers.get("user-agent"),
+        client_ip=client_ip(request),
+    )
+    png = qr_png(shown.url, box_size=5)
+    return {
+        "id": shown.id,
+        "qr": "data:image/png;base64," + base64.b64encode(png).decode("ascii"),
+        "size": int.from_bytes(png[16:20], "big"),  # PNG IHDR width (the image is square)
+        "match_code": shown.match_code,
+        "minutes": scan_login.SCAN_SECONDS // 60,
+        "status_url": f"/oidc/interaction/{ix.id}/scan/status?s={shown.id}",
+    }
 
 
 def _back(interaction_id: str, error: str | None = None) -> Response:
@@ -300,6 +346,7 @@ def login_submit(
         login=form.get("login", ""),
         password=form.get("password", ""),
         client_ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
         sender=sender,
         policy=_policy(request),
     )
@@ -325,7 +372,52 @@ def second_factor_submit(
         interaction=ix,
         code=form.get("code", ""),
         client_ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
         policy=_policy(request),
+    )
+    return _with_sso(_back(interaction_id, step.error), step, ctx)
+
+
+@pages_router.get("/oidc/interaction/{interaction_id}/scan/status")
+def scan_status(
+    interaction_id: str,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    ctx: OidcContextDep,
+    s: str = "",
+) -> Response:
+    """The login page's poll: ``{"status": "pending" | "approved" | "denied" | "consumed" |
+    "expired"}`` of one of this interaction's scan requests (flow cookie required)."""
+    ix = _load(request, session, clock, ctx, interaction_id)
+    if ix is None:
+        return JSONResponse({"status": "expired"}, status_code=404, headers=NO_STORE)
+    found = scan_login.scan_status(session=session, clock=clock, interaction=ix, scan_id=s)
+    return JSONResponse({"status": found}, headers=NO_STORE)
+
+
+@pages_router.post("/oidc/interaction/{interaction_id}/scan")
+def scan_submit(
+    interaction_id: str,
+    request: Request,
+    form: FormDep,
+    session: SessionDep,
+    clock: ClockDep,
+    ctx: OidcContextDep,
+) -> Response:
+    ix = _load(request, session, clock, ctx, interaction_id, form.get("csrf", ""))
+    if ix is None:
+        return _error_page(request, _EXPIRED, "interaction_expired")
+    sso = _sso(request, session, clock, ctx, touch=False)
+    ix.sid = sso.sid if sso is not None else None
+    step = submit_scan_login(
+        session=session,
+        clock=clock,
+        ctx=ctx,
+        interaction=ix,
+        scan_id=form.get("scan_id", ""),
+        client_ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
     )
     return _with_sso(_back(interaction_id, step.error), step, ctx)
 
@@ -381,3 +473,7 @@ def consent_submit(
     if outcome is not None:
         return _finish(request, outcome, ctx, request.cookies.get(FLOW_COOKIE, ""), session)
     return _back(interaction_id)
+
+
+pages_router.include_router(scan_pages)
+pages_router.include_router(account_pages)

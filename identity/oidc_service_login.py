@@ -1,7 +1,9 @@
 """Login inside an authorisation interaction: the password (first factor), then the second
 factor the account has - TOTP if enrolled, else an SMS code to its verified phone - through
 identity's own services (``identity.service_auth``: Argon2id, per-account and per-IP backoff,
-security events). A completed login creates or refreshes the SSO session and records
+security events); or "扫码登录", approved on a phone where the person is logged in
+(``identity.scan_login``, amr ``swk``). A completed login creates or refreshes the SSO session
+(recording the browser's User-Agent, truncated, for the sessions page) and records
 ``oidc.login`` (or ``login.step_up`` when the request needed a stronger authentication than
 the session had); ``acr`` = ``identity.assurance.acr_for(proofing level, amr)``.
 """
@@ -14,6 +16,7 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from identity import _shared as sh
+from identity import scan_login
 from identity import service as identity_service
 from identity.assurance import acr_for
 from identity.model import Person
@@ -25,7 +28,7 @@ from identity.sms import SmsSender
 from trust.clock import Clock
 from trust.errors import RateLimited, TrustError
 
-__all__ = ["LoginStep", "submit_password", "submit_second_factor"]
+__all__ = ["LoginStep", "submit_password", "submit_scan_login", "submit_second_factor"]
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -45,6 +48,7 @@ def submit_password(
     login: str,
     password: str,
     client_ip: str | None,
+    user_agent: str | None,
     sender: SmsSender,
     policy: AuthPolicy,
 ) -> LoginStep:
@@ -83,7 +87,7 @@ def submit_password(
         ix.sms_challenge_id = sent.challenge_id
     else:
         ix.second_factor = None
-        return _complete_login(session, clock, ctx, ix, client_ip)
+        return _complete_login(session, clock, ctx, ix, client_ip, user_agent)
     return LoginStep(None)
 
 
@@ -95,6 +99,7 @@ def submit_second_factor(
     interaction: OidcInteraction,
     code: str,
     client_ip: str | None,
+    user_agent: str | None,
     policy: AuthPolicy,
 ) -> LoginStep:
     ix = interaction
@@ -120,11 +125,42 @@ def submit_second_factor(
         return LoginStep("尝试次数过多，请稍后再试" if locked else "验证码错误或已失效")
     ix.amr = [*ix.amr, method, "mfa"]
     ix.second_factor = None
-    return _complete_login(session, clock, ctx, ix, client_ip)
+    return _complete_login(session, clock, ctx, ix, client_ip, user_agent)
+
+
+def submit_scan_login(
+    *,
+    session: Session,
+    clock: Clock,
+    ctx: OidcContext,
+    interaction: OidcInteraction,
+    scan_id: str,
+    client_ip: str | None,
+    user_agent: str | None,
+) -> LoginStep:
+    """Complete the login with a scan request approved on the phone (one use; see
+    ``identity.scan_login.consume``). The person is the one who approved; amr ``swk``."""
+    ix = interaction
+    if ix.step_up:
+        return LoginStep("该应用要求更高的认证等级，请使用密码和第二步验证登录")
+    try:
+        person_id = scan_login.consume(
+            session=session, clock=clock, interaction=ix, scan_id=scan_id
+        )
+    except TrustError:
+        return LoginStep("扫码登录未完成或已失效，请重新扫码")
+    ix.person_id, ix.amr = person_id, [scan_login.SCAN_AMR]
+    ix.second_factor, ix.sms_challenge_id = None, None
+    return _complete_login(session, clock, ctx, ix, client_ip, user_agent)
 
 
 def _complete_login(
-    session: Session, clock: Clock, ctx: OidcContext, ix: OidcInteraction, client_ip: str | None
+    session: Session,
+    clock: Clock,
+    ctx: OidcContext,
+    ix: OidcInteraction,
+    client_ip: str | None,
+    user_agent: str | None,
 ) -> LoginStep:
     assert ix.person_id is not None
     person = session.get(Person, ix.person_id)
@@ -141,7 +177,7 @@ def _complete_login(
         acr=acr,
         amr=ix.amr,
         client_ip=client_ip,
-        user_agent=None,
+        user_agent=(user_agent or None) and user_agent[:200],
     )
     ix.sid = view.sid
     kind = "login.step_up" if ix.step_up else "oidc.login"
