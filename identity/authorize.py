@@ -53,6 +53,8 @@ SUPPORTED_PROMPTS: Final = frozenset({"none", "login", "consent", "select_accoun
 _MAX_STATE: Final = 1000
 _MAX_NONCE: Final = 500
 _MAX_HINT: Final = 200
+#: An ``id_token_hint`` is a whole ID token (checked by the service, never truncated).
+_MAX_ID_TOKEN_HINT: Final = 8192
 #: A parameter that appears twice is an error (RFC 6749 §3.1), except these (never used).
 _SINGLE: Final = (
     "client_id",
@@ -283,10 +285,12 @@ def validate_authorization_request(
         hard = _max_acr(hard, lowest)
     desired = _lowest_known(params.get("acr_values", "").split())
     hints: dict[str, str] = {
-        k: params[k][:_MAX_HINT]
-        for k in ("display", "ui_locales", "claims_locales", "id_token_hint")
-        if k in params
+        k: params[k][:_MAX_HINT] for k in ("display", "ui_locales", "claims_locales") if k in params
     }
+    if "id_token_hint" in params:
+        if len(params["id_token_hint"]) > _MAX_ID_TOKEN_HINT:
+            raise fail("invalid_request", "id_token_hint too long")
+        hints["id_token_hint"] = params["id_token_hint"]
     return AuthorizationRequest(
         client_id=client.client_id,
         redirect_uri=redirect_uri,

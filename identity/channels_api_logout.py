@@ -36,8 +36,8 @@ from identity.oidc_api_support import (
     oidc_context,
 )
 from identity.oidc_service_context import OidcContext
+from identity.oidc_service_resources import published_jwks
 from identity.oidc_service_tokens import token_signer
-from keys.jwks import jwks_for
 from trust.errors import TrustError
 from trust.web.deps import ClockDep, KeyStoreDep, SessionDep
 
@@ -69,7 +69,7 @@ def _logout(
         req = check_logout_request(
             session=session,
             ctx=ctx,
-            jwks=jwks_for(keystore=keystore, session=session),
+            jwks=published_jwks(session=session, keystore=keystore, clock=clock, ctx=ctx),
             id_token_hint=None if confirming else param(params, "id_token_hint"),
             client_id=param(params, "client_id"),
             post_logout_redirect_uri=param(params, "post_logout_redirect_uri"),

@@ -1,10 +1,10 @@
 """OpenID Connect RP-Initiated Logout 1.0: checking the logout request, and the CSRF token of
 the OP's confirmation forms (logout, sessions page, device approval).
 
-* ``id_token_hint`` (§2): must be an ID token we issued - ES256 signature against our JWKS,
-  ``typ`` ``JWT``, our ``iss``. An *expired* hint is accepted (§4: "the OP SHOULD accept ID
-  Tokens ... even when the exp time has passed"). Its ``aud`` names the client; a ``client_id``
-  parameter must agree with it.
+* ``id_token_hint`` (§2): must be an ID token we issued - ES256 signature against our JWKS
+  (``alg: none`` refused), ``typ`` ``JWT``, our ``iss`` (``identity.tokens.verify_id_token_hint``).
+  An *expired* hint is accepted (§4: "the OP SHOULD accept ID Tokens ... even when the exp time
+  has passed"). Its ``aud`` names the client; a ``client_id`` parameter must agree with it.
 * ``post_logout_redirect_uri`` (§3): honoured only when a client is identified and the URI
   exactly matches one of its registered URIs; otherwise the request is refused (no open
   redirect), not silently redirected elsewhere.
@@ -17,14 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 from sqlalchemy.orm import Session
 
 from identity.logout import post_logout_redirect
 from identity.oidc_model import OidcClient
 from identity.oidc_service_context import OidcContext
+from identity.tokens import IdTokenHintInvalid, verify_id_token_hint
 from trust.crypto import constant_time_equal, hmac_sm3
 from trust.errors import InvalidInput
 
@@ -46,20 +44,6 @@ class LogoutRequest:
     hint_sid: str | None
 
 
-def _hint_claims(ctx: OidcContext, jwks: Mapping[str, Any], unverified: str) -> dict[str, Any]:
-    try:
-        keyset = KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
-        token = jwt.decode(unverified, keyset, algorithms=["ES256"])
-    except (JoseError, ValueError, KeyError, TypeError):
-        raise LogoutRequestInvalid("id_token_hint 无效（签名不正确或格式错误）") from None
-    if token.header.get("typ", "JWT") != "JWT":
-        raise LogoutRequestInvalid("id_token_hint 不是 ID 令牌")
-    claims = dict(token.claims)
-    if claims.get("iss") != ctx.issuer:
-        raise LogoutRequestInvalid("id_token_hint 不是本平台签发的")
-    return claims
-
-
 def check_logout_request(
     *,
     session: Session,
@@ -73,14 +57,16 @@ def check_logout_request(
     """RP-Initiated Logout §2-§3 checks; ``LogoutRequestInvalid`` when they fail."""
     hint_sid: str | None = None
     if id_token_hint:
-        claims = _hint_claims(ctx, jwks, id_token_hint)
-        aud = claims.get("aud")
-        audiences = aud if isinstance(aud, list) else [aud]
-        if client_id is not None and client_id not in audiences:
+        try:
+            hint = verify_id_token_hint(
+                unverified_token=id_token_hint, jwks=jwks, issuer=ctx.issuer
+            )
+        except IdTokenHintInvalid as exc:
+            raise LogoutRequestInvalid(exc.detail) from None
+        if client_id is not None and client_id not in hint.audiences:
             raise LogoutRequestInvalid("client_id 与 id_token_hint 不一致")
-        client_id = client_id or (str(audiences[0]) if audiences and audiences[0] else None)
-        sid = claims.get("sid")
-        hint_sid = sid if isinstance(sid, str) else None
+        client_id = client_id or hint.audiences[0]
+        hint_sid = hint.sid
     client = session.get(OidcClient, client_id) if client_id else None
     if client_id and client is None:
         raise LogoutRequestInvalid("应用不存在")

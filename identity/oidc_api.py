@@ -65,16 +65,20 @@ def openid_configuration(ctx: OidcContextDep) -> JSONResponse:
 
 
 @_oauth.get("/oidc/jwks", summary="令牌签名公钥（ES256，含待启用的下一把密钥）")
-def jwks(session: SessionDep, keystore: KeyStoreDep, clock: ClockDep) -> JSONResponse:
+def jwks(
+    session: SessionDep, keystore: KeyStoreDep, clock: ClockDep, ctx: OidcContextDep
+) -> JSONResponse:
     token_signer(session=session, clock=clock, keystore=keystore)  # keys exist before publishing
-    return JSONResponse(published_jwks(session=session, keystore=keystore), headers=_JWKS_CACHE)
+    keys = published_jwks(session=session, keystore=keystore, clock=clock, ctx=ctx)
+    return JSONResponse(keys, headers=_JWKS_CACHE)
 
 
 @_oauth.get("/oidc/jwks/sm2", summary="SM2 令牌签名公钥（独立的密钥集）")
-def jwks_sm2(session: SessionDep, keystore: KeyStoreDep) -> JSONResponse:
-    return JSONResponse(
-        published_jwks(session=session, keystore=keystore, sm2=True), headers=_JWKS_CACHE
-    )
+def jwks_sm2(
+    session: SessionDep, keystore: KeyStoreDep, clock: ClockDep, ctx: OidcContextDep
+) -> JSONResponse:
+    keys = published_jwks(session=session, keystore=keystore, clock=clock, ctx=ctx, sm2=True)
+    return JSONResponse(keys, headers=_JWKS_CACHE)
 
 
 @_oauth.post("/oidc/token", summary="令牌端点（RFC 6749 §3.2）", responses=_OAUTH_ERRORS)

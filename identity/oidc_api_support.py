@@ -36,7 +36,11 @@ def oidc_context(request: Request) -> OidcContext:
     state = request.app.state
     ctx = getattr(state, "oidc", None)
     if not isinstance(ctx, OidcContext):
-        ctx = OidcContext(load_oidc_settings(state.settings), identity_context(request).keys)
+        ctx = OidcContext(
+            load_oidc_settings(state.settings),
+            identity_context(request).keys,
+            keystore=state.keystore,
+        )
         state.oidc = ctx
     return ctx
 

@@ -16,14 +16,22 @@ session never silently satisfies a later request):
 * ``prompt=none`` whenever a page would be needed: ``login_required`` / ``consent_required`` /
   ``interaction_required``;
 * consent is remembered per person, client and scope (``identity_consent``);
-  ``prompt=consent`` asks again.
+  ``prompt=consent`` asks again;
+* ``id_token_hint`` (OIDC Core §3.1.2.1): it must be one of our ID tokens (ES256 signature
+  against the published keys - ``alg: none`` is refused -, our issuer; expired is fine), issued
+  to any of our clients; else ``invalid_request``. Only its subject is kept (as the pairwise
+  ``sub`` of its client's sector), not the token. If the SSO session is another person's, the
+  person must log in (``prompt=none``: ``login_required``); if the login is still someone else,
+  the request ends with ``login_required`` ("If the End-User identified by the ID Token is
+  logged in or is logged in by the request, then the Authorization Server returns a positive
+  response; otherwise, it SHOULD return an error, such as login_required").
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final, Literal
 from urllib.parse import urlencode
@@ -41,9 +49,10 @@ from identity.authorize import (
     validate_authorization_request,
 )
 from identity.model import Consent
-from identity.oidc_model import OidcInteraction
+from identity.oidc_model import OidcClient, OidcInteraction
 from identity.oidc_service_clients import client_row, client_view
 from identity.oidc_service_context import OidcContext
+from identity.oidc_service_resources import published_jwks
 from identity.oidc_service_sessions import (
     SsoSessionView,
     session_by_sid,
@@ -51,7 +60,12 @@ from identity.oidc_service_sessions import (
 from identity.oidc_service_tokens import create_grant, issue_code
 from identity.records import ActingFor
 from identity.service_claims import legal_person_claims
-from identity.tokens import secret_digest
+from identity.tokens import (
+    IdTokenHintInvalid,
+    pairwise_sub,
+    secret_digest,
+    verify_id_token_hint,
+)
 from trust.clock import Clock
 from trust.crypto import constant_time_equal, hmac_sm3
 from trust.ids import new_id
@@ -133,6 +147,12 @@ def begin(
             },
         )
         return Outcome("done", redirect=url, error=exc.error)
+    hint = req.extra.get("id_token_hint")
+    if hint is not None:
+        checked = _checked_hint(session, clock, ctx, req, hint)
+        if checked is None:
+            return _error_redirect(ctx, req, "invalid_request", "id_token_hint is invalid")
+        req = checked
     now = clock.now()
     row = OidcInteraction(
         id=new_id("oix"),
@@ -146,6 +166,42 @@ def begin(
     session.add(row)
     session.flush()
     return advance(session=session, clock=clock, ctx=ctx, interaction=row, sso=sso)
+
+
+#: Where ``begin`` keeps a checked hint's subject in ``AuthorizationRequest.extra``.
+_HINT_SECTOR: Final = "hint_sector"
+_HINT_SUB: Final = "hint_sub"
+
+
+def _checked_hint(
+    session: Session, clock: Clock, ctx: OidcContext, req: AuthorizationRequest, hint: str
+) -> AuthorizationRequest | None:
+    """``req`` with the hint replaced by its subject, or ``None`` if it is not a valid hint."""
+    if ctx.keystore is None:  # pragma: no cover - the web context always has its keystore
+        return None
+    try:
+        verified = verify_id_token_hint(
+            unverified_token=hint,
+            jwks=published_jwks(session=session, keystore=ctx.keystore, clock=clock, ctx=ctx),
+            issuer=ctx.issuer,
+        )
+    except IdTokenHintInvalid:
+        return None
+    client = session.get(OidcClient, verified.audiences[0])
+    if client is None:
+        return None
+    extra = {k: v for k, v in req.extra.items() if k != "id_token_hint"}
+    extra |= {_HINT_SECTOR: client.sector_id, _HINT_SUB: verified.sub}
+    return replace(req, extra=extra)
+
+
+def _hint_is_other_person(ctx: OidcContext, req: AuthorizationRequest, person_id: str) -> bool:
+    """The request's ``id_token_hint`` names someone other than ``person_id``."""
+    sector, sub = req.extra.get(_HINT_SECTOR), req.extra.get(_HINT_SUB)
+    if sector is None or sub is None:
+        return False
+    mine = pairwise_sub(ctx.pairwise_key, sector, person_id)
+    return not constant_time_equal(mine.encode(), sub.encode())
 
 
 def interaction_for(
@@ -244,6 +300,12 @@ def advance(
     none = "none" in req.prompt
     if ix.person_id and not ix.authenticated and ix.second_factor:
         return Outcome("second_factor", ix.id, data={"method": ix.second_factor})
+    if sso is not None and _hint_is_other_person(ctx, req, sso.person_id):
+        if ix.authenticated:
+            return _error_redirect(
+                ctx, req, "login_required", "the End-User is not the one id_token_hint names"
+            )
+        sso = None  # someone else's session: the hinted person logs in
     login, for_acr = _needs_login(req, ix, sso, now, ctx.settings.acr_elevated_seconds)
     if login:
         if none:

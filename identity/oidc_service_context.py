@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from identity.keying import IdentityKeys
 from identity.oidc_settings import OidcSettings
+from keys.interfaces import KeyStore
 from trust.crypto import hmac_sm3
 
 __all__ = ["OidcContext"]
@@ -27,6 +28,9 @@ def _derive(keys: IdentityKeys, label: str) -> bytes:
 class OidcContext:
     settings: OidcSettings
     keys: IdentityKeys
+    #: The keystore whose published token keys verify our own tokens coming back (an
+    #: ``id_token_hint`` at the authorisation endpoint); ``None`` where none is needed (CLI).
+    keystore: KeyStore | None = None
     pairwise_key: bytes = field(init=False)
     refresh_key: bytes = field(init=False)
     csrf_key: bytes = field(init=False)

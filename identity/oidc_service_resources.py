@@ -8,17 +8,23 @@ to a grant revokes the grant (RFC 7009 §2.1 allows it; its refresh tokens die t
 
 Introspection answers only for the calling client's own tokens; anything else is
 ``{"active": false}`` (RFC 7662 §2.2), as is any invalid token.
+
+Published keys (``published_jwks``): a RETIRED token key stays in the JWKS only until every
+token it signed has expired - ``retired_key_grace`` (the longest token lifetime plus the clock
+skew) after its retirement - and then drops out by itself; ``prune_retired_signing_keys`` (a
+periodic job) then destroys it. Our own verifications use the same set.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import CursorResult, delete, or_, select
 from sqlalchemy.orm import Session
 
+from identity.logout import LOGOUT_TOKEN_SECONDS
 from identity.oidc_errors import InvalidToken
 from identity.oidc_model import (
     OidcAuthCode,
@@ -34,26 +40,87 @@ from identity.oidc_service_sessions import revoke_grants
 from identity.oidc_service_tokens import subject_for
 from identity.service_claims import person_claims
 from identity.tokens import VerifiedAccessToken, parse_refresh_token, verify_access_token
-from keys.interfaces import KeyStore
+from keys.interfaces import KeyInfo, KeyStatus, KeyStore, KeyUsage
 from keys.jwks import jwks_for, sm2_jwks_for
 from trust.clock import Clock
 
 __all__ = [
     "CleanupReport",
+    "KeyPruning",
     "check_access_token",
     "cleanup",
     "introspect",
+    "prune_retired_signing_keys",
     "published_jwks",
+    "retired_key_grace",
     "revoke",
     "userinfo",
 ]
 
 
-def published_jwks(*, session: Session, keystore: KeyStore, sm2: bool = False) -> dict[str, Any]:
-    """The main ES256 JWKS (ACTIVE, PENDING next, RETIRED keys), or the separate SM2 set."""
-    if sm2:
-        return sm2_jwks_for(keystore=keystore, session=session)
-    return jwks_for(keystore=keystore, session=session)
+def retired_key_grace(ctx: OidcContext) -> timedelta:
+    """How long a RETIRED token key stays published after its retirement: the longest lifetime
+    of a token it can have signed (access token, ID token, logout token) plus the clock skew
+    that relying parties may allow. After that every such token has expired everywhere."""
+    settings = ctx.settings
+    longest = max(settings.access_token_seconds, settings.id_token_seconds, LOGOUT_TOKEN_SECONDS)
+    return timedelta(seconds=longest + settings.clock_skew_seconds)
+
+
+def _outlived(
+    session: Session, clock: Clock, ctx: OidcContext, keystore: KeyStore
+) -> list[KeyInfo]:
+    """RETIRED token keys whose every token has expired (``retired_key_grace``)."""
+    cutoff = clock.now() - retired_key_grace(ctx)
+    return [
+        info
+        for info in keystore.list(session=session, usage=KeyUsage.TOKEN_SIGNING)
+        if info.status is KeyStatus.RETIRED
+        and info.owner is None
+        and info.retired_at is not None
+        and info.retired_at <= cutoff
+    ]
+
+
+def published_jwks(
+    *, session: Session, keystore: KeyStore, clock: Clock, ctx: OidcContext, sm2: bool = False
+) -> dict[str, Any]:
+    """The main ES256 JWKS (ACTIVE, PENDING next, and RETIRED keys until every token they
+    signed has expired), or the separate SM2 set. Also the set our own verifications use."""
+    jwks = (
+        sm2_jwks_for(keystore=keystore, session=session)
+        if sm2
+        else jwks_for(keystore=keystore, session=session)
+    )
+    gone = {info.key_id for info in _outlived(session, clock, ctx, keystore)}
+    return {**jwks, "keys": [k for k in jwks["keys"] if k.get("kid") not in gone]}
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPruning:
+    """Retired token keys destroyed (private material erased; no longer published)."""
+
+    destroyed: tuple[str, ...]
+
+
+def prune_retired_signing_keys(
+    *, session: Session, clock: Clock, ctx: OidcContext, keystore: KeyStore, actor: str = "oidc"
+) -> KeyPruning:
+    """The periodic job: destroy the RETIRED token-signing keys (ES256 and SM2) that
+    ``retired_key_grace`` has passed for. They already left the published JWKS at that
+    moment (``published_jwks``); destroying erases the private key and records it in the
+    transparency log (``keys``). Suggested interval: hourly."""
+    destroyed = []
+    for info in _outlived(session, clock, ctx, keystore):
+        keystore.destroy(
+            session=session,
+            clock=clock,
+            key_id=info.key_id,
+            reason="retired token key: every token it signed has expired",
+            actor=actor,
+        )
+        destroyed.append(info.key_id)
+    return KeyPruning(tuple(destroyed))
 
 
 def check_access_token(
@@ -62,7 +129,7 @@ def check_access_token(
     """A live access token and its grant, or ``InvalidToken``."""
     verified = verify_access_token(
         unverified_token=token,
-        jwks=jwks_for(keystore=keystore, session=session),
+        jwks=published_jwks(session=session, keystore=keystore, clock=clock, ctx=ctx),
         issuer=ctx.issuer,
         now=int(clock.now().timestamp()),
         leeway=0,  # our own clock issued it: no skew to allow for

@@ -61,12 +61,12 @@ def _login(live: Live, agent: UserAgent, rp: RegisteredClient, **kw: Any) -> tup
 
 
 @contextmanager
-def two_portals(live: Live) -> Iterator[TwoPortals]:
+def two_portals(live: Live, post_logout: tuple[str, ...] = (BYE,)) -> Iterator[TwoPortals]:
     with run_receiver(lambda: requests.get(f"{live.url}/oidc/jwks").json()) as receiver:
         a = live.client(
             "门户甲",
             redirect_uris=["http://127.0.0.1:9/portal-a/cb"],
-            post_logout_redirect_uris=[BYE],
+            post_logout_redirect_uris=list(post_logout),
         )
         b = live.client(
             "门户乙",
@@ -172,6 +172,76 @@ def test_rp_initiated_logout_negative_cases(live: Live, person: PersonRecord) ->
         )
         assert again.status_code == 303
         assert again.headers["location"] == BYE
+
+
+BYE_Q = "http://127.0.0.1:9/portal-a/bye?from=op"
+
+
+def test_post_logout_redirect_uri_query_must_match_exactly(
+    live: Live, person: PersonRecord
+) -> None:
+    """OIDF RP-Initiated Logout "query string added to the post_logout_redirect_uri": the URI,
+    query included, must be one of the registered ones character for character; ``state`` is
+    then appended, the registered query kept."""
+    with two_portals(live, post_logout=(BYE, BYE_Q)) as world:
+        base = f"{live.url}/oidc/logout"
+        for unregistered in (
+            BYE + "?from=op&extra=1",
+            BYE + "?extra=1",
+            "http://127.0.0.1:9/portal-a/bye?from=other",
+            "http://127.0.0.1:9/portal-a/bye?FROM=op",
+            BYE + "?",
+        ):
+            refused = world.agent.http.get(
+                base,
+                params={
+                    "id_token_hint": world.id_token_a,
+                    "post_logout_redirect_uri": unregistered,
+                },
+                allow_redirects=False,
+            )
+            assert refused.status_code == 400, unregistered
+            assert "location" not in refused.headers
+        # Nothing ended: portal B still signs in without a prompt.
+        _token, stages = _login(live, world.agent, world.b)
+        assert "login" not in stages
+
+        confirm = world.agent.http.get(
+            base,
+            params={
+                "id_token_hint": world.id_token_a,
+                "post_logout_redirect_uri": BYE_Q,
+                "state": "st-q",
+            },
+        )
+        assert confirm.status_code == 200
+        done = world.agent.http.post(
+            base, data=_hidden(confirm.text) | {"decision": "logout"}, allow_redirects=False
+        )
+        assert done.status_code == 303
+        location = done.headers["location"]
+        assert location.split("?")[0] == BYE.split("?")[0]
+        assert parse_qs(urlsplit(location).query) == {"from": ["op"], "state": ["st-q"]}
+
+
+def test_logout_request_with_only_state(live: Live, person: PersonRecord) -> None:
+    """OIDF RP-Initiated Logout "only state": no hint, no client, no redirect URI. The person
+    confirms and lands on our own page; ``state`` sends nobody anywhere."""
+    with two_portals(live) as world:
+        base = f"{live.url}/oidc/logout"
+        confirm = world.agent.http.get(base, params={"state": "only-state-1"})
+        assert confirm.status_code == 200
+        done = world.agent.http.post(
+            base, data=_hidden(confirm.text) | {"decision": "logout"}, allow_redirects=False
+        )
+        assert done.status_code == 200
+        assert "location" not in done.headers
+        assert "您已退出登录" in done.text
+        assert "only-state-1" not in done.text
+        # The session ended, and portal B heard of it by back-channel.
+        assert [r.claims["sid"] for r in world.receiver.received] == [world.sid]
+        _token, stages = _login(live, world.agent, world.b, login="zhangsan", password=PASSWORD)
+        assert stages[0] == "login"
 
 
 def test_sessions_page_and_admin_logout_everywhere(live: Live, person: PersonRecord) -> None:

@@ -4,6 +4,7 @@ Response type ``code``, ``client_secret_basic`` unless stated; real HTTP on loop
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
 from typing import Any
@@ -13,7 +14,8 @@ import requests
 
 from identity.oidc_service_clients import RegisteredClient
 from identity.records import PersonRecord
-from tests.integration.identity._factories import PASSWORD
+from identity.sim_data import SimRegistryData
+from tests.integration.identity._factories import PASSWORD, make_person
 from tests.integration.identity.oidc import _rp
 from tests.integration.identity.oidc._agent import UserAgent
 from tests.integration.identity.oidc.conftest import Live
@@ -77,10 +79,38 @@ def test_response_type_missing(live: Live, rp: RegisteredClient, person: PersonR
     assert q["state"] == s.state
 
 
-def test_unsigned_id_token_not_offered(live: Live) -> None:
-    """OP-IDToken-none: refused - only ES256 is advertised and produced."""
+def _unsigned(claims: dict[str, Any]) -> str:
+    """A JWT with ``alg: none`` (empty signature)."""
+
+    def part(value: dict[str, Any]) -> str:
+        raw = json.dumps(value, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+def test_unsigned_id_token_refused(live: Live, rp: RegisteredClient, person: PersonRecord) -> None:
+    """OP-IDToken-none: refused. Only ES256 is advertised and produced, and an unsigned ID
+    token - the real claims of a real ID token, re-encoded with ``alg: none`` - is refused
+    as an ``id_token_hint`` at the authorisation endpoint (``invalid_request`` to the RP) and
+    at the end-session endpoint, as is an unsigned request object."""
     doc = requests.get(f"{live.url}/.well-known/openid-configuration").json()
     assert doc["id_token_signing_alg_values_supported"] == ["ES256"]
+    q, s, agent = _login(live, rp)
+    claims, _h = _rp.id_token_claims(live.url, _tokens(live, rp, q, s)["id_token"])
+    unsigned = _unsigned(claims)
+    hinted = _rp.start(live.url, rp, id_token_hint=unsigned, prompt="none")
+    response = agent.http.get(hinted.url, allow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith(rp.client.redirect_uris[0])
+    refused = _rp.query(response.headers["location"])
+    assert (refused["error"], refused["state"]) == ("invalid_request", hinted.state)
+    assert "code" not in refused
+    logout = agent.http.get(f"{live.url}/oidc/logout", params={"id_token_hint": unsigned})
+    assert logout.status_code == 400
+    request_object = _rp.start(live.url, rp, request=_unsigned({"client_id": "x"}))
+    location = requests.get(request_object.url, allow_redirects=False).headers["location"]
+    assert _rp.query(location)["error"] == "request_not_supported"
 
 
 def test_userinfo_get_post_header_post_body(
@@ -145,17 +175,78 @@ def test_scopes(
         {"ui_locales": "zh-CN"},
         {"claims_locales": "zh-CN"},
         {"acr_values": "urn:ywtb:loa:1"},
-        {"id_token_hint": "eyJhbGciOiJFUzI1NiJ9.e30.sig"},
     ],
 )
 def test_accepted_parameters(
     live: Live, rp: RegisteredClient, person: PersonRecord, extra: dict[str, str]
 ) -> None:
     """OP-display-page, -popup, OP-Req-NotUnderstood, -login_hint, -ui_locales,
-    -claims_locales, -acr_values, -id_token_hint."""
+    -claims_locales, -acr_values (-id_token_hint: ``test_id_token_hint``)."""
     q, s, _ = _login(live, rp, **extra)
     claims, _h = _rp.id_token_claims(live.url, _tokens(live, rp, q, s)["id_token"])
     assert claims["acr"] == "urn:ywtb:loa:1"
+
+
+def test_id_token_hint(
+    live: Live, rp: RegisteredClient, person: PersonRecord, sim: SimRegistryData
+) -> None:
+    """OP-Req-id_token_hint with real ID tokens: the hint of this client and the hint of
+    another client (another pairwise sector, so another ``sub``) both name the logged-in
+    person - a code without any page. A hint naming someone else: ``prompt=none`` gives
+    ``login_required``; otherwise that person must log in, and a login as anyone else ends
+    with ``login_required``. A hint with a modified signature is ``invalid_request``."""
+    other_rp = live.client("other-sector", redirect_uris=["http://localhost:9/other/cb"])
+    q, s, agent = _login(live, rp)
+    own_hint = _tokens(live, rp, q, s)["id_token"]
+    started = _rp.start(live.url, other_rp)
+    final, _ = agent.run(started.url, stop_at=other_rp.client.redirect_uris[0])
+    foreign_hint = _tokens(live, other_rp, _rp.query(final), started)["id_token"]
+    own_sub = _rp.id_token_claims(live.url, own_hint)[0]["sub"]
+    assert _rp.id_token_claims(live.url, foreign_hint)[0]["sub"] != own_sub
+
+    for hint in (own_hint, foreign_hint):
+        hinted = _rp.start(live.url, rp, id_token_hint=hint, prompt="none")
+        final, pages = agent.run(hinted.url, stop_at=rp.client.redirect_uris[0])
+        assert pages.stages == []
+        claims, _h = _rp.id_token_claims(
+            live.url, _tokens(live, rp, _rp.query(final), hinted)["id_token"]
+        )
+        assert claims["sub"] == own_sub
+
+    with live.db() as db, db.begin():
+        make_person(db, live.clock, live.keys, sim.citizens[1], username="lisi")
+    lisi_start = _rp.start(live.url, rp)
+    lisi_final, _ = live.agent().run(
+        lisi_start.url, stop_at=rp.client.redirect_uris[0], login="lisi", password=PASSWORD
+    )
+    lisi_hint = _tokens(live, rp, _rp.query(lisi_final), lisi_start)["id_token"]
+    lisi_sub = _rp.id_token_claims(live.url, lisi_hint)[0]["sub"]
+
+    # zhangsan's browser, lisi's hint.
+    silent = _rp.start(live.url, rp, id_token_hint=lisi_hint, prompt="none")
+    final, pages = agent.run(silent.url, stop_at=rp.client.redirect_uris[0])
+    assert _rp.query(final)["error"] == "login_required"
+    wrong = _rp.start(live.url, rp, id_token_hint=lisi_hint)
+    final, pages = agent.run(
+        wrong.url, stop_at=rp.client.redirect_uris[0], login="zhangsan", password=PASSWORD
+    )
+    assert pages.stages == ["login"]  # zhangsan's session did not count ...
+    assert _rp.query(final)["error"] == "login_required"  # ... nor his fresh login
+    right = _rp.start(live.url, rp, id_token_hint=lisi_hint)
+    final, pages = agent.run(
+        right.url, stop_at=rp.client.redirect_uris[0], login="lisi", password=PASSWORD
+    )
+    assert pages.stages[0] == "login"
+    claims, _h = _rp.id_token_claims(
+        live.url, _tokens(live, rp, _rp.query(final), right)["id_token"]
+    )
+    assert claims["sub"] == lisi_sub
+
+    header, payload, signature = own_hint.split(".")
+    forged = f"{header}.{payload}.{signature[:-4]}AAAA"
+    bad = _rp.start(live.url, rp, id_token_hint=forged)
+    response = agent.http.get(bad.url, allow_redirects=False)
+    assert _rp.query(response.headers["location"])["error"] == "invalid_request"
 
 
 def test_prompt_login_and_alternate_flow(

@@ -4,14 +4,20 @@ main set still imports into joserfc (Authlib's loader) with an SM2 key present."
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+import pytest
 import requests
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from identity.oidc_service_context import OidcContext
+from identity.oidc_service_resources import prune_retired_signing_keys, retired_key_grace
+from identity.oidc_settings import load_oidc_settings
 from identity.records import PersonRecord
-from keys.interfaces import KeyUsage
+from keys.interfaces import KeyStatus, KeyUsage
 from keys.software import SoftwareKeyStore
 from tests.integration.identity._factories import PASSWORD
 from tests.integration.identity.oidc import _rp
@@ -69,3 +75,52 @@ def test_sm2_keys_only_in_the_separate_set(live: Live, person: PersonRecord) -> 
     keyset = KeySet.import_key_set(main)
     token = _id_token(live, live.agent(), rp)
     assert jwt.decode(token, keyset, algorithms=["ES256"]).claims["aud"] == rp.client.client_id
+
+
+def test_retired_key_is_dropped_once_every_token_it_signed_has_expired(
+    live: Live, person: PersonRecord
+) -> None:
+    """A retired key stays published for the longest token lifetime plus the clock skew
+    (600 s + 60 s by default) after its retirement, then drops out of the JWKS by itself; the
+    periodic job ``prune_retired_signing_keys`` destroys it (private key erased)."""
+    rp = live.client("retire", redirect_uris=["http://127.0.0.1:9/retire"])
+    agent = live.agent()
+    old_token = _id_token(live, agent, rp)
+    old_kid = jwt.decode(
+        old_token, KeySet.import_key_set(requests.get(f"{live.url}/oidc/jwks").json()),
+        algorithms=["ES256"],
+    ).header["kid"]  # fmt: skip
+    ctx = OidcContext(load_oidc_settings(live.settings), live.keys)
+    assert retired_key_grace(ctx) == timedelta(seconds=660)
+    keystore = SoftwareKeyStore.from_settings(live.settings)
+    with live.db() as s, s.begin():
+        keystore.rotate(
+            session=s, clock=live.clock, usage=KeyUsage.TOKEN_SIGNING,
+            algorithm=SignatureAlgorithm.ES256,
+        )  # fmt: skip
+
+    def published() -> set[str]:
+        return {k["kid"] for k in requests.get(f"{live.url}/oidc/jwks").json()["keys"]}
+
+    live.clock.advance(timedelta(seconds=659))
+    assert old_kid in published()
+    with live.db() as s, s.begin():
+        kept = prune_retired_signing_keys(session=s, clock=live.clock, ctx=ctx, keystore=keystore)
+    assert kept.destroyed == ()
+    live.clock.advance(timedelta(seconds=1))
+    assert old_kid not in published()
+    assert len(published()) == 2  # the active key and the next one
+    with live.db() as s, s.begin():
+        pruned = prune_retired_signing_keys(session=s, clock=live.clock, ctx=ctx, keystore=keystore)
+    assert pruned.destroyed == (old_kid,)
+    with live.db() as s:
+        assert keystore.get(session=s, key_id=old_kid).status is KeyStatus.DESTROYED
+    with live.db() as s, s.begin():
+        again = prune_retired_signing_keys(session=s, clock=live.clock, ctx=ctx, keystore=keystore)
+    assert again.destroyed == ()
+    # Tokens of the active key still verify, and the old ID token no longer does.
+    fresh = _id_token(live, live.agent(), rp)
+    keyset = KeySet.import_key_set(requests.get(f"{live.url}/oidc/jwks").json())
+    assert jwt.decode(fresh, keyset, algorithms=["ES256"]).claims["aud"] == rp.client.client_id
+    with pytest.raises(JoseError):
+        jwt.decode(old_token, keyset, algorithms=["ES256"])

@@ -1,7 +1,10 @@
 """Authlib as an independent, unmodified relying party (``specs/identity.md`` §6.1): its
 ``OAuth2Session`` (requests) builds the authorisation URL with PKCE S256 and a nonce, exchanges
 the code, refreshes; its OIDC mixin validates the ID token through our JWKS with joserfc
-(``KeySet.import_key_set`` of the whole set: one bad key there would break it, §7.3).
+(``KeySet.import_key_set`` of the whole set: one bad key there would break it, §7.3); it logs
+out with ``create_logout_url`` (RP-Initiated Logout through the ``end_session_endpoint`` of the
+discovery metadata it loaded), after which its refresh token is refused and introspection says
+the tokens are inactive. Only public Authlib APIs are used.
 
 The RP class is assembled from Authlib's own framework-neutral building blocks exactly as its
 Flask and Django integrations assemble theirs (``OAuth2Mixin, OpenIDMixin, BaseApp`` with
@@ -10,11 +13,14 @@ Flask and Django integrations assemble theirs (``OAuth2Mixin, OpenIDMixin, BaseA
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from authlib.integrations.base_client import BaseApp, OAuth2Mixin, OpenIDMixin
-from authlib.integrations.requests_client import OAuth2Session
+from authlib.integrations.requests_client import OAuth2Session, OAuthError
 
 from identity.records import PersonRecord
 from tests.integration.identity._factories import PASSWORD
@@ -42,6 +48,16 @@ def _rp(live: Live, client_id: str, secret: str | None, auth_method: str) -> Aut
             "code_challenge_method": "S256",
             "token_endpoint_auth_method": auth_method,
         },
+    )
+
+
+def _session(registered: Any, auth_method: str, token: Any) -> OAuth2Session:
+    """Authlib's public ``OAuth2Session`` for the token endpoint calls of the portal."""
+    return OAuth2Session(
+        registered.client.client_id,
+        registered.client_secret,
+        token_endpoint_auth_method=auth_method,
+        token=token,
     )
 
 
@@ -76,8 +92,7 @@ def test_authlib_code_pkce_userinfo_refresh(
     assert info["name"] == person.name
     assert info["phone_number"] == f"+86{person.phone}"
     # Refresh with rotation: a new refresh token, and the new access token works.
-    with rp._get_oauth_client(**rp.load_server_metadata()) as session:
-        session.token = token
+    with _session(registered, auth_method, token) as session:
         refreshed = session.refresh_token(rp.load_server_metadata()["token_endpoint"])
     assert refreshed["refresh_token"] != token["refresh_token"]
     assert refreshed["refresh_expires_in"] > 0
@@ -105,3 +120,58 @@ def test_authlib_public_client_pkce(live: Live, person: PersonRecord) -> None:
     )
     claims = rp.parse_id_token(token, nonce=auth["nonce"])
     assert claims["aud"] == registered.client.client_id
+
+
+def _hidden(body: str) -> dict[str, str]:
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', body)
+    return {k: html.unescape(v) for k, v in fields}
+
+
+def test_authlib_rp_initiated_logout(live: Live, person: PersonRecord) -> None:
+    bye = "http://127.0.0.1:9/authlib-portal/bye"
+    registered = live.client(
+        "authlib-logout", scopes=["openid", "profile"], post_logout_redirect_uris=[bye]
+    )
+    redirect = registered.client.redirect_uris[0]
+    rp = _rp(live, registered.client.client_id, registered.client_secret, "client_secret_basic")
+    auth = rp.create_authorization_url(redirect_uri=redirect)
+    agent = live.agent()
+    final, _ = agent.run(auth["url"], stop_at=redirect, login="zhangsan", password=PASSWORD)
+    token = rp.fetch_access_token(
+        redirect_uri=redirect,
+        authorization_response=final,
+        state=auth["state"],
+        code_verifier=auth["code_verifier"],
+    )
+    claims = rp.parse_id_token(token, nonce=auth["nonce"])
+    metadata = rp.load_server_metadata()
+    assert metadata["end_session_endpoint"] == f"{live.url}/oidc/logout"
+
+    logout = rp.create_logout_url(post_logout_redirect_uri=bye, id_token_hint=token["id_token"])
+    assert logout["url"].startswith(metadata["end_session_endpoint"] + "?")
+    confirm = agent.http.get(logout["url"])
+    assert confirm.status_code == 200
+    assert "authlib-logout" in confirm.text  # the page names the portal
+    done = agent.http.post(
+        metadata["end_session_endpoint"],
+        data=_hidden(confirm.text) | {"decision": "logout"},
+        allow_redirects=False,
+    )
+    assert done.status_code == 303
+    back = done.headers["location"]
+    assert back.split("?")[0] == bye
+    assert parse_qs(urlsplit(back).query) == {"state": [logout["state"]]}
+
+    with _session(registered, "client_secret_basic", token) as session:
+        with pytest.raises(OAuthError) as refused:
+            session.refresh_token(metadata["token_endpoint"])
+        assert refused.value.error == "invalid_grant"
+        for value in (token["refresh_token"], token["access_token"]):
+            answer = session.introspect_token(metadata["introspection_endpoint"], token=value)
+            assert answer.status_code == 200
+            assert answer.json() == {"active": False}
+    # The SSO session is over too: a silent login is refused.
+    again = rp.create_authorization_url(redirect_uri=redirect, prompt="none")
+    silent = agent.http.get(again["url"], allow_redirects=False)
+    assert parse_qs(urlsplit(silent.headers["location"]).query)["error"] == ["login_required"]
+    assert claims["sid"]
