@@ -20,6 +20,7 @@ The phone's pages are ``identity.scan_login_pages``; the person's own pages
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 from typing import Annotated, Any, Final
 from urllib.parse import quote, urlsplit
@@ -35,6 +36,7 @@ from identity.account_pages import account_pages
 from identity.api import get_sms_sender
 from identity.assurance import acr_label, acr_rank
 from identity.device import qr_png
+from identity.federation import federation_login_link
 from identity.oidc_api_support import (
     NO_STORE,
     OidcContextDep,
@@ -252,6 +254,9 @@ def interaction_page(
         if req.get("required_acr"):
             context["required_acr_label"] = acr_label(req["required_acr"])
         context["scan"] = _scan_panel(request, session, clock, ctx, ix)
+        link = federation_login_link(os.environ, interaction_id=ix.id)
+        if link is not None:
+            context["federation_url"], context["federation_label"] = link.url, link.label
     if outcome.stage == "consent" and ix.sid:
         context["person_sid"] = ix.sid
     return _render(
