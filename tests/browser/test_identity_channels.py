@@ -1,7 +1,8 @@
-"""Chromium: two portals, one login; logout at portal A reaches portal B by back-channel
-(delivered by the app's background worker to a receiver that checks the signature against the
-JWKS); and "扫码登录": a kiosk's device request approved on the phone, where the citizen is
-already logged in, with the QR decoded from the kiosk page's image."""
+"""Chromium, with the site's real Content-Security-Policy enforced on every page: two portals,
+one login; logout at portal A reaches portal B by back-channel (delivered before the
+post-logout redirect, to a receiver that checks the signature against the JWKS); and
+"扫码登录": a kiosk's device request approved on the phone, where the citizen is already logged
+in, with the QR decoded from the kiosk page's image."""
 
 from __future__ import annotations
 
@@ -30,14 +31,8 @@ _FIXTURES = (live, person, sim)
 
 
 @pytest.fixture
-def fast_worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Requested before ``live``: the app's back-channel delivery task runs every 0.2 s."""
-    monkeypatch.setenv("TRUST_BACKCHANNEL_WORKER_SECONDS", "0.2")
-
-
-@pytest.fixture
 def portals(
-    fast_worker_env: None, live: Live, person: PersonRecord
+    live: Live, person: PersonRecord
 ) -> Iterator[tuple[Live, Receiver, RegisteredClient, RegisteredClient]]:
     with run_receiver(lambda: requests.get(f"{live.url}/oidc/jwks").json()) as rp:
         a = live.client(
@@ -71,24 +66,30 @@ def _browser_login(page: Any, live: Live, rp: RegisteredClient, *, login: bool) 
 
 
 def _context(browser: Any, **kw: Any) -> Any:
-    # bypass_csp: the OP's login/consent forms end in a redirect to the portal, which the
-    # site-wide CSP "form-action 'self'" blocks in Chromium (reported to the OIDC core in
-    # /work/notes/oidc_requests.md item 7). The logout below runs WITHOUT the bypass.
-    return browser.new_context(locale="zh-CN", bypass_csp=True, **kw)
+    """A browser context that enforces the pages' CSP (no ``bypass_csp``): the OP's forms that
+    end in a redirect to a portal allow that portal's origin in ``form-action``."""
+    return browser.new_context(locale="zh-CN", **kw)
+
+
+def _csp_violations(page: Any) -> list[str]:
+    """Console reports of blocked resources or form targets (Chromium logs every CSP
+    violation to the console)."""
+    seen: list[str] = []
+    page.on(
+        "console",
+        lambda msg: seen.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
+    return seen
 
 
 def test_logout_at_portal_a_reaches_portal_b(browser: Any, portals: Any) -> None:
     live, receiver, a, b = portals
-    login_ctx = _context(browser)
-    page = login_ctx.new_page()
+    strict = _context(browser)
+    page = strict.new_page()
+    violations = _csp_violations(page)
     id_token_a = _browser_login(page, live, a, login=True)
     _browser_login(page, live, b, login=False)  # SSO: no login form for portal B
     sid = _rp.id_token_claims(live.url, id_token_a)[0]["sid"]
-    # The same browser session (its cookies), now with the site's CSP enforced.
-    strict = browser.new_context(locale="zh-CN")
-    strict.add_cookies(login_ctx.cookies())
-    login_ctx.close()
-    page = strict.new_page()
 
     page.goto(f"{live.url}/account/sessions")
     assert page.get_by_role("heading", name="我的登录会话").is_visible()
@@ -113,6 +114,7 @@ def test_logout_at_portal_a_reaches_portal_b(browser: Any, portals: Any) -> None
     # Logged out everywhere: portal B's next visit shows the login form again.
     page.goto(_rp.start(live.url, b).url)
     assert page.get_by_label("密码").is_visible()
+    assert violations == []
     strict.close()
 
 
@@ -120,9 +122,10 @@ def test_device_approval_on_the_phone(browser: Any, portals: Any) -> None:
     live, _receiver, a, _b = portals
     kiosk = live.client("政务服务自助终端", grant_types=[DEVICE_CODE_GRANT], scopes=["openid"])
     phone_ctx = _context(browser, viewport={"width": 390, "height": 844})
-    kiosk_ctx = browser.new_context(locale="zh-CN", viewport={"width": 1080, "height": 1920})
+    kiosk_ctx = _context(browser, viewport={"width": 1080, "height": 1920})
     try:
         phone = phone_ctx.new_page()
+        violations = _csp_violations(phone)
         _browser_login(phone, live, a, login=True)
 
         auth = (kiosk.client.client_id, kiosk.client_secret or "")
@@ -151,6 +154,7 @@ def test_device_approval_on_the_phone(browser: Any, portals: Any) -> None:
         assert tokens.status_code == 200, tokens.text
         claims, _ = _rp.id_token_claims(live.url, tokens.json()["id_token"])
         assert claims["aud"] == kiosk.client.client_id
+        assert violations == []
     finally:
         phone_ctx.close()
         kiosk_ctx.close()
