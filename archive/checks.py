@@ -49,6 +49,7 @@ from archive.checks_rules import (
 from archive.checks_seals import SealFindings, merge, verify_detached, verify_document_seals
 from archive.errors import CaseMetadataInvalid
 from archive.scan import EicarDetector, ScanResult, ScanStatus, VirusScanner
+from archive.storage import Digests
 from seals.ports import TimestampVerifier, TrustEvaluator
 
 __all__ = [
@@ -256,7 +257,10 @@ def _scan_items(results: Sequence[ScanResult], policy: CheckPolicy) -> list[Chec
                     )
                 )
         elif r.status is ScanStatus.NOT_AVAILABLE:
-            blocking = policy.block_when_scanner_unavailable
+            # a required (configured) scanner that is missing blocks by policy; an optional
+            # one ("if installed") is reported, not blocking
+            blocking = policy.block_when_scanner_unavailable and r.required
+            what = "必需的" if r.required else "可选的"
             out.append(
                 item(
                     S,
@@ -264,7 +268,7 @@ def _scan_items(results: Sequence[ScanResult], policy: CheckPolicy) -> list[Chec
                     r.engine,
                     NA,
                     r.reason,
-                    f"病毒检测不可用（{label}）",
+                    f"{what}病毒检测不可用（{label}）",
                     r.detail,
                     blocking=blocking,
                 )
@@ -283,14 +287,19 @@ def check_case(
     timestamps: TimestampVerifier | None = None,
     policy: CheckPolicy | None = None,
     stage: Stage = Stage.INGEST,
+    digests: Mapping[str, Digests] | None = None,
 ) -> CheckReport:
-    """Run every DA/T 70 check over the submission ``folder``; never raises on bad content."""
+    """Run every DA/T 70 check over the submission ``folder``; never raises on bad content.
+    ``digests`` of ``files/<name>`` computed while staging spare a second hash pass."""
     policy = policy or CheckPolicy()
     folder = Path(folder)
     case, items = _load(folder)
     present, structure = _structure(folder)
     items += structure
-    facts = {name: examine(folder / "files" / name, name) for name in present}
+    known = digests or {}
+    facts = {
+        name: examine(folder / "files" / name, name, digests=known.get(name)) for name in present
+    }
     seals = _seals(folder, case, facts, trust=trust, now=now, timestamps=timestamps, policy=policy)
     if case is not None:
         items += _links(case, present)

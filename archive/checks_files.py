@@ -1,6 +1,7 @@
 """File properties read from the bytes (DA/T 70-2018 真实性 电子属性一致性, 可用性 可读/可呈现).
 
-``examine(path)`` hashes a file in one streaming pass (size, SM3, SHA-256), identifies its format
+``examine(path)`` hashes a file in one streaming pass (size, SM3, SHA-256) unless the digests
+are given (computed while the file was staged: ``archive.submission``), identifies its format
 **by magic bytes** (never by name), then probes it:
 
 - PDF: pyHanko's reader over the open file (objects read on demand, pyHanko's decode limits),
@@ -28,7 +29,7 @@ from PIL import Image
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from archive.storage import hash_stream
+from archive.storage import Digests, hash_stream
 from seals.errors import OfdError, OfdTooLarge
 from seals.ofd import page_content_paths, read_doc_bodies
 from seals.ofd_package import DEFAULT_LIMITS, open_package, parse_xml
@@ -115,13 +116,18 @@ def identify(head: bytes) -> str:
 
 
 def examine(
-    path: Path, name: str, *, max_ofd_bytes: int = DEFAULT_LIMITS.max_package_bytes
+    path: Path,
+    name: str,
+    *,
+    digests: Digests | None = None,
+    max_ofd_bytes: int = DEFAULT_LIMITS.max_package_bytes,
 ) -> FileFacts:
-    """Hash (one pass) and probe one file."""
+    """Probe one file; hash it (one pass) unless its ``digests`` are known."""
     with open(path, "rb") as fh:
         head = fh.read(4096)
-        fh.seek(0)
-        digests = hash_stream(fh)
+        if digests is None:
+            fh.seek(0)
+            digests = hash_stream(fh)
     fmt = identify(head)
     if fmt == "pdf":
         probe = _probe_pdf(path)

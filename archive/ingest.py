@@ -1,22 +1,22 @@
 """Ingest steps that touch only the file system (earchive spec §7.2, §7.4; GB/T 42727-2023 §6.5
-package encapsulation, §6.6 verification information).
+package encapsulation, §6.6 verification information). The submission itself is staged by
+``archive.submission``.
 
-- ``normalise_submission``: a submitted case - a folder holding ``case.json`` and ``files/``, a
-  folder holding ``case.json`` beside its files, or a zip of either - becomes a staging folder
-  in the layout ``archive.checks`` reads. Zip members are extracted with every path checked
-  (no absolute paths, no ``..``, no links, bounded total size): nothing escapes the staging
-  folder.
 - ``build_case_bag``: the BagIt bag of one checked case: ``archive.bag.case_payload`` (case.json,
   byte-identical originals, the DA/T 70 report, seal evidence) plus the archival record
   (``metadata/descriptive/archival.json``: the 档号 and how it was given) and the processing
   trail (``process/trail.jsonl``, one JSON object per node, each carrying the SM3 of the previous
-  line: a hash chain).
+  line: a hash chain). The staged originals are hard-linked into the bag with the digests
+  computed while staging them (no copy, no second hash).
 - ``sign_root``: the archive's SM2 signature over ``tagmanifest-sm3.txt`` as a detached
   GB/T 35275 SignedData (form A: signed attributes with content type, messageDigest = SM3 of the
   tag manifest, signing time; ``seals.cms`` reads it back), written as ``archive-seal.p7s``.
   The timestamp token over the same root is ``archive-seal.tsr``.
+- ``publish_bag``: every file of the sealed bag into the write-once store. A store on the same
+  file system (``LinkingBlobStore``) adopts each file by hard link under the digests already
+  known; any other store receives a checked stream.
 
-Nothing here opens the database or the blob store; ``archive.service`` orders the steps.
+Nothing here opens the database; ``archive.service`` orders the steps.
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import stat
-import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -50,8 +47,9 @@ from archive.bag import (
 )
 from archive.case import Case
 from archive.checks_report import CheckReport
-from archive.errors import CaseMetadataInvalid, DigestMismatch, UnsafePath
-from archive.storage import BlobStore, Digests, StoredBlob, hash_stream
+from archive.errors import DigestMismatch
+from archive.storage import BlobStore, Digests, LinkingBlobStore, StoredBlob, hash_stream
+from archive.submission import IngestProgress, Progress
 from trust.asn1 import (
     NAME_GBT35275_DATA,
     NAME_GBT35275_SIGNED_DATA,
@@ -64,12 +62,10 @@ from trust.errors import InvalidInput, Misconfigured
 from trust.signing import SignatureAlgorithm, Signer
 
 __all__ = [
-    "MAX_SUBMISSION_BYTES",
     "SEAL_FILE",
     "TIMESTAMP_FILE",
     "ArchivalRecord",
     "build_case_bag",
-    "normalise_submission",
     "publish_bag",
     "seal_bag",
     "sign_root",
@@ -79,95 +75,6 @@ __all__ = [
 
 SEAL_FILE: Final = "archive-seal.p7s"
 TIMESTAMP_FILE: Final = "archive-seal.tsr"
-#: largest zip (uncompressed) accepted as one submission
-MAX_SUBMISSION_BYTES: Final = 64 * 1024 * 1024 * 1024
-_MAX_MEMBERS: Final = 100_000
-
-
-def _place(src: Path, dest: Path) -> None:
-    """Hard-link when possible (same file system: no copy of large files), else copy."""
-    try:
-        os.link(src, dest)
-    except OSError:
-        shutil.copyfile(src, dest)
-
-
-def _from_folder(src: Path, dest: Path) -> None:
-    if (src / "files").is_dir():
-        (dest / "files").mkdir(parents=True)
-        _place(src / "case.json", dest / "case.json")
-        for entry in sorted((src / "files").iterdir()):
-            if entry.is_symlink() or not entry.is_file():
-                raise UnsafePath(f"files/{entry.name} is not a regular file")
-            _place(entry, dest / "files" / entry.name)
-        return
-    # case.json beside its files
-    (dest / "files").mkdir(parents=True)
-    _place(src / "case.json", dest / "case.json")
-    for entry in sorted(src.iterdir()):
-        if entry.name == "case.json":
-            continue
-        if entry.is_symlink() or not entry.is_file():
-            raise UnsafePath(f"{entry.name} is not a regular file")
-        _place(entry, dest / "files" / entry.name)
-
-
-def _member_path(info: zipfile.ZipInfo) -> str:
-    name = info.filename
-    mode = (info.external_attr >> 16) & 0o170000
-    if mode and mode not in (stat.S_IFREG, stat.S_IFDIR):
-        raise UnsafePath(f"zip member {name!r} is not a regular file")
-    if name.startswith("/") or "\\" in name or any(p in ("..", ".") for p in name.split("/")):
-        raise UnsafePath(f"zip member {name!r} could escape the submission folder")
-    if info.flag_bits & 0x1:
-        raise InvalidInput("encrypted zip members are not accepted", code="archive.zip_encrypted")
-    return name
-
-
-def _from_zip(src: Path, dest: Path) -> None:
-    try:
-        archive = zipfile.ZipFile(src)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InvalidInput(f"not a readable zip: {exc}", code="archive.bad_zip") from None
-    with archive:
-        infos = [i for i in archive.infolist() if not i.is_dir()]
-        if len(infos) > _MAX_MEMBERS:
-            raise InvalidInput("too many zip members", code="archive.bad_zip")
-        if sum(i.file_size for i in infos) > MAX_SUBMISSION_BYTES:
-            raise InvalidInput("the zip is too large when extracted", code="archive.bad_zip")
-        names = [_member_path(i) for i in infos]
-        # a single top folder wrapping everything is allowed (zip of a folder)
-        tops = {n.split("/", 1)[0] for n in names}
-        strip = ""
-        if len(tops) == 1 and all("/" in n for n in names):
-            strip = next(iter(tops)) + "/"
-        raw = dest.parent / (dest.name + ".unzipped")
-        raw.mkdir()
-        for info, name in zip(infos, names, strict=True):
-            rel = name.removeprefix(strip)
-            target = raw / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(info) as fh, open(target, "xb") as out:
-                shutil.copyfileobj(fh, out, 1024 * 1024)
-    _from_folder(raw, dest)
-
-
-def normalise_submission(source: Path, staging: Path) -> Path:
-    """The submission as ``<staging>/submission/{case.json, files/}``; returns that folder."""
-    source = Path(source)
-    Path(staging).mkdir(parents=True, exist_ok=True)
-    dest = Path(staging) / "submission"
-    if source.is_dir():
-        if not (source / "case.json").is_file():
-            raise CaseMetadataInvalid("case.json is missing", code="archive.case_missing")
-        _from_folder(source, dest)
-    elif source.is_file() and zipfile.is_zipfile(source):
-        _from_zip(source, dest)
-    else:
-        raise InvalidInput(
-            "a submission is a folder with case.json or a zip of one", code="archive.bad_submission"
-        )
-    return dest
 
 
 def trail_lines(case: Case) -> bytes:
@@ -236,12 +143,10 @@ def write_linked_bag(
     *,
     bagging_date: date,
 ) -> WrittenBag:
-    """``archive.bag.write_bag`` for files already hashed by the checks: a payload file whose
-    digests are ``known`` is hard-linked into the bag instead of copied and re-hashed (the
-    staging folder is on the store's file system). The bytes are verified once more when the
-    bag is published (``store_bag`` files every object under its manifest SM3 and compares
-    SHA-256), so a file changed after the checks refuses the publication. Same tag files,
-    byte for byte, as ``write_bag``."""
+    """``archive.bag.write_bag`` for files already hashed while they were staged: a payload file
+    whose digests are ``known`` is hard-linked into the bag instead of copied and re-hashed.
+    The staged files are private read-only copies (``archive.submission``), so the digests
+    still hold when the bag is published. Same tag files, byte for byte, as ``write_bag``."""
     dest.mkdir(parents=True)
     payload: dict[str, Digests] = {}
     for entry in entries:
@@ -295,49 +200,105 @@ def build_case_bag(
     dest: Path,
     *,
     bagging_date: date,
+    evidence: list[BagEntry],
+    known: dict[str, Digests],
 ) -> WrittenBag:
-    """Write the case bag into the empty ``dest``: the originals hard-linked with the digests
-    the checks computed, everything else streamed."""
+    """Write the case bag into the empty ``dest``: the staged originals hard-linked with their
+    ``known`` digests (by name in ``files/``), everything else streamed."""
     entries = case_payload(folder, report)
+    entries += evidence
     entries.append(BagEntry("metadata/descriptive/archival.json", record.to_json()))
     entries.append(BagEntry("process/trail.jsonl", trail_lines(case)))
     info = case_bag_info(case, previous_version_root=record.previous_version_root)
     info = replace(info, archival_code=record.archival_code)
-    known = {folder / "files" / f.name: Digests(f.sm3, f.sha256, f.size) for f in report.files}
-    return write_linked_bag(dest, entries, info, known, bagging_date=bagging_date)
+    linked = {folder / "files" / name: d for name, d in known.items()}
+    return write_linked_bag(dest, entries, info, linked, bagging_date=bagging_date)
 
 
 _PUBLISH_THREADS: Final = 4
 
 
-def publish_bag(bag: WrittenBag, store: BlobStore) -> StoredBag:
-    """``archive.bag.store_bag`` for a bag written here (``write_linked_bag`` + ``seal_bag``):
-    the file list and digests are known, so every object is stored under its manifest SM3
-    (``expected_sm3``: a mismatch stores nothing and raises) and its SHA-256 compared, with
-    several objects in flight at once (hashing and fsync release the GIL)."""
-    tags = sorted(p.name for p in bag.path.iterdir() if p.is_file())
-    want: dict[str, tuple[str | None, str | None]] = {p: (d.sm3, d.sha256) for p, d in bag.payload}
-    for name in tags:
-        want[name] = (None, None)  # tag files: hashed as they are stored
+def _publish_plan(bag: WrittenBag) -> dict[str, Digests | None]:
+    """Every file of the bag with its digests (None: a tag file, hashed when stored); refuses a
+    bag whose files are not exactly the ones written."""
+    want: dict[str, Digests | None] = dict(bag.payload)
+    for entry in bag.path.iterdir():
+        if entry.is_file():
+            want[entry.name] = None
     present = {p.relative_to(bag.path).as_posix() for p in bag.path.rglob("*") if p.is_file()}
     if present != set(want):
         odd = sorted(present ^ set(want))[0]
         raise InvalidInput(
             f"refusing to publish: {odd} is unlisted or absent", code="archive.bag_changed"
         )
+    return want
 
+
+def _link_all(
+    bag: WrittenBag,
+    store: LinkingBlobStore,
+    want: dict[str, Digests | None],
+    report: Callable[[int], None],
+) -> dict[str, StoredBlob]:
+    stored: dict[str, StoredBlob] = {}
+    for path in sorted(want):
+        known = want[path]
+        if known is None:  # a small tag file
+            with open(bag.path / path, "rb") as fh:
+                known = hash_stream(fh)
+        stored[path] = store.put_file(bag.path / path, digests=known)
+        report(known.size)
+    return stored
+
+
+def _stream_all(
+    bag: WrittenBag,
+    store: BlobStore,
+    want: dict[str, Digests | None],
+    report: Callable[[int], None],
+) -> dict[str, StoredBlob]:
     def put(path: str) -> tuple[str, StoredBlob]:
-        expected_sm3, expected_sha = want[path]
+        known = want[path]
         with open(bag.path / path, "rb") as fh:
-            blob = store.put_stream(fh, expected_sm3=expected_sm3)
-        if expected_sha is not None and blob.sha256 != expected_sha:
+            blob = store.put_stream(fh, expected_sm3=known.sm3 if known else None)
+        if known is not None and blob.sha256 != known.sha256:
             raise DigestMismatch(f"{path} does not match manifest-sha256.txt")
         return path, blob
 
     # the largest first, so that the long one starts early
     order = sorted(want, key=lambda p: -(bag.path / p).stat().st_size)
+    stored: dict[str, StoredBlob] = {}
     with ThreadPoolExecutor(max_workers=_PUBLISH_THREADS, thread_name_prefix="publish") as pool:
-        stored = dict(pool.map(put, order))
+        for path, blob in pool.map(put, order):
+            stored[path] = blob
+            report(blob.size)
+    return stored
+
+
+def publish_bag(
+    bag: WrittenBag, store: BlobStore, *, progress: Progress | None = None
+) -> StoredBag:
+    """Every file of a bag written here (``write_linked_bag`` + ``seal_bag``) into ``store``.
+
+    The file list and the payload digests are known from writing the bag. A
+    ``LinkingBlobStore`` adopts each file by hard link under its SM3 (no copy, no second hash
+    of the payload); any other store receives a stream per object, stored under its expected
+    SM3 (a mismatch stores nothing and raises) with its SHA-256 compared, several objects in
+    flight at once. ``progress`` hears ``publishing`` with the bytes stored so far."""
+    want = _publish_plan(bag)
+    total = sum((bag.path / p).stat().st_size for p in want)
+    done = 0
+
+    def report(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(IngestProgress("publishing", done, total))
+
+    if isinstance(store, LinkingBlobStore):
+        stored = _link_all(bag, store, want, report)
+    else:
+        stored = _stream_all(bag, store, want, report)
     if stored["tagmanifest-sm3.txt"].address != bag.root_sm3:
         raise InvalidInput("the tag manifest changed before publishing", code="archive.bag_changed")
     uncovered = tuple(

@@ -13,6 +13,19 @@ local equivalent of S3 ``If-None-Match: *``); the directory is fsynced afterward
 same bytes twice is a no-op after the existing object is re-hashed; an existing object with other
 bytes (which can only be corruption) is never overwritten (``BlobConflict``).
 
+``put_file`` (``LinkingBlobStore``) adopts a private staged file whose digests the caller computed
+while writing it: the file is fsynced, made read-only and hard-linked under its address, so the
+ingest neither copies nor re-hashes it (a different file system falls back to ``put_stream``).
+
+Crash safety and the inventory sweep (``archive.inventory``): a writer holds an exclusive
+``flock`` on its ``.tmp/put-*`` file until the object is linked, so a temporary file that can be
+locked belongs to a dead process (``remove_stale_temp``). Objects that no package references
+(published by an ingest that died before its commit) are removed by ``discard_unreferenced``
+only when their last write or reuse is older than a grace period, under an exclusive lock on
+``<root>/.lock``; every writer takes that lock shared while it links an object or renews one
+it reuses (``os.utime``), so a concurrent ingest either renews an object before the sweep looks
+at it or stores it anew. Each removal is appended to ``<root>/inventory.jsonl``.
+
 Object-store seam (S3-compatible, earchive spec §12): an implementation of the same protocol keys
 objects ``sm3/<hex>``; because the address is known only after the stream is read, it uploads to
 a staging key (multipart above a part size, the 5 GB single-PUT cap) while hashing, then copies
@@ -23,6 +36,8 @@ legal hold for Y), stores the SHA-256 as the object checksum and deletes the sta
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -31,12 +46,12 @@ import re
 import secrets
 import stat
 import threading
-from collections.abc import Iterator
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Final, Protocol, runtime_checkable
+from typing import IO, BinaryIO, Final, Protocol, runtime_checkable
 
 from archive.errors import (
     BlobConflict,
@@ -56,9 +71,11 @@ __all__ = [
     "DisposableBlobStore",
     "DisposalRecord",
     "FilesystemBlobStore",
+    "LinkingBlobStore",
     "StoredBlob",
     "hash_stream",
     "is_address",
+    "remove_if_abandoned",
 ]
 
 #: bytes read per step everywhere in the archive: memory stays bounded whatever the file size
@@ -87,9 +104,14 @@ class Digests:
 
 
 def hash_stream(
-    stream: BinaryIO, *, sink: BinaryIO | None = None, max_bytes: int | None = None
+    stream: IO[bytes],
+    *,
+    sink: BinaryIO | None = None,
+    max_bytes: int | None = None,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> Digests:
-    """One read pass: SM3 + SHA-256 + length, copying to ``sink`` when given, chunk by chunk.
+    """One read pass: SM3 + SHA-256 + length, copying to ``sink`` when given, chunk by chunk;
+    ``on_chunk`` hears the length of every chunk (progress by bytes).
 
     With a sink, writing runs in a helper thread fed through a queue of at most
     ``_PIPELINE_DEPTH`` chunks (file writes release the GIL, so the copy hides behind the
@@ -106,6 +128,8 @@ def hash_stream(
                 writer.put(chunk)
             h_sm3.update(chunk)
             h_sha.update(chunk)
+            if on_chunk is not None:
+                on_chunk(len(chunk))
     finally:
         if writer is not None:
             writer.close()
@@ -202,6 +226,16 @@ class BlobStore(Protocol):
 
 
 @runtime_checkable
+class LinkingBlobStore(BlobStore, Protocol):
+    """A store that can adopt a file already on its file system without copying it."""
+
+    def put_file(self, path: Path, *, digests: Digests) -> StoredBlob:
+        """Store the private file at ``path`` (nobody else may write to it: it is linked, not
+        copied) under ``digests.sm3``, which the caller computed while writing the file."""
+        ...
+
+
+@runtime_checkable
 class DisposableBlobStore(BlobStore, Protocol):
     def dispose(self, address: str, *, record: DisposalRecord) -> None:
         """Remove one object under an approved disposal, recording it."""
@@ -215,9 +249,21 @@ class FilesystemBlobStore:
         self._root = Path(root)
         self._objects = self._root / "sm3"
         self._tmp = self._root / ".tmp"
+        self._lock = self._root / ".lock"
         self._fsync = fsync
         self._objects.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def _locked(self, mode: int) -> Iterator[None]:
+        """``fcntl.LOCK_SH`` while linking or renewing an object, ``LOCK_EX`` while the
+        inventory sweep removes one (module docstring)."""
+        fd = os.open(self._lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, mode)
+            yield
+        finally:
+            os.close(fd)
 
     @property
     def root(self) -> Path:
@@ -237,41 +283,75 @@ class FilesystemBlobStore:
             _check_address(expected_sm3)
         tmp = self._tmp / f"put-{secrets.token_hex(12)}"
         try:
+            # the file stays open and locked until it is linked: a lockable temporary file
+            # belongs to a dead writer (remove_stale_temp)
             with open(tmp, "xb") as sink:
+                fcntl.flock(sink.fileno(), fcntl.LOCK_EX)
                 digests = hash_stream(stream, sink=sink, max_bytes=max_bytes)
                 sink.flush()
                 if self._fsync:
                     os.fsync(sink.fileno())
-            if expected_sm3 is not None and not constant_time_equal(
-                digests.sm3.encode(), expected_sm3.encode()
-            ):
-                raise DigestMismatch(
-                    "the stream does not have the expected SM3 digest",
-                    extra={"expected": expected_sm3, "actual": digests.sm3},
-                )
-            os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-            created = self._link_once(tmp, digests)
+                if expected_sm3 is not None and not constant_time_equal(
+                    digests.sm3.encode(), expected_sm3.encode()
+                ):
+                    raise DigestMismatch(
+                        "the stream does not have the expected SM3 digest",
+                        extra={"expected": expected_sm3, "actual": digests.sm3},
+                    )
+                os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+                created = self._link_once(tmp, digests)
         finally:
             with suppress(FileNotFoundError):
                 tmp.unlink()
         return StoredBlob(digests.sm3, digests.sha256, digests.size, created)
 
-    def _link_once(self, tmp: Path, digests: Digests) -> bool:
+    def put_file(self, path: Path, *, digests: Digests) -> StoredBlob:
+        """``LinkingBlobStore.put_file``: fsync, read-only, hard link under the address; on
+        another file system, a streamed copy checked against ``digests.sm3``."""
+        _check_address(digests.sm3)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if os.fstat(fd).st_size != digests.size:
+                raise DigestMismatch(f"{path.name} is not {digests.size} bytes long")
+            if self._fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        try:
+            created = self._link_once(path, digests)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                raise
+            with open(path, "rb") as fh:
+                return self.put_stream(fh, expected_sm3=digests.sm3)
+        return StoredBlob(digests.sm3, digests.sha256, digests.size, created)
+
+    def _link_once(self, source: Path, digests: Digests) -> bool:
         final = self.path_of(digests.sm3)
         final.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(tmp, final)  # fails if the name exists: never replaces an object
-        except FileExistsError:
-            with open(final, "rb") as existing:
-                if hash_stream(existing).sm3 != digests.sm3:
-                    raise BlobConflict(
-                        "an object with other bytes is stored under this address; not replaced",
-                        extra={"address": digests.sm3},
-                    ) from None
-            return False
+        with self._locked(fcntl.LOCK_SH):
+            try:
+                os.link(source, final)  # fails if the name exists: never replaces an object
+            except FileExistsError:
+                self._check_existing(source, final, digests)
+                os.utime(final)  # reused: renewed, so the inventory sweep keeps it
+                return False
         if self._fsync:
             _fsync_dir(final.parent)
         return True
+
+    @staticmethod
+    def _check_existing(source: Path, final: Path, digests: Digests) -> None:
+        with suppress(OSError):
+            if os.path.samefile(source, final):
+                return  # the very same file (one bag holding the same bytes twice)
+        with open(final, "rb") as existing:
+            if hash_stream(existing).sm3 != digests.sm3:
+                raise BlobConflict(
+                    "an object with other bytes is stored under this address; not replaced",
+                    extra={"address": digests.sm3},
+                ) from None
 
     # ------------------------------------------------------------------ read
 
@@ -301,6 +381,51 @@ class FilesystemBlobStore:
                     if is_address(obj.name) and obj.name.startswith(prefix):
                         yield obj.name
 
+    # ------------------------------------------------------------------ inventory
+
+    def last_touched(self, address: str) -> float:
+        """Epoch seconds of the object's last write, link or renewal (``BlobNotFound``)."""
+        try:
+            st = self.path_of(address).stat()
+        except FileNotFoundError:
+            raise BlobNotFound(f"no object {address}") from None
+        return max(st.st_mtime, st.st_ctime)
+
+    def discard_unreferenced(self, address: str, *, not_after: float, reason: str) -> int | None:
+        """Remove an object that no package references when it was last touched before
+        ``not_after`` (epoch seconds); returns the bytes removed, or ``None`` when it is kept
+        (young, or gone already). The caller decides "unreferenced"; this only guards against
+        a concurrent ingest that reuses the object (module docstring)."""
+        path = self.path_of(address)
+        with self._locked(fcntl.LOCK_EX):
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                return None
+            if max(st.st_mtime, st.st_ctime) >= not_after:
+                return None
+            entry = {"address": address, "size": st.st_size, "reason": reason}
+            self._journal("inventory.jsonl", entry)
+            path.unlink()
+        if self._fsync:
+            _fsync_dir(path.parent)
+        return st.st_size
+
+    def remove_stale_temp(self, *, not_after: float) -> int:
+        """Remove ``.tmp/put-*`` files of dead writers (lockable) written before ``not_after``."""
+        removed = 0
+        for tmp in sorted(self._tmp.glob("put-*")):
+            if remove_if_abandoned(tmp, not_after):
+                removed += 1
+        return removed
+
+    def _journal(self, name: str, entry: dict[str, object]) -> None:
+        with open(self._root / name, "a", encoding="utf-8") as log:
+            log.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
+            log.flush()
+            if self._fsync:
+                os.fsync(log.fileno())
+
     # ------------------------------------------------------------------ disposal
 
     def dispose(self, address: str, *, record: DisposalRecord) -> None:
@@ -308,7 +433,7 @@ class FilesystemBlobStore:
         path = self.path_of(address)
         if not path.is_file():
             raise BlobNotFound(f"no object {address}")
-        entry = {
+        entry: dict[str, object] = {
             "address": address,
             "register_number": record.register_number,
             "archival_code": record.archival_code,
@@ -316,14 +441,31 @@ class FilesystemBlobStore:
             "approved_at": record.approved_at.isoformat(),
             "reason": record.reason,
         }
-        with open(self._root / "disposals.jsonl", "a", encoding="utf-8") as log:
-            log.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
-            log.flush()
-            if self._fsync:
-                os.fsync(log.fileno())
+        self._journal("disposals.jsonl", entry)
         path.unlink()
         if self._fsync:
             _fsync_dir(path.parent)
+
+
+def remove_if_abandoned(path: Path, not_after: float) -> bool:
+    """Unlink ``path`` when no live process holds its ``flock`` and it was last written before
+    ``not_after``; a file another process writes (and locks) is left alone."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a live writer holds it
+        if os.fstat(fd).st_mtime >= not_after:
+            return False
+        with suppress(FileNotFoundError):
+            path.unlink()
+        return True
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -1,13 +1,12 @@
-"""archive.ingest: submission normalisation (folder layouts, zip, hostile zips), the hash-chained
-processing trail, the hard-linked staging bag (same tag files as ``write_bag``) and the archive
-signature (read back by the seals CMS parser and verified with the signer's key)."""
+"""archive.ingest: the hash-chained processing trail, the hard-linked staging bag (same tag files
+as ``write_bag``), publication into the store by hard link without a second hash, and the
+archive signature (read back by the seals CMS parser and verified with the signer's key)."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import os
-import zipfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -15,66 +14,15 @@ import pytest
 
 from archive.bag import BagEntry, BagInfo, DirectoryBagSource, validate_bag, write_bag
 from archive.case import load_case
-from archive.errors import UnsafePath
-from archive.ingest import normalise_submission, sign_root, trail_lines, write_linked_bag
-from archive.storage import hash_stream
+from archive.ingest import publish_bag, sign_root, trail_lines, write_linked_bag
+from archive.storage import Digests, FilesystemBlobStore, hash_stream
+from archive.submission import IngestProgress
 from seals.checks import check_sm2_signature
 from seals.cms import parse_signed_data
 from tests.unit.archive.case_factory import CaseFolder
 from tests.unit.seals.pdf_fixtures import make_test_signer
 from trust.crypto import sm3
 from trust.errors import InvalidInput
-
-
-def test_a_folder_with_files_is_taken_as_is(case_folder: CaseFolder, tmp_path: Path) -> None:
-    out = normalise_submission(case_folder.path, tmp_path / "stg")
-    assert sorted(p.name for p in (out / "files").iterdir()) == sorted(
-        p.name for p in (case_folder.path / "files").iterdir()
-    )
-    assert (out / "case.json").read_bytes() == (case_folder.path / "case.json").read_bytes()
-
-
-def test_case_json_beside_its_files(case_folder: CaseFolder, tmp_path: Path) -> None:
-    flat = tmp_path / "flat"
-    flat.mkdir()
-    (flat / "case.json").write_bytes((case_folder.path / "case.json").read_bytes())
-    for f in (case_folder.path / "files").iterdir():
-        (flat / f.name).write_bytes(f.read_bytes())
-    out = normalise_submission(flat, tmp_path / "stg")
-    assert len(list((out / "files").iterdir())) == len(list((case_folder.path / "files").iterdir()))
-
-
-def test_a_zip_with_a_top_folder(case_folder: CaseFolder, tmp_path: Path) -> None:
-    archive = tmp_path / "c.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for p in case_folder.path.rglob("*"):
-            if p.is_file():
-                zf.write(p, "top/" + p.relative_to(case_folder.path).as_posix())
-    out = normalise_submission(archive, tmp_path / "stg")
-    assert load_case(out).case_number == "SP20260510-000123"
-
-
-@pytest.mark.parametrize("member", ["../x", "/etc/x", "a/../../x", "a\\b"])
-def test_escaping_zip_members_are_refused(tmp_path: Path, member: str) -> None:
-    archive = tmp_path / "evil.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("case.json", "{}")
-        zf.writestr(member, "x")
-    with pytest.raises(UnsafePath):
-        normalise_submission(archive, tmp_path / "stg")
-
-
-def test_a_symlink_in_the_submission_is_refused(case_folder: CaseFolder, tmp_path: Path) -> None:
-    os.symlink("/etc/passwd", case_folder.path / "files" / "link.txt")
-    with pytest.raises(UnsafePath):
-        normalise_submission(case_folder.path, tmp_path / "stg")
-
-
-def test_neither_folder_nor_zip(tmp_path: Path) -> None:
-    junk = tmp_path / "x.bin"
-    junk.write_bytes(b"not a zip")
-    with pytest.raises(InvalidInput):
-        normalise_submission(junk, tmp_path / "stg")
 
 
 def test_the_trail_is_hash_chained(case_folder: CaseFolder) -> None:
@@ -130,3 +78,49 @@ def test_the_archive_signature_verifies_and_binds_the_tag_manifest() -> None:
         sd2.signer_cert or b"", sd2.signed_message, sd2.signature, sd2.signature_algorithm
     )
     assert not bad.ok
+
+
+def _linked_bag(case_folder: CaseFolder, tmp_path: Path) -> tuple[Path, dict[Path, Digests]]:
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    known: dict[Path, Digests] = {}
+    for p in sorted((case_folder.path / "files").iterdir()):
+        copy = staged / p.name
+        copy.write_bytes(p.read_bytes())
+        with open(copy, "rb") as fh:
+            known[copy] = hash_stream(fh)
+    return staged, known
+
+
+def test_publish_links_the_staged_files_into_the_store_without_hashing_them_again(
+    case_folder: CaseFolder, tmp_path: Path
+) -> None:
+    _staged, known = _linked_bag(case_folder, tmp_path)
+    entries = [BagEntry(f"o/{p.name}", p) for p in known]
+    bag = write_linked_bag(
+        tmp_path / "bag", entries, BagInfo("SP-1"), known, bagging_date=date(2026, 1, 2)
+    )
+    store = FilesystemBlobStore(tmp_path / "store", fsync=False)
+    events: list[IngestProgress] = []
+    stored = publish_bag(bag, store, progress=events.append)
+    assert stored.root_sm3 == bag.root_sm3
+    big = max(known, key=lambda p: known[p].size)
+    # the very same inode: linked, not copied; read-only from now on
+    assert os.stat(store.path_of(known[big].sm3)).st_ino == os.stat(big).st_ino
+    assert not os.stat(big).st_mode & 0o222
+    assert {e.stage for e in events} == {"publishing"}
+    assert events[-1].done == events[-1].total > sum(d.size for d in known.values())
+
+
+def test_publish_refuses_a_bag_whose_files_changed(case_folder: CaseFolder, tmp_path: Path) -> None:
+    _staged, known = _linked_bag(case_folder, tmp_path)
+    entries = [BagEntry(f"o/{p.name}", p) for p in known]
+    bag = write_linked_bag(
+        tmp_path / "bag", entries, BagInfo("SP-1"), known, bagging_date=date(2026, 1, 2)
+    )
+    (bag.path / "data" / "o" / "smuggled.txt").write_bytes(b"x")
+    store = FilesystemBlobStore(tmp_path / "store", fsync=False)
+    with pytest.raises(InvalidInput) as err:
+        publish_bag(bag, store)
+    assert err.value.code == "archive.bag_changed"
+    assert list(store.list()) == []

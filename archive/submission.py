@@ -1,0 +1,197 @@
+"""A submitted case becomes a private staging folder (earchive spec §7.2; GB/T 42727-2023 §6.3
+collection and arrangement): a folder holding ``case.json`` and ``files/``, a folder holding
+``case.json`` beside its files, or a zip of either, is laid out as
+``<staging>/submission/{case.json, files/}``, the layout ``archive.checks`` reads.
+
+Every byte is read **once** here: each file is copied into the staging folder while SM3 and
+SHA-256 are computed (``archive.storage.hash_stream``, the copy in a helper thread), and the
+copy is made read-only. The digests travel with the folder (``Submission.digests``): the checks
+do not hash again and the publication hard-links the staged files into the store without
+re-hashing them (``archive.ingest.publish_bag``). The copy is what makes that safe: a file
+hard-linked from the submitter's folder could be changed by the submitter after the checks.
+
+Zip members are extracted with every path checked (no absolute paths, no ``..``, no links, no
+encrypted members, bounded count and total size): nothing escapes the staging folder.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Final
+
+from archive.errors import CaseMetadataInvalid, UnsafePath
+from archive.storage import Digests, hash_stream
+from trust.errors import InvalidInput
+
+__all__ = [
+    "MAX_SUBMISSION_BYTES",
+    "IngestProgress",
+    "Progress",
+    "Submission",
+    "normalise_submission",
+]
+
+#: largest submission (a folder, or a zip uncompressed) accepted as one case
+MAX_SUBMISSION_BYTES: Final = 64 * 1024 * 1024 * 1024
+_MAX_MEMBERS: Final = 100_000
+_READ_ONLY: Final = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+
+
+@dataclass(frozen=True, slots=True)
+class IngestProgress:
+    """One progress event of an ingest: a ``stage`` name and, for the stages that move bytes
+    (``normalising``, ``publishing``), the bytes done so far out of ``total``."""
+
+    stage: str
+    done: int = 0
+    total: int = 0
+
+
+Progress = Callable[[IngestProgress], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """The staged submission: ``folder`` holds ``case.json`` and ``files/``; ``digests`` are
+    those of ``files/<name>`` as written (read-only private copies)."""
+
+    folder: Path
+    digests: dict[str, Digests] = field(default_factory=dict)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(d.size for d in self.digests.values())
+
+
+class _Meter:
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self._progress, self._total, self._done = progress, total, 0
+
+    def __call__(self, n: int) -> None:
+        self._done += n
+        if self._progress is not None:
+            self._progress(IngestProgress("normalising", self._done, self._total))
+
+
+def _copy(src: IO[bytes], dest: Path, meter: _Meter) -> Digests:
+    with open(dest, "xb") as out:
+        digests = hash_stream(src, sink=out, on_chunk=meter)
+    os.chmod(dest, _READ_ONLY)
+    return digests
+
+
+def _regular(entry: Path, shown: str) -> Path:
+    if entry.is_symlink() or not entry.is_file():
+        raise UnsafePath(f"{shown} is not a regular file")
+    return entry
+
+
+def _members(src: Path) -> Iterator[tuple[str, Path]]:
+    """``(name in files/, source path)``: ``files/*`` when there is a ``files`` folder, else
+    every file beside ``case.json``."""
+    if (src / "files").is_dir():
+        for entry in sorted((src / "files").iterdir()):
+            yield entry.name, _regular(entry, f"files/{entry.name}")
+        return
+    for entry in sorted(src.iterdir()):
+        if entry.name != "case.json":
+            yield entry.name, _regular(entry, entry.name)
+
+
+def _arrange(
+    src: Path,
+    dest: Path,
+    known: dict[Path, Digests] | None,
+    progress: Progress | None,
+) -> dict[str, Digests]:
+    """``dest/{case.json, files/}`` from ``src``: copied and hashed (a folder of the
+    submitter), or hard-linked with the ``known`` digests (our own extracted zip)."""
+    (dest / "files").mkdir(parents=True)
+    members = list(_members(src))
+    total = sum(path.stat().st_size for _, path in members)
+    if total > MAX_SUBMISSION_BYTES:
+        raise InvalidInput("the submission is too large", code="archive.submission_too_large")
+    meter = _Meter(progress, total)
+    if not (src / "case.json").exists():
+        raise CaseMetadataInvalid("case.json is missing", code="archive.case_missing")
+    with open(_regular(src / "case.json", "case.json"), "rb") as fh:
+        _copy(fh, dest / "case.json", _Meter(None, 0))
+    digests: dict[str, Digests] = {}
+    for name, path in members:
+        target = dest / "files" / name
+        if known is not None and path in known:
+            os.link(path, target)  # private extracted copy: no second copy
+            digests[name] = known[path]
+            meter(known[path].size)
+            continue
+        with open(path, "rb") as fh:
+            digests[name] = _copy(fh, target, meter)
+    return digests
+
+
+def _member_path(info: zipfile.ZipInfo) -> str:
+    name = info.filename
+    mode = (info.external_attr >> 16) & 0o170000
+    if mode and mode not in (stat.S_IFREG, stat.S_IFDIR):
+        raise UnsafePath(f"zip member {name!r} is not a regular file")
+    if name.startswith("/") or "\\" in name or any(p in ("..", ".") for p in name.split("/")):
+        raise UnsafePath(f"zip member {name!r} could escape the submission folder")
+    if info.flag_bits & 0x1:
+        raise InvalidInput("encrypted zip members are not accepted", code="archive.zip_encrypted")
+    return name
+
+
+def _from_zip(src: Path, dest: Path, progress: Progress | None) -> dict[str, Digests]:
+    try:
+        archive = zipfile.ZipFile(src)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InvalidInput(f"not a readable zip: {exc}", code="archive.bad_zip") from None
+    raw = dest.parent / (dest.name + ".unzipped")
+    known: dict[Path, Digests] = {}
+    with archive:
+        infos = [i for i in archive.infolist() if not i.is_dir()]
+        if len(infos) > _MAX_MEMBERS:
+            raise InvalidInput("too many zip members", code="archive.bad_zip")
+        total = sum(i.file_size for i in infos)
+        if total > MAX_SUBMISSION_BYTES:
+            raise InvalidInput("the zip is too large when extracted", code="archive.bad_zip")
+        names = [_member_path(i) for i in infos]
+        # a single top folder wrapping everything is allowed (zip of a folder)
+        tops = {n.split("/", 1)[0] for n in names}
+        strip = ""
+        if len(tops) == 1 and all("/" in n for n in names):
+            strip = next(iter(tops)) + "/"
+        raw.mkdir()
+        meter = _Meter(progress, total)
+        for info, name in zip(infos, names, strict=True):
+            target = raw / name.removeprefix(strip)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as fh:
+                known[target] = _copy(fh, target, meter)
+    return _arrange(raw, dest, known, None)
+
+
+def normalise_submission(
+    source: Path, staging: Path, *, progress: Progress | None = None
+) -> Submission:
+    """The submission as ``<staging>/submission/{case.json, files/}`` with the digests of every
+    file (module docstring)."""
+    source = Path(source)
+    Path(staging).mkdir(parents=True, exist_ok=True)
+    dest = Path(staging) / "submission"
+    if source.is_dir():
+        if not (source / "case.json").is_file():
+            raise CaseMetadataInvalid("case.json is missing", code="archive.case_missing")
+        digests = _arrange(source, dest, None, progress)
+    elif source.is_file() and zipfile.is_zipfile(source):
+        digests = _from_zip(source, dest, progress)
+    else:
+        raise InvalidInput(
+            "a submission is a folder with case.json or a zip of one", code="archive.bad_submission"
+        )
+    return Submission(dest, digests)

@@ -1,0 +1,100 @@
+"""archive.submission: a submitted case (folder layouts, zip, hostile zips) becomes private,
+read-only staged copies whose digests were computed while copying them, so nothing later hashes
+or copies them again; progress is reported by bytes."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from archive.case import load_case
+from archive.errors import CaseMetadataInvalid, UnsafePath
+from archive.storage import hash_stream
+from archive.submission import IngestProgress, normalise_submission
+from tests.unit.archive.case_factory import CaseFolder
+from trust.errors import InvalidInput
+
+
+def _assert_private_copies(source_files: Path, staged: Path, digests: dict[str, object]) -> None:
+    names = sorted(p.name for p in source_files.iterdir())
+    assert sorted(p.name for p in (staged / "files").iterdir()) == names
+    assert sorted(digests) == names
+    for name in names:
+        copy, original = staged / "files" / name, source_files / name
+        assert copy.read_bytes() == original.read_bytes()
+        assert os.stat(copy).st_ino != os.stat(original).st_ino  # a copy, not a link
+        assert not os.stat(copy).st_mode & 0o222  # read-only
+        with open(copy, "rb") as fh:
+            assert digests[name] == hash_stream(fh)
+
+
+def test_a_folder_with_files_is_copied_and_hashed_once(
+    case_folder: CaseFolder, tmp_path: Path
+) -> None:
+    events: list[IngestProgress] = []
+    out = normalise_submission(case_folder.path, tmp_path / "stg", progress=events.append)
+    _assert_private_copies(case_folder.path / "files", out.folder, dict(out.digests))
+    assert (out.folder / "case.json").read_bytes() == (case_folder.path / "case.json").read_bytes()
+    total = sum(p.stat().st_size for p in (case_folder.path / "files").iterdir())
+    assert out.total_bytes == total
+    assert {e.stage for e in events} == {"normalising"}
+    assert [e.done for e in events] == sorted(e.done for e in events)
+    assert (events[-1].done, events[-1].total) == (total, total)
+
+
+def test_case_json_beside_its_files(case_folder: CaseFolder, tmp_path: Path) -> None:
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "case.json").write_bytes((case_folder.path / "case.json").read_bytes())
+    for f in (case_folder.path / "files").iterdir():
+        (flat / f.name).write_bytes(f.read_bytes())
+    out = normalise_submission(flat, tmp_path / "stg")
+    _assert_private_copies(case_folder.path / "files", out.folder, dict(out.digests))
+
+
+def test_a_zip_with_a_top_folder_is_extracted_once(case_folder: CaseFolder, tmp_path: Path) -> None:
+    archive = tmp_path / "c.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in case_folder.path.rglob("*"):
+            if p.is_file():
+                zf.write(p, "top/" + p.relative_to(case_folder.path).as_posix())
+    out = normalise_submission(archive, tmp_path / "stg")
+    assert load_case(out.folder).case_number == "SP20260510-000123"
+    _assert_private_copies(case_folder.path / "files", out.folder, dict(out.digests))
+    # the arranged files are the extracted ones (linked), not a second copy
+    some = next(iter(out.digests))
+    assert os.stat(out.folder / "files" / some).st_nlink == 2
+
+
+@pytest.mark.parametrize("member", ["../x", "/etc/x", "a/../../x", "a\\b"])
+def test_escaping_zip_members_are_refused(tmp_path: Path, member: str) -> None:
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("case.json", "{}")
+        zf.writestr(member, "x")
+    with pytest.raises(UnsafePath):
+        normalise_submission(archive, tmp_path / "stg")
+
+
+def test_a_symlink_in_the_submission_is_refused(case_folder: CaseFolder, tmp_path: Path) -> None:
+    os.symlink("/etc/passwd", case_folder.path / "files" / "link.txt")
+    with pytest.raises(UnsafePath):
+        normalise_submission(case_folder.path, tmp_path / "stg")
+
+
+def test_a_zip_without_case_json(tmp_path: Path) -> None:
+    archive = tmp_path / "c.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("files/a.pdf", "x")
+    with pytest.raises(CaseMetadataInvalid):
+        normalise_submission(archive, tmp_path / "stg")
+
+
+def test_neither_folder_nor_zip(tmp_path: Path) -> None:
+    junk = tmp_path / "x.bin"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(InvalidInput):
+        normalise_submission(junk, tmp_path / "stg")
