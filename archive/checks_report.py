@@ -134,14 +134,22 @@ def item(
 
 @dataclass(frozen=True, slots=True)
 class SealEvidence:
-    """One signature or seal's verification report, kept for ``evidence/seals/<file>/``."""
+    """One signature or seal's verification report and the material to re-check it later
+    (earchive spec §1: certificates, timestamps), kept under ``evidence/seals/<file>/``."""
 
     subject: str  # the file that carries (or is) the seal
     index: int  # signature number within the file, from 0
     kind: str  # "pdf", "ofd", "ses_signature", "seal"
     verdict: str
     report_json: str = field(repr=False)  # canonical JSON of the verifier's own report
-    certificates: tuple[bytes, ...] = field(default=(), repr=False)  # DER, signer first
+    #: every certificate the signature carries (DER): the pool its chains are built from
+    certificates: tuple[bytes, ...] = field(default=(), repr=False)
+    signer_certificate: bytes | None = field(default=None, repr=False)  # 签章人 / signer
+    maker_certificate: bytes | None = field(default=None, repr=False)  # 制章人 (SES seals)
+    #: RFC 3161 / GB/T 20520 tokens: ("signature", token over the signature value) and
+    #: ("seal", the v5 seal's token over the maker's signature)
+    timestamps: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
+    signing_time: datetime | None = None
 
     def report(self) -> dict[str, Any]:
         loaded: dict[str, Any] = json.loads(self.report_json)
@@ -204,6 +212,8 @@ class CheckReport:
                 for s in self.seals
             ],
             "virus_scans": [s.to_dict() for s in self.scans],
+            "virus_scanners_ran": [s.engine for s in self.scans if s.ran],
+            "virus_scanners_not_available": [s.engine for s in self.scans if not s.ran],
             "files": [f.to_dict() for f in self.files],
         }
 

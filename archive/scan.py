@@ -5,7 +5,14 @@
 - ``ClamavScanner`` runs ``clamscan`` (or ``clamdscan`` against a running daemon) as a
   subprocess. Without the executable or **without a signature database** it reports
   ``NOT_AVAILABLE`` - never a pass: ClamAV with no database scans nothing and would say
-  "clean". Whether "not available" blocks ingest is the caller's policy.
+  "clean". A scanner the configuration requires (``required``) blocks ingest when it is not
+  available (``CheckPolicy.block_when_scanner_unavailable``); an optional one ("use ClamAV if it
+  is installed") is reported as not available without blocking. ``clamscan`` gets explicit
+  limits (``--max-filesize``, ``--max-scansize``: our own submission limit, capped at what the
+  engine can scan, 2 GiB - 1 for ClamAV 1.x) and ``--alert-exceeds-max``: ClamAV otherwise
+  skips a larger file and calls it "OK". A file over a limit is an ``ERROR`` naming it
+  (``scan.clamav_limits_exceeded``), never a pass. ``clamdscan`` takes its limits from
+  ``clamd.conf`` (``MaxFileSize``, ``MaxScanSize``, ``AlertExceedsMax yes``).
 - ``EicarDetector``: a built-in detector of the EICAR anti-virus test file that always runs,
   needs nothing installed, and also looks inside ZIP containers (OFD packages). It proves the
   scanning step is wired end to end; it is not anti-virus protection.
@@ -31,7 +38,9 @@ from typing import IO, Final, Protocol
 from archive.storage import CHUNK_SIZE
 
 __all__ = [
+    "CLAMAV_MAX_BYTES",
     "EICAR_SIGNATURE_NAME",
+    "MAX_SCAN_BYTES",
     "ClamavScanner",
     "EicarDetector",
     "ScanFinding",
@@ -49,6 +58,12 @@ _DB_SUFFIXES: Final = frozenset(
 )
 _MAX_ZIP_MEMBERS: Final = 10_000
 _MAX_ZIP_BYTES: Final = 2 * 1024 * 1024 * 1024
+#: the largest file the archive accepts in a submission (``archive.submission``): the limit
+#: every scanner is asked to honour
+MAX_SCAN_BYTES: Final = 64 * 1024 * 1024 * 1024
+#: ClamAV 1.x scans no file larger than 2 GiB - 1 ("not supported" above that)
+CLAMAV_MAX_BYTES: Final = 2**31 - 1
+_LIMIT_SIGNATURE: Final = "Heuristics.Limits.Exceeded"
 
 
 class ScanStatus(StrEnum):
@@ -74,10 +89,18 @@ class ScanResult:
     findings: tuple[ScanFinding, ...] = ()
     files_scanned: int = 0
     detail: str = ""
+    #: the configuration requires this engine: not available blocks (by policy)
+    required: bool = True
+
+    @property
+    def ran(self) -> bool:
+        return self.status is not ScanStatus.NOT_AVAILABLE
 
     def to_dict(self) -> dict[str, object]:
         return {
             "engine": self.engine,
+            "required": self.required,
+            "ran": self.ran,
             "status": self.status.value,
             "reason": self.reason,
             "engine_version": self.engine_version,
@@ -91,6 +114,11 @@ class ScanResult:
 class VirusScanner(Protocol):
     @property
     def engine(self) -> str: ...
+
+    @property
+    def required(self) -> bool:
+        """Configured as required: when it is not available, ingest is blocked (by policy)."""
+        ...
 
     def scan(self, root: Path, files: Sequence[str]) -> ScanResult:
         """Scan ``files`` (paths relative to ``root``). Never raises for an unavailable engine:
@@ -133,6 +161,7 @@ class EicarDetector:
 
     engine = "builtin-eicar"
     version = "1"
+    required = True
 
     def scan(self, root: Path, files: Sequence[str]) -> ScanResult:
         findings: list[ScanFinding] = []
@@ -160,6 +189,14 @@ class EicarDetector:
 
 # --------------------------------------------------------------------------- ClamAV
 
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 _FOUND = re.compile(r"^(?P<path>.+): (?P<sig>\S+) FOUND$")
 _VERSION = re.compile(r"ClamAV (?P<engine>[^/\s]+)(?:/(?P<db>\d+))?")
 
@@ -169,7 +206,8 @@ class ClamavScanner:
 
     ``database_dir`` is passed as ``--database`` to clamscan (default: ClamAV's own, usually
     ``/var/lib/clamav``); a directory without signature files makes the scanner
-    ``NOT_AVAILABLE``. Exit codes: 0 clean, 1 found, anything else an error.
+    ``NOT_AVAILABLE``. ``max_file_bytes`` is the largest file the caller accepts (module
+    docstring). Exit codes: 0 clean, 1 found, anything else an error.
     """
 
     engine = "clamav"
@@ -181,11 +219,20 @@ class ClamavScanner:
         daemon: bool = False,
         executable: str | None = None,
         timeout_seconds: float = 3600.0,
+        max_file_bytes: int = MAX_SCAN_BYTES,
+        required: bool = True,
     ) -> None:
         self._daemon = daemon
         self._executable = executable or ("clamdscan" if daemon else "clamscan")
         self._database_dir = database_dir
         self._timeout = timeout_seconds
+        self._limit = min(max_file_bytes, CLAMAV_MAX_BYTES)
+        self.required = required
+
+    @property
+    def limit_bytes(self) -> int:
+        """The size limit passed to clamscan (``--max-filesize``, ``--max-scansize``)."""
+        return self._limit
 
     def _database_present(self) -> bool:
         directory = self._database_dir or Path("/var/lib/clamav")
@@ -211,7 +258,18 @@ class ClamavScanner:
         return None
 
     def _unavailable(self, reason: str, detail: str) -> ScanResult:
-        return ScanResult(self.engine, ScanStatus.NOT_AVAILABLE, reason, detail=detail)
+        return ScanResult(
+            self.engine, ScanStatus.NOT_AVAILABLE, reason, detail=detail, required=self.required
+        )
+
+    def _limits(self) -> list[str]:
+        if self._daemon:  # clamdscan has no limit options: clamd.conf sets them
+            return []
+        return [
+            f"--max-filesize={self._limit}",
+            f"--max-scansize={self._limit}",
+            "--alert-exceeds-max=yes",
+        ]
 
     def _versions(self, exe: str) -> tuple[str | None, str | None]:
         try:
@@ -235,22 +293,40 @@ class ClamavScanner:
         with tempfile.TemporaryDirectory(prefix="clamlist-") as tmp:
             listing = Path(tmp) / "files.txt"
             listing.write_text("".join(f"{Path(root, f)}\n" for f in files), encoding="utf-8")
-            cmd = [*self._base_command(exe), "--no-summary", "--stdout", f"--file-list={listing}"]
+            cmd = [
+                *self._base_command(exe),
+                *self._limits(),
+                "--no-summary",
+                "--stdout",
+                f"--file-list={listing}",
+            ]
             try:
                 proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
                     cmd, capture_output=True, timeout=self._timeout, check=False
                 )
             except (OSError, subprocess.SubprocessError) as exc:
                 return ScanResult(
-                    self.engine, ScanStatus.ERROR, "scan.clamav_failed", detail=str(exc)[:300]
+                    self.engine,
+                    ScanStatus.ERROR,
+                    "scan.clamav_failed",
+                    detail=str(exc)[:300],
+                    required=self.required,
                 )
-        findings = tuple(self._findings(proc.stdout.decode("utf-8", "replace"), Path(root)))
-        if proc.returncode == 0 and not findings:
-            status, reason = ScanStatus.CLEAN, "scan.clean"
-        elif proc.returncode == 1 and findings:
+        found = tuple(self._findings(proc.stdout.decode("utf-8", "replace"), Path(root)))
+        findings = tuple(f for f in found if not f.signature.startswith(_LIMIT_SIGNATURE))
+        too_large = [f.path for f in found if f.signature.startswith(_LIMIT_SIGNATURE)]
+        too_large += [f for f in files if _size(Path(root, f)) > self._limit and f not in too_large]
+        detail = ""
+        if findings and proc.returncode == 1:
             status, reason = ScanStatus.INFECTED, "scan.infected"
+        elif too_large:
+            status, reason = ScanStatus.ERROR, "scan.clamav_limits_exceeded"
+            detail = "未能完整扫描（超过扫描上限）：" + ", ".join(sorted(too_large))[:280]
+        elif proc.returncode == 0 and not findings:
+            status, reason = ScanStatus.CLEAN, "scan.clean"
         else:
             status, reason = ScanStatus.ERROR, "scan.clamav_failed"
+            detail = proc.stderr.decode("utf-8", "replace")[-300:]
         return ScanResult(
             engine=self.engine,
             status=status,
@@ -259,9 +335,8 @@ class ClamavScanner:
             database_version=db_version,
             findings=findings,
             files_scanned=len(files),
-            detail=proc.stderr.decode("utf-8", "replace")[-300:]
-            if status is ScanStatus.ERROR
-            else "",
+            detail=detail,
+            required=self.required,
         )
 
     @staticmethod

@@ -56,6 +56,12 @@ class Settings(BaseModel):
     #: TSA policy OID put into every TSTInfo (RFC 3161 §2.4.2); a private arc by default.
     tsa_policy_oid: str = "1.2.156.112233.1.1"
     ca_name: str = "一网通办信任服务"
+    #: Virus scanner of the archive ingest besides its built-in EICAR detector: "clamav"
+    #: (clamscan) or "clamd" (clamdscan) is required, and ingest is refused while it is missing;
+    #: "auto" uses clamscan when installed with a signature database, else reports it missing.
+    archive_virus_scanner: Literal["auto", "clamav", "clamd"] = "auto"
+    #: clamscan's signature database directory (default: ClamAV's own, /var/lib/clamav).
+    archive_clamav_database: Path | None = None
     #: Run due periodic jobs (``trust.jobs``) inside every ``trustctl serve`` process. Turn it off
     #: where a timer runs ``trustctl jobs run --due`` instead.
     scheduler: bool = True
