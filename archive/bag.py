@@ -125,15 +125,18 @@ def decode_path(encoded: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class BagEntry:
-    """One payload file: ``path`` relative to ``data/``; bytes from a file or given inline."""
+    """One payload file: ``path`` relative to ``data/``; bytes from a file, given inline, or
+    from an opener (a stored object, read when the bag is written)."""
 
     path: str
-    source: Path | bytes = field(repr=False)
+    source: Path | bytes | Callable[[], BinaryIO] = field(repr=False)
 
     def open(self) -> BinaryIO:
         if isinstance(self.source, bytes):
             return io.BytesIO(self.source)
-        return open(self.source, "rb")
+        if isinstance(self.source, Path):
+            return open(self.source, "rb")
+        return self.source()
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,9 +198,10 @@ def write_bag(
     *,
     bagging_date: date,
     software_agent: str = SOFTWARE_AGENT,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> WrittenBag:
     """Write a new bag into ``dest`` (absent or empty). Streaming: each payload file is read
-    once and copied while both digests are computed."""
+    once and copied while both digests are computed; ``on_chunk`` hears the bytes copied."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     if any(dest.iterdir()):
@@ -210,7 +214,7 @@ def write_bag(
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         with entry.open() as src, open(target, "xb") as sink:
-            payload[rel] = hash_stream(src, sink=sink)
+            payload[rel] = hash_stream(src, sink=sink, on_chunk=on_chunk)
     octets = sum(d.size for d in payload.values())
     oxum = f"{octets}.{len(payload)}"
     info_text = "".join(
@@ -249,9 +253,9 @@ ORIGINALS: Final = "representations/original/data"
 
 
 def case_payload(folder: Path, report: CheckReport) -> list[BagEntry]:
-    """The payload of one case package (layout decision in the module docstring): the
-    submitted ``case.json`` and every file of ``files/`` byte for byte, the DA/T 70 report,
-    and per signature the verifier's report and the signer certificate."""
+    """The payload of one case package (layout decision in the module docstring) without its
+    evidence (``archive.evidence``): the submitted ``case.json`` and every file of ``files/``
+    byte for byte, and the DA/T 70 report."""
     folder = Path(folder)
     entries = [
         BagEntry("metadata/descriptive/case.json", folder / "case.json"),
@@ -259,11 +263,6 @@ def case_payload(folder: Path, report: CheckReport) -> list[BagEntry]:
     ]
     for name in sorted(p.name for p in (folder / "files").iterdir() if p.is_file()):
         entries.append(BagEntry(f"{ORIGINALS}/{name}", folder / "files" / name))
-    for ev in report.seals:
-        base = f"evidence/seals/{ev.subject}"
-        entries.append(BagEntry(f"{base}/report-{ev.index}.json", ev.report_json.encode()))
-        for k, der in enumerate(ev.certificates):
-            entries.append(BagEntry(f"{base}/certificate-{ev.index}-{k}.cer", der))
     return entries
 
 
@@ -448,8 +447,11 @@ def store_bag(bag_dir: Path, store: BlobStore) -> StoredBag:
     )
 
 
-def export_bag(source: BagSource, dest: Path) -> None:
-    """Copy every file of ``source`` into the empty directory ``dest`` (offline hand-over)."""
+def export_bag(
+    source: BagSource, dest: Path, *, on_chunk: Callable[[int], None] | None = None
+) -> None:
+    """Copy every file of ``source`` into the empty directory ``dest`` (offline hand-over);
+    ``on_chunk`` hears the bytes copied (progress)."""
     dest.mkdir(parents=True, exist_ok=True)
     if any(dest.iterdir()):
         raise BagMalformed(f"export directory {dest} is not empty", code="archive.bag_exists")
@@ -457,7 +459,7 @@ def export_bag(source: BagSource, dest: Path) -> None:
         target = dest / _check_relative(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         with source.open(path) as src, open(target, "xb") as sink:
-            hash_stream(src, sink=sink)
+            hash_stream(src, sink=sink, on_chunk=on_chunk)
 
 
 # --------------------------------------------------------------------------- validation

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from archive.checks_report import (
     SealEvidence,
     item,
 )
+from archive.seal_material import SignatureMaterial, detached_material, ofd_material
 from seals.ofd import read_doc_bodies
 from seals.ofd_package import open_package
 from seals.pdf_verify import LaterChanges, PdfSignatureCheck, verify_pdf_signatures
@@ -182,8 +183,19 @@ def _verify_pdf(
         check, verdict = _judge_pdf(sig, trusted, subject, policy)
         items.append(check)
         certs = (sig.signer_certificate,) if sig.signer_certificate else ()
+        stamps = (("signature", sig.timestamp_token),) if sig.timestamp_token else ()
         evidence.append(
-            SealEvidence(subject, index, "pdf", verdict, _json(_pdf_report(sig, trusted)), certs)
+            SealEvidence(
+                subject,
+                index,
+                "pdf",
+                verdict,
+                _json(_pdf_report(sig, trusted)),
+                certificates=certs,
+                signer_certificate=sig.signer_certificate,
+                timestamps=stamps,
+                signing_time=sig.signing_time,
+            )
         )
     if result.signatures and not any(s.covers_whole_file for s in result.signatures):
         items.append(
@@ -237,8 +249,13 @@ def _verify_ofd(
         )
         for index, sig in enumerate(result.signatures)
     ]
+    material = ofd_material(data)
     evidence = [
-        SealEvidence(subject, i, "ofd", s.verdict.value, _json(s.to_dict()))
+        _with_material(
+            SealEvidence(subject, i, "ofd", s.verdict.value, _json(s.to_dict())),
+            material[i] if i < len(material) else None,
+            s.signing_time,
+        )
         for i, s in enumerate(result.signatures)
     ]
     uncovered = [f for f in result.uncovered_files if f not in _signature_lists(data)]
@@ -299,8 +316,27 @@ def verify_detached(
         what = f"对 {covers} 的独立签章 "
         intact = result.signer_signature.ok and result.document_hash.ok and result.seal_signature.ok
     check = _outcome_of(result.verdict, result.reason, subject, what, policy)
-    evidence = SealEvidence(subject, 0, kind, result.verdict.value, _json(result.to_dict()))
+    evidence = _with_material(
+        SealEvidence(subject, 0, kind, result.verdict.value, _json(result.to_dict())),
+        detached_material(kind, data),
+        getattr(result, "signing_time", None),
+    )
     return SealFindings((check,), (evidence,), int(intact), 1)
+
+
+def _with_material(
+    ev: SealEvidence, material: SignatureMaterial | None, signing_time: datetime | None
+) -> SealEvidence:
+    if material is None:
+        return replace(ev, signing_time=signing_time)
+    return replace(
+        ev,
+        certificates=material.certificates,
+        signer_certificate=material.signer_certificate,
+        maker_certificate=material.maker_certificate,
+        timestamps=material.timestamps,
+        signing_time=signing_time,
+    )
 
 
 def merge(findings: Sequence[SealFindings]) -> SealFindings:

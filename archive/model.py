@@ -1,6 +1,7 @@
-"""Tables of the electronic archive (earchive spec §7, §8): the catalogue of packages, their
-files, service items with their material lists, 件号 counters, chunked uploads, fixity runs,
-access records and disposal requests.
+"""Tables of the electronic archive (earchive spec §7, §8): the cases with their 档号, the
+catalogue of packages (one per case version), their files, service items with their material
+lists, 件号 counters, chunked uploads, fixity runs, access records, disposal requests and
+transfers (移交) with their receipts.
 
 The packages themselves live in the write-once ``BlobStore``; the catalogue holds what is needed
 to find, show and re-check them: the package root (SM3 of ``tagmanifest-sm3.txt``), the
@@ -19,8 +20,10 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -31,16 +34,32 @@ from trust.db import Base, UTCDateTime
 
 __all__ = [
     "ArchiveAccess",
+    "ArchiveCase",
     "ArchiveCodeCounter",
     "ArchiveDisposal",
     "ArchiveFile",
     "ArchiveFixityRun",
     "ArchivePackage",
     "ArchiveServiceItem",
+    "ArchiveTransfer",
     "ArchiveUpload",
 ]
 
 _STATUS_SQL = "'active', 'appraisal', 'disposed'"
+
+
+class ArchiveCase(Base):
+    """One case (办件): the 档号 (DA/T 13-2022) belongs to the case, not to a version, so every
+    version keeps it (earchive spec §7.1: AIP id = 档号 + "/v" + n)."""
+
+    __tablename__ = "archive_case"
+    __table_args__ = (UniqueConstraint("case_number", "archival_code", name="number_code"),)
+
+    case_number: Mapped[str] = mapped_column(String(64), primary_key=True)
+    archival_code: Mapped[str] = mapped_column(String(100), unique=True)
+    #: True: the archive gave the 档号 (件号 from the counter); False: the business system did
+    code_assigned: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ArchivePackage(Base):
@@ -49,8 +68,14 @@ class ArchivePackage(Base):
     __tablename__ = "archive_package"
     __table_args__ = (
         UniqueConstraint("case_number", "version", name="case_version"),
+        ForeignKeyConstraint(
+            ["case_number", "archival_code"],
+            ["archive_case.case_number", "archive_case.archival_code"],
+        ),
         CheckConstraint(f"status IN ({_STATUS_SQL})", name="status_known"),
         CheckConstraint("retention IN ('Y', 'D30', 'D10')", name="retention_known"),
+        Index("ix_archive_package_archival_code", "archival_code", "version"),
+        Index("ix_archive_package_fixity_due", "status", "last_fixity_at"),
         Index("ix_archive_package_item_code", "item_code"),
         Index("ix_archive_package_applicant_name", "applicant_name"),
         Index("ix_archive_package_closed_on", "closed_on"),
@@ -60,7 +85,8 @@ class ArchivePackage(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     case_number: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer)
-    archival_code: Mapped[str] = mapped_column(String(100), unique=True)
+    #: the case's 档号, the same for every version (``ArchiveCase``)
+    archival_code: Mapped[str] = mapped_column(String(100))
     #: SM3 of the submitted case.json: what makes a resubmission "the same"
     submission_sm3: Mapped[str] = mapped_column(String(64))
     root_sm3: Mapped[str] = mapped_column(String(64), unique=True)
@@ -90,6 +116,8 @@ class ArchivePackage(Base):
     ingested_by: Mapped[str] = mapped_column(String(120))
     file_count: Mapped[int] = mapped_column(Integer)
     total_bytes: Mapped[int] = mapped_column(BigInteger)
+    #: time of the latest fixity check (the sweep checks the least recently checked first)
+    last_fixity_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ArchiveFile(Base):
@@ -133,10 +161,16 @@ class ArchiveCodeCounter(Base):
 
 
 class ArchiveUpload(Base):
-    """A resumable submission upload: bytes land in ``<data>/archive/uploads/<id>``."""
+    """A resumable submission upload: bytes land in ``<data>/archive/uploads/<id>``; the file is
+    removed once the submission is archived or refused, or when the upload expires."""
 
     __tablename__ = "archive_upload"
-    __table_args__ = (CheckConstraint("state IN ('open', 'complete', 'used')", name="state_known"),)
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('open', 'complete', 'used', 'refused', 'expired')", name="state_known"
+        ),
+        Index("ix_archive_upload_state_updated", "state", "updated_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     owner: Mapped[str] = mapped_column(String(120))
@@ -146,6 +180,8 @@ class ArchiveUpload(Base):
     sm3: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: last activity (creation, a chunk, completion): abandoned uploads expire from here
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ArchiveFixityRun(Base):
@@ -197,3 +233,37 @@ class ArchiveDisposal(Base):
     approvals: Mapped[str] = mapped_column(Text, default="[]")
     executed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     log_index: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ArchiveTransfer(Base):
+    """A transfer (移交, DA/T 93-2022) to an archives: the transfer bag written under the data
+    directory, its root, and the receiving archives' receipt (回执) once it is recorded."""
+
+    __tablename__ = "archive_transfer"
+    __table_args__ = (
+        CheckConstraint("state IN ('created', 'received', 'rejected')", name="state_known"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    receiver: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: SM3 of the transfer bag's tagmanifest-sm3.txt, and of its signed transfer manifest
+    root_sm3: Mapped[str] = mapped_column(String(64))
+    manifest_sm3: Mapped[str] = mapped_column(String(64))
+    #: JSON list of the package ids handed over
+    packages: Mapped[str] = mapped_column(Text)
+    package_count: Mapped[int] = mapped_column(Integer)
+    payload_bytes: Mapped[int] = mapped_column(BigInteger)
+    location: Mapped[str] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(String(16))
+    log_index: Mapped[int] = mapped_column(BigInteger)
+    #: the receipt exactly as received, its SM3, and its detached SM2 signature (if any)
+    receipt: Mapped[str | None] = mapped_column(Text)
+    receipt_sm3: Mapped[str | None] = mapped_column(String(64))
+    receipt_signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: signature.valid / signature.untrusted / signature.absent (hashed and logged only)
+    receipt_check: Mapped[str | None] = mapped_column(String(40))
+    receipt_signer: Mapped[str | None] = mapped_column(String(300))
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    receipt_log_index: Mapped[int | None] = mapped_column(BigInteger)

@@ -2,91 +2,102 @@
 
 ``ingest_case`` orders the steps, in the caller's transaction:
 
-1. the submission (folder or zip) is normalised into a private staging folder;
-2. concurrent ingests of the same case number and version are serialised (PostgreSQL advisory
-   transaction lock; SQLite writers are serialised by ``BEGIN IMMEDIATE``); an archived
-   (case number, version) answers the existing package when ``case.json`` is byte-identical
-   (idempotent resubmission) and ``VersionConflict`` otherwise;
-3. the DA/T 70 battery (``archive.checks.check_case``) plus the catalogue checks (the service
-   item's registered material list, 档号 uniqueness, the previous version): any failure refuses
-   the case with every failure listed (``IngestRefused``) and nothing is stored;
-4. the 档号 is taken from ``case.json`` or assigned (``fonds-WS·year·retention-件号``, the 件号 from
-   a counter row);
-5. the bag is written in staging, its root (SM3 of ``tagmanifest-sm3.txt``) signed with the
-   archive key and timestamped by the service TSA;
-6. every file is published to the write-once store (content-addressed), then the catalogue row
-   and the ``archive.ingest`` log leaf are added in the same transaction.
+1. the submission (folder or zip) is copied into a private staging folder, every byte hashed
+   once on the way (``archive.submission``); the staging folder is held with an ``flock``
+   while the ingest lives, so the inventory sweep can tell a dead ingest's leftovers;
+2. concurrent ingests of the same case number are serialised (PostgreSQL advisory transaction
+   lock; SQLite writers are serialised by ``BEGIN IMMEDIATE``); an archived (case number,
+   version) answers the existing package when ``case.json`` is byte-identical (idempotent
+   resubmission) and ``VersionConflict`` otherwise;
+3. the DA/T 70 battery (``archive.checks.check_case``, reusing the digests of step 1) plus the
+   catalogue checks (``archive.service_catalogue``): any failure refuses the case with every
+   failure listed (``IngestRefused``) and nothing is stored;
+4. the 档号: the case's own for a later version; for version 1 the one in ``case.json`` or one
+   assigned in a short transaction of its own (``archive.service_codes``);
+5. the bag is written in staging - the staged originals hard-linked, the evidence
+   (``archive.evidence``: reports, certificate chains, timestamp tokens, our CA's CRLs) added -
+   its root (SM3 of ``tagmanifest-sm3.txt``) signed with the archive key and timestamped by
+   the service TSA;
+6. every file is published to the write-once store (hard-linked when it is on the same file
+   system), then the catalogue row and the ``archive.ingest`` log leaf are added in the same
+   transaction.
 
 A process killed before the commit leaves no catalogue row and no log leaf: the package does not
-exist. Objects it may already have published are unreferenced content-addressed blobs (the
-inventory sweep in ``archive.preservation`` names them); the retry writes a new bag.
+exist. What it may have left on disk - published objects nobody references, a temporary file of
+the store, its staging folder - is removed by the inventory sweep (``archive.inventory``); the
+retry writes a new bag.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Final
-from zoneinfo import ZoneInfo
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from archive.bag import WrittenBag
+from archive.bag import StoredBag, WrittenBag
 from archive.case import Case, load_case
 from archive.checks import check_case
-from archive.checks_report import (
-    CheckItem,
-    CheckOutcome,
-    CheckPolicy,
-    CheckReport,
-    Dimension,
-    item,
-)
+from archive.checks_report import CheckPolicy, CheckReport
 from archive.errors import CaseMetadataInvalid
-from archive.ingest import (
-    ArchivalRecord,
-    build_case_bag,
-    normalise_submission,
-    publish_bag,
-    seal_bag,
-)
-from archive.model import ArchiveCodeCounter, ArchiveFile, ArchivePackage, ArchiveServiceItem
+from archive.evidence import CertificatePool, CrlFile, evidence_entries
+from archive.ingest import ArchivalRecord, build_case_bag, publish_bag, seal_bag
+from archive.model import ArchiveCase, ArchivePackage
 from archive.scan import VirusScanner
-from archive.service_errors import ArchiveKeyMissing, IngestRefused, VersionConflict
+from archive.service_catalogue import (
+    LOCAL_TZ,
+    catalogue_items,
+    closed_on,
+    duplicate_code_item,
+    existing_package,
+    file_rows,
+    metadata_text,
+    refusal,
+    retention_end,
+)
+from archive.service_codes import bind_case
+from archive.service_errors import ArchiveKeyMissing, VersionConflict
 from archive.service_records import PackageRecord, package_record
-from archive.storage import BlobStore, hash_stream
+from archive.storage import BlobStore
+from archive.submission import IngestProgress, Progress, Submission, normalise_submission
 from keys.interfaces import KeyStore, KeyUsage
 from seals.ports import TimestampVerifier, TrustEvaluator
+from trust.ca import service as ca_service
 from trust.clock import Clock
 from trust.crypto import sm3, sm3_hex
 from trust.crypto.algorithms import OID_SM3
-from trust.errors import NotFound
+from trust.errors import NotFound, TrustError
 from trust.ids import new_id
 from trust.tlog import service as tlog
 from trust.tlog.events import LogEvent
 from trust.tsa.service import timestamp as tsa_timestamp
 
 __all__ = [
+    "LOCAL_TZ",
     "ArchiveTools",
+    "IngestProgress",
     "Ingested",
+    "Progress",
     "ingest_case",
     "retention_end",
 ]
 
-LOCAL_TZ: Final = ZoneInfo("Asia/Shanghai")
-_YEARS: Final = {"D10": 10, "D30": 30}
-Progress = Callable[[str], None]
+#: the lock file inside a staging folder, held by the live ingest (``archive.inventory``)
+STAGING_OWNER = ".owner"
 
 
 @dataclass(frozen=True, slots=True)
 class ArchiveTools:
     """What an ingest needs besides the session: the store, a staging root on the same file
-    system, the seal verifiers' trust answers, virus scanners and the check policy."""
+    system, the seal verifiers' trust answers, virus scanners, the check policy and the
+    certificates evidence chains are built from."""
 
     store: BlobStore
     staging_root: Path
@@ -95,6 +106,7 @@ class ArchiveTools:
     scanners: Sequence[VirusScanner] = ()
     policy: CheckPolicy = field(default_factory=CheckPolicy)
     tsa_policy_oid: str = "1.2.156.112233.1.1"
+    certificates: CertificatePool = field(default_factory=CertificatePool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,157 +116,12 @@ class Ingested:
     report: dict[str, Any] | None  # the check report of this run (None when idempotent)
 
 
-def retention_end(retention: str, year: int) -> date | None:
-    """Retention counted in whole years after the 年度 (GB/T 18894-2016): ``D30`` of 2026 ends on
-    2056-12-31; permanent (``Y``) never ends."""
-    years = _YEARS.get(retention)
-    return None if years is None else date(year + years, 12, 31)
-
-
-def _lock_case(session: Session, case_number: str, version: int) -> None:
+def _lock_case(session: Session, case_number: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        key = int.from_bytes(sm3(f"{case_number}/{version}".encode())[:8], "big", signed=True)
+        key = int.from_bytes(sm3(f"archive-case/{case_number}".encode())[:8], "big", signed=True)
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
     else:  # SQLite: the first statement takes the write lock (BEGIN IMMEDIATE)
         session.execute(text("SELECT 1"))
-
-
-def _existing(session: Session, case_number: str, version: int) -> ArchivePackage | None:
-    return session.scalars(
-        select(ArchivePackage).where(
-            ArchivePackage.case_number == case_number, ArchivePackage.version == version
-        )
-    ).first()
-
-
-AUT, INT = Dimension.AUTHENTICITY, Dimension.INTEGRITY
-FAIL, PASS = CheckOutcome.FAIL, CheckOutcome.PASS
-
-
-def _catalogue_items(session: Session, case: Case) -> list[CheckItem]:
-    out: list[CheckItem] = []
-    row = session.get(ArchiveServiceItem, case.service_item.code)
-    if row is not None:
-        present = {m.material_code for m in case.materials if m.material_code}
-        for req in json.loads(row.required_materials):
-            if req["mandatory"] and req["code"] not in present:
-                out.append(
-                    item(
-                        INT,
-                        "integrity.catalogue_materials",
-                        req["code"],
-                        FAIL,
-                        "material.catalogue_missing",
-                        f"事项材料清单要求的材料“{req['name']}”缺失",
-                    )
-                )
-        if not out:
-            out.append(
-                item(
-                    INT,
-                    "integrity.catalogue_materials",
-                    row.code,
-                    PASS,
-                    "material.catalogue_ok",
-                    "材料与事项材料清单一致",
-                )
-            )
-    if case.archival_code is not None:
-        taken = session.scalars(
-            select(ArchivePackage).where(ArchivePackage.archival_code == case.archival_code)
-        ).first()
-        if taken is not None and taken.case_number != case.case_number:
-            out.append(
-                item(
-                    AUT,
-                    "authenticity.metadata",
-                    "archival_code",
-                    FAIL,
-                    "metadata.duplicate_archival_code",
-                    "档号已被其他办件使用",
-                )
-            )
-    if case.version > 1 and _existing(session, case.case_number, case.version - 1) is None:
-        out.append(
-            item(
-                INT,
-                "integrity.version_chain",
-                "version",
-                FAIL,
-                "version.previous_missing",
-                "前一版本尚未归档",
-            )
-        )
-    return out
-
-
-def _assign_code(session: Session, case: Case) -> str:
-    key = (case.fonds, case.year, case.retention.value)
-    counter = session.get(ArchiveCodeCounter, key, with_for_update=True)
-    if counter is None:
-        counter = ArchiveCodeCounter(
-            fonds=case.fonds, year=case.year, retention=case.retention.value, last=0
-        )
-        session.add(counter)
-    while True:
-        counter.last += 1
-        code = f"{case.fonds}-WS·{case.year}·{case.retention.value}-{counter.last:04d}"
-        clash = session.scalars(
-            select(ArchivePackage.id).where(ArchivePackage.archival_code == code)
-        ).first()
-        if clash is None:
-            session.flush()
-            return code
-
-
-def _refuse(report: CheckReport) -> IngestRefused:
-    failures = [i.to_dict() for i in report.failures]
-    failures += [i.to_dict() for i in report.unavailable if i.blocking]
-    return IngestRefused(
-        f"归档检测未通过：{len(failures)} 项不符合",
-        extra={
-            "verdict": report.verdict.value,
-            "failures": failures,
-            "report": report.to_dict(),
-        },
-    )
-
-
-def _closed_on(case: Case) -> date:
-    times = [n.time for n in case.nodes]
-    last = max(times) if times else datetime(case.year, 1, 1, tzinfo=LOCAL_TZ)
-    return last.astimezone(LOCAL_TZ).date()
-
-
-def _metadata_text(case: Case, code: str) -> str:
-    parts = [case.case_number, code, case.service_item.name, case.agency.name, case.applicant.name]
-    parts += [m.title for m in case.materials]
-    if case.decision is not None:
-        parts.append(case.decision.number)
-    parts += [f"{lic.name} {lic.number}" for lic in case.licences]
-    parts += [n.result or "" for n in case.nodes]
-    return " ".join(p for p in parts if p)[:20000]
-
-
-def _file_rows(package_id: str, bag: WrittenBag) -> list[ArchiveFile]:
-    rows = [
-        ArchiveFile(package_id=package_id, path=p, sm3=d.sm3, sha256=d.sha256, size=d.size)
-        for p, d in bag.payload
-    ]
-    for entry in sorted(bag.path.iterdir()):
-        if entry.is_file():
-            with open(entry, "rb") as fh:
-                d = hash_stream(fh)
-            rows.append(
-                ArchiveFile(
-                    package_id=package_id, path=entry.name, sm3=d.sm3, sha256=d.sha256, size=d.size
-                )
-            )
-    return rows
-
-
-def _report_with(report: CheckReport, extra: list[CheckItem]) -> CheckReport:
-    return replace(report, items=report.items + tuple(extra))
 
 
 def _timestamper(
@@ -274,6 +141,26 @@ def _timestamper(
     return stamp
 
 
+def _our_crls(session: Session, clock: Clock, keystore: KeyStore) -> list[CrlFile]:
+    """The current CRL of each authority of our CA (none when the CA is not set up)."""
+    out: list[CrlFile] = []
+    for role in ("issuing", "root"):
+        try:
+            key_id = ca_service.authority_key_id(session=session, role=role)
+            signer = keystore.signer(session=session, key_id=key_id)
+            der = ca_service.current_crl(session=session, clock=clock, issuer_signer=signer)
+        except TrustError:
+            continue
+        out.append(CrlFile(f"{role}-ca.crl", der))
+    return out
+
+
+def _hold_staging(staging: Path) -> int:
+    fd = os.open(staging / STAGING_OWNER, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
 def ingest_case(
     *,
     session: Session,
@@ -284,137 +171,212 @@ def ingest_case(
     actor: str,
     progress: Progress | None = None,
 ) -> Ingested:
-    """Check, package, sign, timestamp, store and log one submitted case (module docstring)."""
-    step = progress or (lambda _stage: None)
+    """Check, package, sign, timestamp, store and log one submitted case (module docstring).
+    ``progress`` hears each stage (``IngestProgress``), with bytes while copying and storing."""
+    step: Progress = progress or (lambda _event: None)
     tools.staging_root.mkdir(parents=True, exist_ok=True)
     staging = tools.staging_root / new_id("stg")
     staging.mkdir()
+    owner = _hold_staging(staging)
     try:
-        folder = normalise_submission(source, staging)
-        submission_sm3 = sm3_hex((folder / "case.json").read_bytes())
-        step("normalised")
-        return _ingest(
-            session, clock, keystore, tools, folder, staging, submission_sm3, actor, step
-        )
+        submission = normalise_submission(source, staging, progress=step)
+        total = submission.total_bytes
+        step(IngestProgress("normalised", total, total))
+        return _Ingest(session, clock, keystore, tools, actor, step).run(submission, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        os.close(owner)
 
 
-def _ingest(
-    session: Session,
-    clock: Clock,
-    keystore: KeyStore,
-    tools: ArchiveTools,
-    folder: Path,
-    staging: Path,
-    submission_sm3: str,
-    actor: str,
-    step: Progress,
-) -> Ingested:
-    try:
-        case: Case | None = load_case(folder)
-    except CaseMetadataInvalid:
-        case = None  # the checks report every metadata problem
-    if case is not None:
-        _lock_case(session, case.case_number, case.version)
-        existing = _existing(session, case.case_number, case.version)
-        if existing is not None:
-            if existing.submission_sm3 != submission_sm3:
-                raise VersionConflict(
-                    f"办件 {case.case_number} 第 {case.version} 版已归档，且提交内容不同",
-                    extra={"archival_code": existing.archival_code},
-                )
-            return Ingested(package_record(existing), False, None)
-    now = clock.now()
-    report = check_case(
-        folder,
-        now=now,
-        trust=tools.trust,
-        scanners=tools.scanners,
-        timestamps=tools.timestamps,
-        policy=tools.policy,
-    )
-    if case is not None:
-        report = _report_with(report, _catalogue_items(session, case))
-    step("checked")
-    if case is None or not report.passed:
-        raise _refuse(report)
-    try:
-        signer = keystore.active_signer(session=session, usage=KeyUsage.ARCHIVE)
-    except NotFound:
-        raise ArchiveKeyMissing("没有可用的档案签名密钥（trustctl archive init）") from None
-    stamp = _timestamper(session, clock, keystore, tools.tsa_policy_oid)
-    code = case.archival_code or _assign_code(session, case)
-    previous = _existing(session, case.case_number, case.version - 1)
-    record = ArchivalRecord(
-        code, case.archival_code is None, now, actor, previous.root_sm3 if previous else None
-    )
-    bag = build_case_bag(
-        folder, case, report, record, staging / "bag", bagging_date=now.astimezone(LOCAL_TZ).date()
-    )
-    step("bagged")
-    signature, token = seal_bag(bag, signer=signer, timestamper=stamp, signing_time=now)
-    step("staged")
-    stored = publish_bag(bag, tools.store)
-    step("published")
-    package_id = new_id("arc")
-    row = ArchivePackage(
-        id=package_id,
-        case_number=case.case_number,
-        version=case.version,
-        archival_code=code,
-        submission_sm3=submission_sm3,
-        root_sm3=stored.root_sm3,
-        root_sha256=stored.root_sha256,
-        previous_root=record.previous_version_root,
-        payload_oxum=stored.payload_oxum,
-        uncovered=json.dumps([list(u) for u in stored.uncovered]),
-        signer_key_id=signer.key_id,
-        fonds=case.fonds,
-        year=case.year,
-        retention=case.retention.value,
-        classification=case.classification.value,
-        item_code=case.service_item.code,
-        item_name=case.service_item.name,
-        agency_name=case.agency.name,
-        applicant_name=case.applicant.name,
-        applicant_id_masked=case.applicant.masked_id(),
-        outcome=case.outcome.value,
-        closed_on=_closed_on(case),
-        metadata_text=_metadata_text(case, code),
-        retention_end=retention_end(case.retention.value, case.year),
-        status="active",
-        log_index=-1,
-        ingested_at=now,
-        ingested_by=actor,
-        file_count=len(bag.payload),
-        total_bytes=int(bag.payload_oxum.split(".")[0]),
-    )
-    session.add(row)
-    session.flush()
-    session.add_all(_file_rows(package_id, bag))
-    appended = tlog.append(
-        session=session,
-        clock=clock,
-        event=LogEvent(
-            kind="archive.ingest",
-            subject=code,
-            actor=actor,
-            payload={
-                "event": "ingest",
-                "archival_code": code,
-                "case_number": case.case_number,
-                "version": case.version,
-                "root_sm3": stored.root_sm3,
-                "root_sha256": stored.root_sha256,
-                "prev_root": record.previous_version_root,
-                "signature_sm3": sm3_hex(signature),
-                "tsa_token_sm3": sm3_hex(token),
-                "result": report.verdict.value,
-            },
-        ),
-    )
-    row.log_index = appended.index
-    session.flush()
-    step("committed")
-    return Ingested(package_record(row), True, report.to_dict())
+@dataclass
+class _Ingest:
+    session: Session
+    clock: Clock
+    keystore: KeyStore
+    tools: ArchiveTools
+    actor: str
+    step: Progress
+
+    def run(self, submission: Submission, staging: Path) -> Ingested:
+        folder = submission.folder
+        submission_sm3 = sm3_hex((folder / "case.json").read_bytes())
+        try:
+            case: Case | None = load_case(folder)
+        except CaseMetadataInvalid:
+            case = None  # the checks report every metadata problem
+        if case is not None:
+            _lock_case(self.session, case.case_number)
+            done = self._already(case, submission_sm3)
+            if done is not None:
+                return done
+        now = self.clock.now()
+        report = check_case(
+            folder,
+            now=now,
+            trust=self.tools.trust,
+            scanners=self.tools.scanners,
+            timestamps=self.tools.timestamps,
+            policy=self.tools.policy,
+            digests=submission.digests,
+        )
+        if case is not None:
+            report = replace(
+                report, items=report.items + tuple(catalogue_items(self.session, case))
+            )
+        self.step(IngestProgress("checked"))
+        if case is None or not report.passed:
+            raise refusal(report)
+        return self._archive(case, report, submission, staging, submission_sm3)
+
+    def _already(self, case: Case, submission_sm3: str) -> Ingested | None:
+        existing = existing_package(self.session, case.case_number, case.version)
+        if existing is None:
+            return None
+        if existing.submission_sm3 != submission_sm3:
+            raise VersionConflict(
+                f"办件 {case.case_number} 第 {case.version} 版已归档，且提交内容不同",
+                extra={"archival_code": existing.archival_code},
+            )
+        return Ingested(package_record(existing), False, None)
+
+    def _code(self, case: Case, report: CheckReport) -> tuple[str, bool]:
+        """The case's 档号 and whether the archive assigned it."""
+        known = self.session.get(ArchiveCase, case.case_number)
+        if known is not None:
+            return known.archival_code, known.code_assigned
+        code = bind_case(
+            session=self.session,
+            case_number=case.case_number,
+            given_code=case.archival_code,
+            fonds=case.fonds,
+            year=case.year,
+            retention=case.retention.value,
+            now=self.clock.now(),
+        )
+        if code is None:  # taken by another case since the catalogue checks
+            raise refusal(replace(report, items=(*report.items, duplicate_code_item())))
+        return code, case.archival_code is None
+
+    def _archive(
+        self,
+        case: Case,
+        report: CheckReport,
+        submission: Submission,
+        staging: Path,
+        submission_sm3: str,
+    ) -> Ingested:
+        s, now = self.session, self.clock.now()
+        try:
+            signer = self.keystore.active_signer(session=s, usage=KeyUsage.ARCHIVE)
+        except NotFound:
+            raise ArchiveKeyMissing("没有可用的档案签名密钥（trustctl archive init）") from None
+        stamp = _timestamper(s, self.clock, self.keystore, self.tools.tsa_policy_oid)
+        code, assigned = self._code(case, report)
+        previous = existing_package(s, case.case_number, case.version - 1)
+        record = ArchivalRecord(
+            code, assigned, now, self.actor, previous.root_sm3 if previous else None
+        )
+        evidence = evidence_entries(
+            report,
+            pool=self.tools.certificates,
+            crls=_our_crls(s, self.clock, self.keystore),
+            now=now,
+        )
+        bag = build_case_bag(
+            submission.folder,
+            case,
+            report,
+            record,
+            staging / "bag",
+            bagging_date=now.astimezone(LOCAL_TZ).date(),
+            evidence=evidence,
+            known=submission.digests,
+        )
+        self.step(IngestProgress("bagged"))
+        signature, token = seal_bag(bag, signer=signer, timestamper=stamp, signing_time=now)
+        self.step(IngestProgress("staged"))
+        stored = publish_bag(bag, self.tools.store, progress=self.step)
+        self.step(IngestProgress("published"))
+        row = self._record(case, bag, stored, record, submission_sm3, signer.key_id)
+        self._log(case, row, record, signature, token, report)
+        self.step(IngestProgress("recorded"))
+        return Ingested(package_record(row), True, report.to_dict())
+
+    def _record(
+        self,
+        case: Case,
+        bag: WrittenBag,
+        stored: StoredBag,
+        record: ArchivalRecord,
+        submission_sm3: str,
+        key_id: str,
+    ) -> ArchivePackage:
+        row = ArchivePackage(
+            id=new_id("arc"),
+            case_number=case.case_number,
+            version=case.version,
+            archival_code=record.archival_code,
+            submission_sm3=submission_sm3,
+            root_sm3=bag.root_sm3,
+            root_sha256=bag.root_sha256,
+            previous_root=record.previous_version_root,
+            payload_oxum=bag.payload_oxum,
+            uncovered=json.dumps([list(u) for u in stored.uncovered]),
+            signer_key_id=key_id,
+            fonds=case.fonds,
+            year=case.year,
+            retention=case.retention.value,
+            classification=case.classification.value,
+            item_code=case.service_item.code,
+            item_name=case.service_item.name,
+            agency_name=case.agency.name,
+            applicant_name=case.applicant.name,
+            applicant_id_masked=case.applicant.masked_id(),
+            outcome=case.outcome.value,
+            closed_on=closed_on(case),
+            metadata_text=metadata_text(case, record.archival_code),
+            retention_end=retention_end(case.retention.value, case.year),
+            status="active",
+            log_index=-1,
+            ingested_at=record.ingested_at,
+            ingested_by=self.actor,
+            file_count=len(bag.payload),
+            total_bytes=int(bag.payload_oxum.split(".")[0]),
+        )
+        self.session.add(row)
+        self.session.flush()
+        self.session.add_all(file_rows(row.id, bag))
+        return row
+
+    def _log(
+        self,
+        case: Case,
+        row: ArchivePackage,
+        record: ArchivalRecord,
+        signature: bytes,
+        token: bytes,
+        report: CheckReport,
+    ) -> None:
+        appended = tlog.append(
+            session=self.session,
+            clock=self.clock,
+            event=LogEvent(
+                kind="archive.ingest",
+                subject=row.archival_code,
+                actor=self.actor,
+                payload={
+                    "event": "ingest",
+                    "archival_code": row.archival_code,
+                    "case_number": case.case_number,
+                    "version": case.version,
+                    "root_sm3": row.root_sm3,
+                    "root_sha256": row.root_sha256,
+                    "prev_root": record.previous_version_root,
+                    "signature_sm3": sm3_hex(signature),
+                    "tsa_token_sm3": sm3_hex(token),
+                    "result": report.verdict.value,
+                },
+            ),
+        )
+        row.log_index = appended.index
+        self.session.flush()

@@ -93,21 +93,32 @@ def stored_bag(row: ArchivePackage) -> StoredBag:
     return StoredBag(row.root_sm3, row.root_sha256, row.payload_oxum, uncovered)
 
 
+def _version_ref(ref: str) -> tuple[str, int] | None:
+    """``档号/v2`` -> (档号, 2) (the AIP id of earchive spec §7.1)."""
+    code, sep, version = ref.rpartition("/v")
+    if sep and code and version.isdigit():
+        return code, int(version)
+    return None
+
+
 def find_package_row(session: Session, ref: str) -> ArchivePackage:
-    """By package id, 档号, package root, or case number (its latest version)."""
+    """By package id, ``档号/v<n>``, package root, or the latest version of a 档号 or case
+    number."""
     ref = ref.strip()
-    row = session.get(ArchivePackage, ref)
-    if row is None:
+    p = ArchivePackage
+    row = session.get(p, ref)
+    versioned = _version_ref(ref) if row is None else None
+    if versioned is not None:
         row = session.scalars(
-            select(ArchivePackage).where(
-                (ArchivePackage.archival_code == ref) | (ArchivePackage.root_sm3 == ref)
-            )
+            select(p).where(p.archival_code == versioned[0], p.version == versioned[1])
         ).first()
     if row is None:
+        row = session.scalars(select(p).where(p.root_sm3 == ref)).first()
+    if row is None:
         row = session.scalars(
-            select(ArchivePackage)
-            .where(ArchivePackage.case_number == ref)
-            .order_by(ArchivePackage.version.desc())
+            select(p)
+            .where((p.archival_code == ref) | (p.case_number == ref))
+            .order_by(p.version.desc())
         ).first()
     if row is None:
         raise PackageNotFound(f"没有档案 {ref}")

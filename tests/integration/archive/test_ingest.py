@@ -85,7 +85,7 @@ def test_a_valid_case_is_archived_signed_timestamped_and_logged(
     # evidence, report, trail, archival record
     assert (bag / "data/metadata/preservation/four-properties-report.json").is_file()
     assert list((bag / "data/evidence/seals").rglob("report-*.json"))
-    assert list((bag / "data/evidence/seals").rglob("certificate-*.cer"))
+    assert list((bag / "data/evidence/seals").rglob("signer-chain-*.pem"))
     trail = (bag / "data/process/trail.jsonl").read_bytes().splitlines()
     assert len(trail) == 7
     assert json.loads(trail[1])["prev_sm3"] == sm3(trail[0]).hex()

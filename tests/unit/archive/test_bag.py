@@ -33,6 +33,7 @@ from archive.bag import (
 from archive.case import load_case
 from archive.checks import check_case
 from archive.errors import BagMalformed, UnsafePath
+from archive.evidence import CertificatePool, evidence_entries
 from seals.verification import AnchorListEvaluator
 from tests.conftest import REPO_ROOT, skip_or_fail
 from tests.unit.archive.case_factory import NOW, CaseFolder
@@ -57,9 +58,11 @@ def small_bag(tmp_path: Path) -> WrittenBag:
 def case_bag(tmp_path: Path, case_folder: CaseFolder, trust: AnchorListEvaluator) -> WrittenBag:
     report = check_case(case_folder.path, now=NOW, trust=trust)
     case = load_case(case_folder.path)
+    pool = CertificatePool(anchors=case_folder.anchors)
+    evidence = evidence_entries(report, pool=pool, crls=(), now=NOW)
     return write_bag(
         tmp_path / "case-bag",
-        case_payload(case_folder.path, report),
+        case_payload(case_folder.path, report) + evidence,
         case_bag_info(case),
         bagging_date=BAGGED_ON,
     )
@@ -149,7 +152,7 @@ def test_case_bag_keeps_originals_byte_identical(
     assert report["verdict"] == "passed"
     evidence = case_bag.path / "data/evidence/seals/0006-准予许可决定书.pdf"
     assert json.loads((evidence / "report-0.json").read_bytes())["digest_ok"] is True
-    assert (evidence / "certificate-0-0.cer").read_bytes()[:1] == b"\x30"
+    assert (evidence / "signer-chain-0.pem").read_bytes().startswith(b"-----BEGIN CERTIFICATE")
     assert validate_bag(DirectoryBagSource(case_bag.path)).valid
 
 

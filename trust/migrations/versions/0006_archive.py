@@ -1,4 +1,4 @@
-"""archive: service items, cases, uploads, packages, fixity, appraisal, access log
+"""archive: service items, cases, uploads, packages, fixity, appraisal, access log, transfers
 
 Revision ID: 0006_archive
 Revises: 0005_licences
@@ -40,6 +40,15 @@ def upgrade() -> None:
     sa.Column('last', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('fonds', 'year', 'retention', name=op.f('pk_archive_code_counter'))
     )
+    op.create_table('archive_case',
+    sa.Column('case_number', sa.String(length=64), nullable=False),
+    sa.Column('archival_code', sa.String(length=100), nullable=False),
+    sa.Column('code_assigned', sa.Boolean(), nullable=False),
+    sa.Column('created_at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('case_number', name=op.f('pk_archive_case')),
+    sa.UniqueConstraint('archival_code', name=op.f('uq_archive_case_archival_code')),
+    sa.UniqueConstraint('case_number', 'archival_code', name='number_code')
+    )
     op.create_table('archive_package',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('case_number', sa.String(length=64), nullable=False),
@@ -71,16 +80,19 @@ def upgrade() -> None:
     sa.Column('ingested_by', sa.String(length=120), nullable=False),
     sa.Column('file_count', sa.Integer(), nullable=False),
     sa.Column('total_bytes', sa.BigInteger(), nullable=False),
+    sa.Column('last_fixity_at', trust.db.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint("retention IN ('Y', 'D30', 'D10')", name=op.f('ck_archive_package_retention_known')),
     sa.CheckConstraint("status IN ('active', 'appraisal', 'disposed')", name=op.f('ck_archive_package_status_known')),
+    sa.ForeignKeyConstraint(['case_number', 'archival_code'], ['archive_case.case_number', 'archive_case.archival_code'], name=op.f('fk_archive_package_case_number_archive_case')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_archive_package')),
-    sa.UniqueConstraint('archival_code', name=op.f('uq_archive_package_archival_code')),
     sa.UniqueConstraint('case_number', 'version', name='case_version'),
     sa.UniqueConstraint('root_sm3', name=op.f('uq_archive_package_root_sm3'))
     )
     with op.batch_alter_table('archive_package', schema=None) as batch_op:
         batch_op.create_index('ix_archive_package_applicant_name', ['applicant_name'], unique=False)
+        batch_op.create_index('ix_archive_package_archival_code', ['archival_code', 'version'], unique=False)
         batch_op.create_index('ix_archive_package_closed_on', ['closed_on'], unique=False)
+        batch_op.create_index('ix_archive_package_fixity_due', ['status', 'last_fixity_at'], unique=False)
         batch_op.create_index('ix_archive_package_item_code', ['item_code'], unique=False)
         batch_op.create_index('ix_archive_package_status_retention_end', ['status', 'retention_end'], unique=False)
 
@@ -102,8 +114,35 @@ def upgrade() -> None:
     sa.Column('sm3', sa.String(length=64), nullable=True),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('created_at', trust.db.UTCDateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("state IN ('open', 'complete', 'used')", name=op.f('ck_archive_upload_state_known')),
+    sa.Column('updated_at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("state IN ('open', 'complete', 'used', 'refused', 'expired')", name=op.f('ck_archive_upload_state_known')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_archive_upload'))
+    )
+    with op.batch_alter_table('archive_upload', schema=None) as batch_op:
+        batch_op.create_index('ix_archive_upload_state_updated', ['state', 'updated_at'], unique=False)
+
+    op.create_table('archive_transfer',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('receiver', sa.String(length=200), nullable=False),
+    sa.Column('created_by', sa.String(length=120), nullable=False),
+    sa.Column('created_at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('root_sm3', sa.String(length=64), nullable=False),
+    sa.Column('manifest_sm3', sa.String(length=64), nullable=False),
+    sa.Column('packages', sa.Text(), nullable=False),
+    sa.Column('package_count', sa.Integer(), nullable=False),
+    sa.Column('payload_bytes', sa.BigInteger(), nullable=False),
+    sa.Column('location', sa.String(length=500), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('log_index', sa.BigInteger(), nullable=False),
+    sa.Column('receipt', sa.Text(), nullable=True),
+    sa.Column('receipt_sm3', sa.String(length=64), nullable=True),
+    sa.Column('receipt_signature', sa.LargeBinary(), nullable=True),
+    sa.Column('receipt_check', sa.String(length=40), nullable=True),
+    sa.Column('receipt_signer', sa.String(length=300), nullable=True),
+    sa.Column('received_at', trust.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('receipt_log_index', sa.BigInteger(), nullable=True),
+    sa.CheckConstraint("state IN ('created', 'received', 'rejected')", name=op.f('ck_archive_transfer_state_known')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_archive_transfer'))
     )
     op.create_table('archive_disposal',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -161,15 +200,22 @@ def downgrade() -> None:
 
     op.drop_table('archive_file')
     op.drop_table('archive_disposal')
+    op.drop_table('archive_transfer')
+    with op.batch_alter_table('archive_upload', schema=None) as batch_op:
+        batch_op.drop_index('ix_archive_upload_state_updated')
+
     op.drop_table('archive_upload')
     op.drop_table('archive_service_item')
     with op.batch_alter_table('archive_package', schema=None) as batch_op:
         batch_op.drop_index('ix_archive_package_status_retention_end')
         batch_op.drop_index('ix_archive_package_item_code')
+        batch_op.drop_index('ix_archive_package_fixity_due')
         batch_op.drop_index('ix_archive_package_closed_on')
+        batch_op.drop_index('ix_archive_package_archival_code')
         batch_op.drop_index('ix_archive_package_applicant_name')
 
     op.drop_table('archive_package')
+    op.drop_table('archive_case')
     op.drop_table('archive_code_counter')
     with op.batch_alter_table('archive_access', schema=None) as batch_op:
         batch_op.drop_index('ix_archive_access_package')
