@@ -8,31 +8,27 @@
   leads to the root of the latest signed checkpoint that covers it (else the current head).
   Records a fixity run and an ``archive.fixity`` log event naming every changed, missing or
   extra file. Never repairs or deletes.
-- ``flag_for_appraisal``: packages whose retention period has ended go to ``appraisal``: a
-  person decides. Nothing is ever deleted automatically (GB/T 18894-2016).
-- ``propose_disposal`` / ``approve_disposal`` / ``execute_disposal``: destruction (销毁) of an
-  appraised package needs two approvals by two distinct people other than the proposer;
-  execution removes the package's objects that no other package uses and leaves a tombstone
-  leaf in the log (hashes, register number, approvers; no content).
+
+The periodic sweeps (fixity of every package, appraisal at the end of retention) are in
+``archive.sweeps``; disposal (two approvals, tombstone) in ``archive.disposal``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archive.fixity import check_stored
 from archive.ingest import SEAL_FILE, TIMESTAMP_FILE
-from archive.model import ArchiveDisposal, ArchiveFile, ArchiveFixityRun, ArchivePackage
-from archive.service_errors import DisposalNotAllowed, PackageNotFound
+from archive.model import ArchiveFixityRun, ArchivePackage
+from archive.service_errors import PackageNotFound
 from archive.service_records import PackageRecord, find_package_row, package_record, stored_bag
-from archive.storage import BlobStore, DisposableBlobStore, DisposalRecord
+from archive.storage import BlobStore
 from keys.interfaces import KeyStore
 from seals.checks import check_sm2_signature
 from seals.cms import parse_signed_data
@@ -40,22 +36,17 @@ from seals.ports import TimestampStatus, TimestampVerifier
 from trust.ca.x509 import parse_certificate, sm2_spki
 from trust.clock import Clock
 from trust.crypto import constant_time_equal, sm3
-from trust.errors import Conflict, NotFound, TrustError
+from trust.errors import NotFound, TrustError
 from trust.ids import new_id
 from trust.tlog import service as tlog
 from trust.tlog.events import LogEvent
 from trust.tlog.merkle import leaf_hash, root_from_inclusion_proof
 
 __all__ = [
-    "DisposalState",
     "FixityOutcome",
-    "approve_disposal",
     "check_package_fixity",
-    "execute_disposal",
     "fixity_targets",
-    "flag_for_appraisal",
     "latest_fixity",
-    "propose_disposal",
 ]
 
 
@@ -213,19 +204,24 @@ def check_package_fixity(
         log_index=appended.index,
     )
     session.add(run)
+    row.last_fixity_at = now
     session.flush()
     return FixityOutcome(package_record(row), ok, report, run.id)
 
 
-def fixity_targets(*, session: Session) -> list[str]:
-    """Ids of every package a sweep checks (all but disposed ones), oldest first."""
-    return list(
-        session.scalars(
-            select(ArchivePackage.id)
-            .where(ArchivePackage.status != "disposed")
-            .order_by(ArchivePackage.ingested_at, ArchivePackage.id)
-        )
-    )
+def fixity_targets(
+    *, session: Session, checked_before: datetime | None = None, limit: int | None = None
+) -> list[str]:
+    """Ids of packages a sweep checks (all but disposed ones), least recently checked first
+    (never checked first); with ``checked_before``, only those not checked since."""
+    p = ArchivePackage
+    query = select(p.id).where(p.status != "disposed")
+    if checked_before is not None:
+        query = query.where((p.last_fixity_at.is_(None)) | (p.last_fixity_at < checked_before))
+    query = query.order_by(p.last_fixity_at.asc().nulls_first(), p.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
 
 
 def latest_fixity(*, session: Session, package_id: str) -> dict[str, Any] | None:
@@ -240,200 +236,3 @@ def latest_fixity(*, session: Session, package_id: str) -> dict[str, Any] | None
     loaded["run_id"] = run.id
     loaded["actor"] = run.actor
     return loaded
-
-
-# --------------------------------------------------------------------------- retention
-
-
-def flag_for_appraisal(
-    *, session: Session, clock: Clock, actor: str, today: date | None = None
-) -> list[PackageRecord]:
-    """Active packages whose retention ended before ``today`` go to appraisal (鉴定)."""
-    day = today or clock.now().date()
-    rows = session.scalars(
-        select(ArchivePackage).where(
-            ArchivePackage.status == "active",
-            ArchivePackage.retention_end.is_not(None),
-            ArchivePackage.retention_end < day,
-        )
-    ).all()
-    for row in rows:
-        row.status = "appraisal"
-        tlog.append(
-            session=session,
-            clock=clock,
-            event=LogEvent(
-                kind="archive.appraisal_due",
-                subject=row.archival_code,
-                actor=actor,
-                payload={"root_sm3": row.root_sm3, "retention_end": str(row.retention_end)},
-            ),
-        )
-    session.flush()
-    return [package_record(r) for r in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class DisposalState:
-    id: str
-    archival_code: str
-    register_number: str
-    state: str
-    proposed_by: str
-    approvals: tuple[str, ...]
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "archival_code": self.archival_code,
-            "register_number": self.register_number,
-            "state": self.state,
-            "proposed_by": self.proposed_by,
-            "approvals": list(self.approvals),
-            "reason": self.reason,
-        }
-
-
-def _state(d: ArchiveDisposal, code: str) -> DisposalState:
-    approvals = tuple(a["by"] for a in json.loads(d.approvals))
-    return DisposalState(d.id, code, d.register_number, d.state, d.proposed_by, approvals, d.reason)
-
-
-def propose_disposal(
-    *, session: Session, clock: Clock, ref: str, register_number: str, reason: str, actor: str
-) -> DisposalState:
-    row = find_package_row(session, ref)
-    if row.status != "appraisal":
-        raise DisposalNotAllowed("只有保管期满并进入鉴定的档案才能提出销毁")
-    if not register_number.strip() or not reason.strip():
-        raise DisposalNotAllowed("销毁需要销毁清册编号和理由")
-    d = ArchiveDisposal(
-        id=new_id("dsp"),
-        package_id=row.id,
-        register_number=register_number.strip(),
-        reason=reason.strip(),
-        state="proposed",
-        proposed_by=actor,
-        proposed_at=clock.now(),
-        approvals="[]",
-    )
-    session.add(d)
-    tlog.append(
-        session=session,
-        clock=clock,
-        event=LogEvent(
-            kind="archive.disposal_proposed",
-            subject=row.archival_code,
-            actor=actor,
-            payload={"register_number": d.register_number, "root_sm3": row.root_sm3},
-        ),
-    )
-    session.flush()
-    return _state(d, row.archival_code)
-
-
-def _disposal(session: Session, disposal_id: str) -> tuple[ArchiveDisposal, ArchivePackage]:
-    d = session.get(ArchiveDisposal, disposal_id, with_for_update=True)
-    if d is None:
-        raise NotFound(f"没有销毁申请 {disposal_id}", code="archive.disposal_not_found")
-    row = session.get(ArchivePackage, d.package_id)
-    if row is None:  # pragma: no cover - foreign key
-        raise PackageNotFound(d.package_id)
-    return d, row
-
-
-def approve_disposal(
-    *, session: Session, clock: Clock, disposal_id: str, actor: str
-) -> DisposalState:
-    """One approval; the second by a different person (neither the proposer) approves it."""
-    d, row = _disposal(session, disposal_id)
-    if d.state != "proposed":
-        raise Conflict(f"销毁申请状态为 {d.state}", code="archive.disposal_state")
-    approvals: list[dict[str, str]] = json.loads(d.approvals)
-    if actor == d.proposed_by or any(a["by"] == actor for a in approvals):
-        raise DisposalNotAllowed("销毁须由提出人以外的两名不同人员批准")
-    approvals.append({"by": actor, "at": clock.now().isoformat()})
-    d.approvals = json.dumps(approvals, ensure_ascii=False)
-    if len(approvals) >= 2:
-        d.state = "approved"
-    tlog.append(
-        session=session,
-        clock=clock,
-        event=LogEvent(
-            kind="archive.disposal_approved",
-            subject=row.archival_code,
-            actor=actor,
-            payload={"register_number": d.register_number, "approvals": len(approvals)},
-        ),
-    )
-    session.flush()
-    return _state(d, row.archival_code)
-
-
-def _still_used(session: Session, package_id: str, addresses: Sequence[str]) -> set[str]:
-    used: set[str] = set()
-    for address in addresses:
-        other = session.scalars(
-            select(ArchiveFile.package_id)
-            .join(ArchivePackage, ArchivePackage.id == ArchiveFile.package_id)
-            .where(
-                ArchiveFile.sm3 == address,
-                ArchiveFile.package_id != package_id,
-                ArchivePackage.status != "disposed",
-            )
-        ).first()
-        if other is not None:
-            used.add(address)
-    return used
-
-
-def execute_disposal(
-    *, session: Session, clock: Clock, store: DisposableBlobStore, disposal_id: str, actor: str
-) -> DisposalState:
-    """Remove the package's objects (those no other package uses) and leave a tombstone."""
-    d, row = _disposal(session, disposal_id)
-    if d.state != "approved":
-        raise DisposalNotAllowed("销毁须先获得两名不同人员的批准")
-    approvals = [a["by"] for a in json.loads(d.approvals)]
-    now = clock.now()
-    addresses = sorted(
-        set(session.scalars(select(ArchiveFile.sm3).where(ArchiveFile.package_id == row.id)))
-    )
-    keep = _still_used(session, row.id, addresses)
-    record = DisposalRecord(
-        d.register_number, row.archival_code, ",".join(approvals), now, d.reason
-    )
-    for address in addresses:
-        if address not in keep and store.exists(address):
-            store.dispose(address, record=record)
-    appended = tlog.append(
-        session=session,
-        clock=clock,
-        event=LogEvent(
-            kind="archive.disposal",
-            subject=row.archival_code,
-            actor=actor,
-            payload={
-                "event": "disposal",
-                "archival_code": row.archival_code,
-                "case_number": row.case_number,
-                "version": row.version,
-                "root_sm3": row.root_sm3,
-                "root_sha256": row.root_sha256,
-                "register_number": d.register_number,
-                "approved_by": approvals,
-                "result": "destroyed",
-            },
-        ),
-    )
-    session.execute(delete(ArchiveFile).where(ArchiveFile.package_id == row.id))
-    row.status = "disposed"
-    row.applicant_name = "（已销毁）"
-    row.applicant_id_masked = ""
-    row.metadata_text = ""
-    d.state = "executed"
-    d.executed_at = now
-    d.log_index = appended.index
-    session.flush()
-    return _state(d, row.archival_code)

@@ -3,7 +3,8 @@ used to SIGKILL an ingest midway and to race two ingests of the same case.
 
 Arguments: a JSON object ``{"url", "search_path", "data_dir", "master_key", "folder",
 "pause_at", "marker"}``. With ``pause_at`` the worker writes ``marker`` when the ingest reaches
-that stage and then sleeps (to be killed); ``marker`` is also written with the outcome at the end.
+that stage (for the stages that move bytes, once some bytes moved: in the middle of the stage)
+and then sleeps (to be killed); ``marker`` is also written with the outcome at the end.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from archive.service import ingest_case
 from archive.service_tools import archive_tools
+from archive.submission import IngestProgress
 from keys.software import SoftwareKeyStore
 from trust.clock import FixedClock
 from trust.config import load_settings
@@ -39,9 +41,10 @@ def main() -> None:
     clock = FixedClock(datetime(2026, 11, 22, 8, 0, 0, tzinfo=UTC))
     marker = Path(args["marker"])
 
-    def step(stage: str) -> None:
-        if stage == args.get("pause_at"):
-            marker.write_text(stage)
+    def step(event: IngestProgress) -> None:
+        midway = event.stage not in ("normalising", "publishing") or event.done < event.total
+        if event.stage == args.get("pause_at") and midway:
+            marker.write_text(event.stage)
             time.sleep(120)
 
     with sessions() as session, session.begin():

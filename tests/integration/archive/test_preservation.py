@@ -1,22 +1,25 @@
-"""Preservation: the fixity sweep names every changed or missing file and re-checks signature and
+"""Preservation: the fixity check names every changed or missing file and re-checks signature and
 log inclusion; retention leads to appraisal, never to deletion; disposal needs two distinct
-approvals and leaves a tombstone."""
+approvals, leaves a tombstone and removes objects only after its commit (a failure before the
+commit keeps every file; leftovers after it go with the inventory sweep)."""
 
 from __future__ import annotations
 
 import json
 import os
 import stat
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from archive import preservation
+from archive import disposal, preservation, sweeps
+from archive.inventory import sweep_inventory
 from archive.model import ArchiveFile, ArchivePackage
 from archive.service_errors import DisposalNotAllowed, PackageNotFound
 from tests.integration.archive.conftest import ArchiveWorld
+from trust.clock import SystemClock
 from trust.tlog.model import TlogEntry
 
 
@@ -124,7 +127,7 @@ def test_retention_end_leads_to_appraisal_and_disposal_needs_two_distinct_approv
     done = world.ingest(world.case().path)
     code = done.package.archival_code
     with world.db() as s, s.begin(), pytest.raises(DisposalNotAllowed):
-        preservation.propose_disposal(
+        disposal.propose_disposal(
             session=s,
             clock=world.clock,
             ref=code,
@@ -133,12 +136,11 @@ def test_retention_end_leads_to_appraisal_and_disposal_needs_two_distinct_approv
             actor="a",
         )
     _expire(world)
-    with world.db() as s, s.begin():
-        due = preservation.flag_for_appraisal(session=s, clock=world.clock, actor="system")
-    assert [r.archival_code for r in due] == [code]
+    due = sweeps.sweep_appraisal(session_factory=world.db, clock=world.clock, actor="system")
+    assert due.flagged == (done.package.id,)
     assert world.tools_store().exists(done.package.root_sm3)  # appraisal deletes nothing
     with world.db() as s, s.begin():
-        d = preservation.propose_disposal(
+        d = disposal.propose_disposal(
             session=s,
             clock=world.clock,
             ref=code,
@@ -150,41 +152,38 @@ def test_retention_end_leads_to_appraisal_and_disposal_needs_two_distinct_approv
         with world.db() as s, s.begin():
             if who == "user:archivist":
                 with pytest.raises(DisposalNotAllowed):
-                    preservation.approve_disposal(
+                    disposal.approve_disposal(
                         session=s, clock=world.clock, disposal_id=d.id, actor=who
                     )
             else:
-                state = preservation.approve_disposal(
+                state = disposal.approve_disposal(
                     session=s, clock=world.clock, disposal_id=d.id, actor=who
                 )
                 assert state.state == "proposed"
     # the same approver twice
     with world.db() as s, s.begin(), pytest.raises(DisposalNotAllowed):
-        preservation.approve_disposal(
-            session=s, clock=world.clock, disposal_id=d.id, actor="user:boss"
-        )
+        disposal.approve_disposal(session=s, clock=world.clock, disposal_id=d.id, actor="user:boss")
     # one approval is not enough
-    with world.db() as s, s.begin(), pytest.raises(DisposalNotAllowed):
-        preservation.execute_disposal(
-            session=s,
+    with pytest.raises(DisposalNotAllowed):
+        disposal.execute_disposal(
+            session_factory=world.db,
             clock=world.clock,
             store=world.tools_store(),
             disposal_id=d.id,
             actor="user:archivist",
         )
     with world.db() as s, s.begin():
-        state = preservation.approve_disposal(
+        state = disposal.approve_disposal(
             session=s, clock=world.clock, disposal_id=d.id, actor="user:director"
         )
         assert state.state == "approved"
-    with world.db() as s, s.begin():
-        preservation.execute_disposal(
-            session=s,
-            clock=world.clock,
-            store=world.tools_store(),
-            disposal_id=d.id,
-            actor="user:archivist",
-        )
+    disposal.execute_disposal(
+        session_factory=world.db,
+        clock=world.clock,
+        store=world.tools_store(),
+        disposal_id=d.id,
+        actor="user:archivist",
+    )
     assert not world.tools_store().exists(done.package.root_sm3)
     assert list(world.tools_store().list()) == []
     with world.db() as s:
@@ -220,20 +219,87 @@ def test_disposal_keeps_objects_another_version_still_uses(world: ArchiveWorld) 
         row = s.get(ArchivePackage, v1.package.id)
         assert row is not None
         row.retention_end = date(2020, 1, 1)
-    with world.db() as s, s.begin():
-        preservation.flag_for_appraisal(session=s, clock=world.clock, actor="system")
-        d = preservation.propose_disposal(
-            session=s,
-            clock=world.clock,
-            ref=v1.package.id,
-            register_number="XH-9",
-            reason="r",
-            actor="a",
-        )
-        preservation.approve_disposal(session=s, clock=world.clock, disposal_id=d.id, actor="b")
-        preservation.approve_disposal(session=s, clock=world.clock, disposal_id=d.id, actor="c")
-        preservation.execute_disposal(
-            session=s, clock=world.clock, store=world.tools_store(), disposal_id=d.id, actor="a"
-        )
+    d_id = _approved_disposal(world, v1.package.id, "XH-9")
+    disposal.execute_disposal(
+        session_factory=world.db,
+        clock=world.clock,
+        store=world.tools_store(),
+        disposal_id=d_id,
+        actor="a",
+    )
     report = _sweep(world, v2_done.package.id)
     assert report["outcome"] == "pass", report
+
+
+def _approved_disposal(world: ArchiveWorld, package_id: str, register: str) -> str:
+    sweeps.sweep_appraisal(session_factory=world.db, clock=world.clock, actor="system")
+    with world.db() as s, s.begin():
+        d = disposal.propose_disposal(
+            session=s,
+            clock=world.clock,
+            ref=package_id,
+            register_number=register,
+            reason="保管期满，经鉴定无继续保存价值",
+            actor="a",
+        )
+        disposal.approve_disposal(session=s, clock=world.clock, disposal_id=d.id, actor="b")
+        disposal.approve_disposal(session=s, clock=world.clock, disposal_id=d.id, actor="c")
+    return d.id
+
+
+class Injected(RuntimeError):
+    pass
+
+
+def test_a_failure_before_the_disposal_commits_keeps_every_file(world: ArchiveWorld) -> None:
+    done = world.ingest(world.case().path)
+    _expire(world)
+    d_id = _approved_disposal(world, done.package.id, "XH-7")
+    before = set(world.tools_store().list())
+    seen: list[set[str]] = []
+
+    def fail_before_commit() -> None:
+        with world.db() as s, s.begin():
+            executed = disposal.record_disposal(
+                session=s, clock=world.clock, disposal_id=d_id, actor="a"
+            )
+            seen.append(set(executed.addresses))  # what would go after the commit
+            raise Injected("the commit never happens")
+
+    with pytest.raises(Injected):
+        fail_before_commit()
+    assert seen == [before]
+    assert set(world.tools_store().list()) == before
+    with world.db() as s:
+        row = s.get(ArchivePackage, done.package.id)
+        assert row is not None
+        assert row.status == "appraisal"
+    # then the real thing: recorded, committed, then removed
+    disposal.execute_disposal(
+        session_factory=world.db,
+        clock=world.clock,
+        store=world.tools_store(),
+        disposal_id=d_id,
+        actor="a",
+    )
+    assert list(world.tools_store().list()) == []
+
+
+def test_objects_left_by_a_disposal_that_died_after_its_commit_go_with_the_sweep(
+    world: ArchiveWorld,
+) -> None:
+    done = world.ingest(world.case().path)
+    _expire(world)
+    d_id = _approved_disposal(world, done.package.id, "XH-8")
+    with world.db() as s, s.begin():  # committed, then "killed" before the removal
+        disposal.record_disposal(session=s, clock=world.clock, disposal_id=d_id, actor="a")
+    left = set(world.tools_store().list())
+    assert left
+    summary = sweep_inventory(
+        session_factory=world.db,
+        clock=SystemClock(),
+        settings=world.settings,
+        grace=timedelta(0),
+    )
+    assert set(summary.removed) == left
+    assert list(world.tools_store().list()) == []
