@@ -8,28 +8,36 @@ the caller and the ``purpose`` query parameter (利用目的, required).
   point) → ``POST /archive/uploads/{id}/complete`` (``sm3``, ``size``);
 * ``POST /archive/cases`` (``upload_id`` of a zip of ``case.json`` + ``files/``): 201 archived,
   200 the same submission again, 422 ``archive.checks_failed`` with every failure, 409
-  ``archive.version_exists``;
+  ``archive.version_exists``; the upload is used once and its zip removed either way;
 * ``GET /archive/cases`` search; ``GET /archive/cases/{ref}`` case view;
   ``GET /archive/cases/{ref}/files/{path}``, ``/package.zip``, ``/access-copy.zip`` streams;
 * ``POST /archive/cases/{ref}/fixity``, ``GET /archive/cases/{ref}/fixity``,
-  ``POST /archive/fixity`` (sweep); ``POST /archive/appraisal``;
-* ``POST /archive/cases/{ref}/disposal``, ``POST /archive/disposals/{id}/approve|execute``;
-* ``POST /archive/transfers``: a transfer package (移交) written under the data directory.
+  ``POST /archive/fixity?limit=N`` (a bounded part of the sweep, least recently checked
+  first, one transaction per package); ``POST /archive/appraisal?limit=N``;
+* ``POST /archive/cases/{ref}/disposal``, ``POST /archive/disposals/{id}/approve|execute``
+  (objects removed after the commit);
+* ``POST /archive/transfers`` (a transfer bag, 移交), ``GET /archive/transfers/{id}``,
+  ``GET /archive/transfers/{id}/package.zip``, ``POST /archive/transfers/{id}/receipt``.
+
+Routes that run several transactions of their own (submission bookkeeping aside: the sweeps,
+disposal execution) take the session factory instead of the request's transaction.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from archive import preservation, retrieval, service_uploads
+from archive import disposal, preservation, retrieval, service_uploads, sweeps, transfer
 from archive.api_pages import router as pages_router
 from archive.retrieval import SearchQuery
 from archive.schemas import (
@@ -39,22 +47,21 @@ from archive.schemas import (
     IngestRead,
     PackagePage,
     PackageRead,
+    ReceiptCreate,
     TransferCreate,
+    TransferRead,
     UploadComplete,
     UploadCreate,
     UploadRead,
 )
 from archive.service import ingest_case
-from archive.service_records import PackageRecord
-from archive.service_tools import archive_root, archive_store, archive_tools
-from archive.storage import FilesystemBlobStore
-from trust.config import Settings
-from trust.errors import PermissionDenied
-from trust.ids import new_id
+from archive.service_records import PackageRecord, find_package_row, package_record
+from archive.service_tools import archive_store, archive_tools, transfers_root, uploads_root
+from trust.errors import InvalidInput, PermissionDenied, TrustError
 from trust.principals.principal import Principal
 from trust.principals.roles import Role
 from trust.web.deps import ClockDep, KeyStoreDep, SessionDep, SettingsDep
-from trust.web.problems import problem_responses
+from trust.web.problems import problem_for_error, problem_responses
 from trust.web.security import PrincipalDep
 
 __all__ = ["router"]
@@ -84,8 +91,14 @@ def _package(r: PackageRecord) -> PackageRead:
     return PackageRead.model_validate(r.to_dict())
 
 
-def _uploads(settings: Settings) -> Path:
-    return archive_root(settings) / "uploads"
+def _session_factory(request: Request) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    return factory
+
+
+#: for routes that run one transaction per item themselves (sweeps, disposal execution)
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(_session_factory)]
+SweepLimit = Annotated[int, Query(ge=1, le=200, description="本次最多处理的档案数")]
 
 
 # --------------------------------------------------------------------------- uploads
@@ -108,7 +121,7 @@ def create_upload(
     record = service_uploads.create_upload(
         session=session,
         clock=clock,
-        root=_uploads(settings),
+        root=uploads_root(settings),
         owner=principal.actor,
         filename=body.filename,
         size=body.size,
@@ -141,6 +154,7 @@ async def put_chunk(
     request: Request,
     principal: PrincipalDep,
     session: SessionDep,
+    clock: ClockDep,
     settings: SettingsDep,
     offset: Annotated[int, Query(ge=0)],
 ) -> UploadRead:
@@ -149,7 +163,8 @@ async def put_chunk(
     record = await run_in_threadpool(
         service_uploads.append_chunk,
         session=session,
-        root=_uploads(settings),
+        clock=clock,
+        root=uploads_root(settings),
         upload_id=upload_id,
         owner=principal.actor,
         offset=offset,
@@ -166,12 +181,14 @@ def complete_upload(
     body: UploadComplete,
     principal: PrincipalDep,
     session: SessionDep,
+    clock: ClockDep,
     settings: SettingsDep,
 ) -> UploadRead:
     need(principal, Role.ARCHIVIST)
     record = service_uploads.complete_upload(
         session=session,
-        root=_uploads(settings),
+        clock=clock,
+        root=uploads_root(settings),
         upload_id=upload_id,
         owner=principal.actor,
         sm3=body.sm3,
@@ -186,29 +203,42 @@ def complete_upload(
 @router.post(
     "/archive/cases",
     summary="提交办件归档（四性检测、封装、签名、时间戳、登记）",
+    response_model=IngestRead,
     responses={**_ERRORS, 201: {"description": "已归档", "model": IngestRead}},
 )
 def submit_case(
     body: CaseSubmit,
+    request: Request,
     response: Response,
     principal: PrincipalDep,
     session: SessionDep,
     clock: ClockDep,
     keystore: KeyStoreDep,
     settings: SettingsDep,
-) -> IngestRead:
+) -> IngestRead | Response:
     need(principal, Role.ARCHIVIST)
-    source = service_uploads.take_upload(
-        session=session, root=_uploads(settings), upload_id=body.upload_id, owner=principal.actor
-    )
-    done = ingest_case(
-        session=session,
-        clock=clock,
-        keystore=keystore,
-        tools=archive_tools(session=session, settings=settings),
-        source=source,
-        actor=principal.actor,
-    )
+    tools = archive_tools(session=session, settings=settings)
+    try:
+        done = service_uploads.ingest_upload(
+            session=session,
+            root=uploads_root(settings),
+            upload_id=body.upload_id,
+            owner=principal.actor,
+            ingest=lambda path: ingest_case(
+                session=session,
+                clock=clock,
+                keystore=keystore,
+                tools=tools,
+                source=path,
+                actor=principal.actor,
+            ),
+        )
+    except TrustError as exc:
+        if exc.http_status >= 500:
+            raise
+        # answered without raising, so that the upload's "refused" state commits (the
+        # ingest's own changes were rolled back to their savepoint)
+        return problem_for_error(exc, request.scope)
     response.status_code = status.HTTP_201_CREATED if done.created else status.HTTP_200_OK
     return IngestRead(created=done.created, package=_package(done.package), report=done.report)
 
@@ -422,48 +452,53 @@ def check_fixity(
 @router.get("/archive/cases/{ref}/fixity", summary="最近一次固定性检查结果", responses=_ERRORS)
 def last_fixity(ref: str, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     _read(principal)
-    from archive.service_records import find_package_row
-
     row = find_package_row(session, ref)
     return preservation.latest_fixity(session=session, package_id=row.id) or {}
 
 
-@router.post("/archive/fixity", summary="固定性巡检（全部档案）", responses=_ERRORS)
+@router.post(
+    "/archive/fixity",
+    summary="固定性巡检（最久未查的若干档案，每个档案一个事务）",
+    responses=_ERRORS,
+)
 def fixity_sweep(
     principal: PrincipalDep,
-    session: SessionDep,
+    sessions: SessionFactoryDep,
     clock: ClockDep,
     keystore: KeyStoreDep,
     settings: SettingsDep,
+    limit: SweepLimit = 20,
 ) -> dict[str, Any]:
     _read(principal)
-    tools = archive_tools(session=session, settings=settings)
-    reports = [
-        preservation.check_package_fixity(
-            session=session,
-            clock=clock,
-            keystore=keystore,
-            store=tools.store,
-            ref=package_id,
-            actor=principal.actor,
-            timestamps=tools.timestamps,
-        ).report
-        for package_id in preservation.fixity_targets(session=session)
-    ]
-    failed = [r for r in reports if r["outcome"] != "pass"]
-    return {"checked": len(reports), "failed": len(failed), "packages": failed}
+    return sweeps.sweep_fixity(
+        session_factory=sessions,
+        clock=clock,
+        keystore=keystore,
+        settings=settings,
+        actor=principal.actor,
+        limit=limit,
+    ).to_dict()
 
 
 @router.post(
     "/archive/appraisal", summary="保管期满的档案进入鉴定（不会自动删除）", responses=_ERRORS
 )
-def appraisal(principal: PrincipalDep, session: SessionDep, clock: ClockDep) -> PackagePage:
+def appraisal(
+    principal: PrincipalDep,
+    sessions: SessionFactoryDep,
+    clock: ClockDep,
+    session: SessionDep,
+    limit: SweepLimit = 200,
+) -> PackagePage:
     need(principal, Role.ARCHIVIST)
-    due = preservation.flag_for_appraisal(session=session, clock=clock, actor=principal.actor)
-    return PackagePage(total=len(due), items=[_package(r) for r in due])
+    done = sweeps.sweep_appraisal(
+        session_factory=sessions, clock=clock, actor=principal.actor, limit=limit
+    )
+    rows = [find_package_row(session, code) for code in done.flagged]
+    return PackagePage(total=len(rows), items=[_package(package_record(r)) for r in rows])
 
 
-def _disposal(state: preservation.DisposalState) -> DisposalRead:
+def _disposal(state: disposal.DisposalState) -> DisposalRead:
     return DisposalRead.model_validate(state.to_dict())
 
 
@@ -478,7 +513,7 @@ def propose_disposal(
 ) -> DisposalRead:
     need(principal, Role.ARCHIVIST)
     return _disposal(
-        preservation.propose_disposal(
+        disposal.propose_disposal(
             session=session,
             clock=clock,
             ref=ref,
@@ -499,7 +534,7 @@ def approve_disposal(
 ) -> DisposalRead:
     need(principal, Role.ARCHIVIST, Role.AUDITOR)
     return _disposal(
-        preservation.approve_disposal(
+        disposal.approve_disposal(
             session=session, clock=clock, disposal_id=disposal_id, actor=principal.actor
         )
     )
@@ -513,27 +548,33 @@ def approve_disposal(
 def execute_disposal(
     disposal_id: str,
     principal: PrincipalDep,
-    session: SessionDep,
+    sessions: SessionFactoryDep,
     clock: ClockDep,
     settings: SettingsDep,
 ) -> DisposalRead:
     need(principal, Role.ARCHIVIST)
-    store: FilesystemBlobStore = archive_store(settings)
     return _disposal(
-        preservation.execute_disposal(
-            session=session,
+        disposal.execute_disposal(
+            session_factory=sessions,
             clock=clock,
-            store=store,
+            store=archive_store(settings),
             disposal_id=disposal_id,
             actor=principal.actor,
         )
     )
 
 
+# --------------------------------------------------------------------------- transfers
+
+
+def _transfer(record: transfer.TransferRecord) -> TransferRead:
+    return TransferRead.model_validate(record.to_dict())
+
+
 @router.post(
     "/archive/transfers",
     status_code=status.HTTP_201_CREATED,
-    summary="生成移交包（清单、签名、回执模板）",
+    summary="生成移交包（BagIt，签名清单，回执模板）",
     responses=_ERRORS,
 )
 def create_transfer(
@@ -543,17 +584,80 @@ def create_transfer(
     clock: ClockDep,
     keystore: KeyStoreDep,
     settings: SettingsDep,
-) -> dict[str, Any]:
+) -> TransferRead:
     need(principal, Role.ARCHIVIST)
-    dest = archive_root(settings) / "transfers" / new_id("trf")
-    manifest = retrieval.transfer_packages(
-        session=session,
-        clock=clock,
-        keystore=keystore,
-        store=archive_store(settings),
-        refs=list(body.refs),
-        dest=dest,
-        receiver=body.receiver,
-        actor=principal.actor,
+    return _transfer(
+        transfer.create_transfer(
+            session=session,
+            clock=clock,
+            keystore=keystore,
+            store=archive_store(settings),
+            refs=list(body.refs),
+            root=transfers_root(settings),
+            receiver=body.receiver,
+            actor=principal.actor,
+        )
     )
-    return {**manifest, "location": str(dest)}
+
+
+@router.get("/archive/transfers/{transfer_id}", summary="移交记录与回执", responses=_ERRORS)
+def get_transfer(transfer_id: str, principal: PrincipalDep, session: SessionDep) -> TransferRead:
+    _read(principal)
+    return _transfer(transfer.get_transfer(session=session, transfer_id=transfer_id))
+
+
+@router.get(
+    "/archive/transfers/{transfer_id}/package.zip",
+    summary="下载移交包（流式 ZIP）",
+    responses={**_ERRORS, 200: {"content": {"application/zip": {}}}},
+    response_class=StreamingResponse,
+)
+def download_transfer(
+    transfer_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> StreamingResponse:
+    need(principal, Role.ARCHIVIST)
+    record = transfer.get_transfer(session=session, transfer_id=transfer_id)
+    folder = transfer.transfer_folder(session=session, transfer_id=transfer_id)
+    return StreamingResponse(
+        retrieval.stream_folder_zip(archive_store(settings), folder, record.id),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": _attachment(f"{record.id}.zip"),
+            "X-Transfer-Root-SM3": record.root_sm3,
+        },
+    )
+
+
+@router.post(
+    "/archive/transfers/{transfer_id}/receipt",
+    summary="登记接收方回执（核对、验签、记录并写入日志）",
+    responses=_ERRORS,
+)
+def post_receipt(
+    transfer_id: str,
+    body: ReceiptCreate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> TransferRead:
+    need(principal, Role.ARCHIVIST)
+    try:
+        signature = base64.b64decode(body.signature, validate=True) if body.signature else None
+    except (binascii.Error, ValueError):
+        raise InvalidInput("签名不是 base64", code="archive.receipt_invalid") from None
+    tools = archive_tools(session=session, settings=settings)
+    return _transfer(
+        transfer.record_receipt(
+            session=session,
+            clock=clock,
+            trust=tools.trust,
+            transfer_id=transfer_id,
+            receipt=body.receipt.encode("utf-8"),
+            signature=signature,
+            actor=principal.actor,
+        )
+    )

@@ -1,26 +1,37 @@
 """Chinese pages of the archive (server-rendered Jinja2, no JavaScript), for staff holding the
 archivist or auditor role, signed in through the staff login of the seals pages (the same
-``HttpOnly`` session cookie and CSRF derivation):
+``HttpOnly``, ``SameSite=Strict`` session cookie and CSRF derivation):
 
 * ``GET /archive`` 档案检索: search form (case number, 档号, applicant, service item, 办结 date
-  range, metadata text) and the results; a purpose (利用目的) is asked once and carried along;
-* ``GET /archive/view/{ref}`` 档案详情: metadata, processing timeline, files (download links),
-  every seal's verification status at ingest;
+  range, metadata text) and the results;
+* ``GET /archive/view/{ref}`` 档案详情: metadata, processing timeline, files, every seal's
+  verification status at ingest, and download links;
 * ``GET /archive/view/{ref}/report`` 四性检测报告 (DA/T 70 items by dimension);
-* ``GET /archive/view/{ref}/fixity`` 固定性检查结果, and ``POST`` (CSRF) to run one now.
+* ``GET /archive/view/{ref}/fixity`` 固定性检查结果, and ``POST`` (CSRF) to run one now;
+* ``GET /archive/view/{ref}/files/{path}``, ``/package.zip``, ``/access-copy.zip``: the
+  downloads of the case page, with the staff cookie (the API routes take a bearer token only).
 
-Every view records the access with its purpose (``archive.retrieval``).
+Every page that shows or hands out archive content records the access with its purpose
+(利用目的, ``archive.retrieval.record_access``): the search (when it runs), each view, the
+fixity page and each download. These GETs change the access register, so they are CSRF-safe:
+they act only with a link token (``t``) derived from the session - a page of ours puts it into
+its links and forms, another site cannot know it. Without it (a bookmark, a link from
+elsewhere) the page asks for the purpose first and records nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Final
-from urllib.parse import quote
+from typing import Annotated, Any, BinaryIO, Final
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 import trust.web
 from archive import preservation, retrieval
@@ -29,14 +40,16 @@ from archive.service_records import find_package_row
 from archive.service_tools import archive_store, archive_tools
 from seals.api_pages import STAFF_COOKIE, csrf_for
 from trust import __version__
-from trust.crypto import constant_time_equal
+from trust.clock import Clock
+from trust.config import Settings
+from trust.crypto import constant_time_equal, sm3
 from trust.errors import PermissionDenied, TrustError, Unauthenticated
 from trust.principals.principal import Principal, PrincipalKind
 from trust.principals.roles import Role
 from trust.web.deps import ClockDep, KeyStoreDep, SessionDep, SettingsDep
 from trust.web.security import authenticate_header
 
-__all__ = ["router"]
+__all__ = ["link_token", "router"]
 
 _TEMPLATES: Final = Path(trust.web.__file__).resolve().parent / "templates"
 router = APIRouter(include_in_schema=False)
@@ -74,6 +87,14 @@ DIMENSIONS: Final = (
     ("security", "安全性"),
 )
 DEFAULT_PURPOSE: Final = "档案查阅"
+Purpose = Annotated[str | None, Query(max_length=200)]
+LinkToken = Annotated[str | None, Query(max_length=64)]
+
+
+def link_token(session_token: str) -> str:
+    """The token of the archive's access-recording links for one staff session (not the form
+    CSRF token, which never appears in a URL)."""
+    return sm3(b"archive-link:" + session_token.encode("utf-8")).hex()[:40]
 
 
 def _staff(request: Request) -> Principal | None:
@@ -94,6 +115,11 @@ def _allowed(staff: Principal) -> bool:
     return staff.has_role(Role.ARCHIVIST) or staff.has_role(Role.AUDITOR)
 
 
+def _our_link(request: Request, t: str | None) -> bool:
+    expected = link_token(request.cookies.get(STAFF_COOKIE, ""))
+    return t is not None and constant_time_equal(expected.encode(), t.encode())
+
+
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     context.setdefault("version", __version__)
     context.update(
@@ -105,6 +131,7 @@ def _render(request: Request, name: str, status_code: int = 200, **context: Any)
         retention_zh=RETENTION_ZH,
         dimensions=DIMENSIONS,
         quote=quote,
+        t=link_token(request.cookies.get(STAFF_COOKIE, "")),
     )
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
@@ -134,8 +161,37 @@ def _error(request: Request, staff: Principal, exc: TrustError) -> Response:
     )
 
 
+def _ask_purpose(request: Request, staff: Principal, purpose: str | None, what: str) -> Response:
+    """No access is recorded without our link token and a purpose: ask for them."""
+    return _render(
+        request,
+        "archive/purpose.html",
+        staff=staff,
+        action=request.url.path,
+        purpose=(purpose or DEFAULT_PURPOSE).strip() or DEFAULT_PURPOSE,
+        what=what,
+    )
+
+
+def _confirmed(request: Request, t: str | None, purpose: str | None) -> str | None:
+    """The purpose when this GET may record an access (our link token and a purpose)."""
+    if purpose is None or not purpose.strip() or not _our_link(request, t):
+        return None
+    return purpose.strip()
+
+
 def _none_if_blank(value: str | None) -> str | None:
     return value.strip() or None if value else None
+
+
+def _day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- search
 
 
 @router.get("/archive", response_class=HTMLResponse)
@@ -143,6 +199,7 @@ def search_page(
     request: Request,
     staff: StaffDep,
     session: SessionDep,
+    clock: ClockDep,
     case_number: Annotated[str | None, Query(max_length=64)] = None,
     archival_code: Annotated[str | None, Query(max_length=100)] = None,
     applicant: Annotated[str | None, Query(max_length=200)] = None,
@@ -150,19 +207,12 @@ def search_page(
     date_from: Annotated[str | None, Query(max_length=10)] = None,
     date_to: Annotated[str | None, Query(max_length=10)] = None,
     text: Annotated[str | None, Query(max_length=200)] = None,
-    purpose: Annotated[str | None, Query(max_length=200)] = None,
+    purpose: Purpose = None,
+    t: LinkToken = None,
 ) -> Response:
     gate = _gate(request, staff)
     if isinstance(gate, Response):
         return gate
-    from datetime import date
-
-    def day(value: str | None) -> date | None:
-        try:
-            return date.fromisoformat(value) if value else None
-        except ValueError:
-            return None
-
     form = {
         "case_number": case_number or "",
         "archival_code": archival_code or "",
@@ -173,6 +223,15 @@ def search_page(
         "text": text or "",
         "purpose": purpose or DEFAULT_PURPOSE,
     }
+    confirmed = _confirmed(request, t, purpose)
+    if confirmed is None:  # the empty form: nothing searched, nothing recorded
+        return _render(request, "archive/search.html", staff=gate, form=form, result=None)
+    try:
+        retrieval.record_access(
+            session=session, clock=clock, actor=gate.actor, action="search", purpose=confirmed
+        )
+    except TrustError as exc:
+        return _error(request, gate, exc)
     result = retrieval.search(
         session=session,
         query=SearchQuery(
@@ -180,8 +239,8 @@ def search_page(
             archival_code=_none_if_blank(archival_code),
             applicant=_none_if_blank(applicant),
             item=_none_if_blank(item),
-            date_from=day(date_from),
-            date_to=day(date_to),
+            date_from=_day(date_from),
+            date_to=_day(date_to),
             text=_none_if_blank(text),
             limit=50,
         ),
@@ -189,12 +248,15 @@ def search_page(
     return _render(request, "archive/search.html", staff=gate, form=form, result=result)
 
 
+# --------------------------------------------------------------------------- case views
+
+
 def _view(
     request: Request,
     staff: Principal,
-    session: Any,
-    clock: Any,
-    settings: Any,
+    session: Session,
+    clock: Clock,
+    settings: Settings,
     ref: str,
     purpose: str,
 ) -> Response | retrieval.CaseView:
@@ -211,6 +273,29 @@ def _view(
         return _error(request, staff, exc)
 
 
+def _case_page(
+    template: str,
+    ref: str,
+    request: Request,
+    staff: Principal | None,
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    purpose: str | None,
+    t: str | None,
+) -> Response:
+    gate = _gate(request, staff)
+    if isinstance(gate, Response):
+        return gate
+    confirmed = _confirmed(request, t, purpose)
+    if confirmed is None:
+        return _ask_purpose(request, gate, purpose, f"查看档案 {ref}")
+    view = _view(request, gate, session, clock, settings, ref, confirmed)
+    if isinstance(view, Response):
+        return view
+    return _render(request, template, staff=gate, view=view, purpose=confirmed)
+
+
 @router.get("/archive/view/{ref}", response_class=HTMLResponse)
 def case_page(
     ref: str,
@@ -219,15 +304,12 @@ def case_page(
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-    purpose: Annotated[str, Query(max_length=200)] = DEFAULT_PURPOSE,
+    purpose: Purpose = None,
+    t: LinkToken = None,
 ) -> Response:
-    gate = _gate(request, staff)
-    if isinstance(gate, Response):
-        return gate
-    view = _view(request, gate, session, clock, settings, ref, purpose)
-    if isinstance(view, Response):
-        return view
-    return _render(request, "archive/case.html", staff=gate, view=view, purpose=purpose)
+    return _case_page(
+        "archive/case.html", ref, request, staff, session, clock, settings, purpose, t
+    )
 
 
 @router.get("/archive/view/{ref}/report", response_class=HTMLResponse)
@@ -238,24 +320,173 @@ def report_page(
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-    purpose: Annotated[str, Query(max_length=200)] = DEFAULT_PURPOSE,
+    purpose: Purpose = None,
+    t: LinkToken = None,
+) -> Response:
+    return _case_page(
+        "archive/report.html", ref, request, staff, session, clock, settings, purpose, t
+    )
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def _stream(fh: BinaryIO) -> Iterator[bytes]:
+    with fh:
+        while chunk := fh.read(1024 * 1024):
+            yield chunk
+
+
+def _attachment(name: str) -> str:
+    return f"attachment; filename*=UTF-8''{quote(name)}"
+
+
+def _download_gate(
+    request: Request, staff: Principal | None, purpose: str | None, t: str | None
+) -> Response | tuple[Principal, str]:
+    gate = _gate(request, staff)
+    if isinstance(gate, Response):
+        return gate
+    confirmed = _confirmed(request, t, purpose)
+    if confirmed is None:
+        return _ask_purpose(request, gate, purpose, "下载")
+    return gate, confirmed
+
+
+@router.get("/archive/view/{ref}/files/{path:path}")
+def download_file_page(
+    ref: str,
+    path: str,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    purpose: Purpose = None,
+    t: LinkToken = None,
+) -> Response:
+    gate = _download_gate(request, staff, purpose, t)
+    if isinstance(gate, Response):
+        return gate
+    who, why = gate
+    try:
+        opened = retrieval.open_file(
+            session=session,
+            clock=clock,
+            store=archive_store(settings),
+            ref=ref,
+            path=path,
+            actor=who.actor,
+            purpose=why,
+        )
+    except TrustError as exc:
+        return _error(request, who, exc)
+    return StreamingResponse(
+        _stream(opened.stream),
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": _attachment(opened.path.rsplit("/", 1)[-1]),
+            "Content-Length": str(opened.size),
+            "X-Content-SM3": opened.sm3,
+        },
+    )
+
+
+@router.get("/archive/view/{ref}/package.zip")
+def download_package_page(
+    ref: str,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    purpose: Purpose = None,
+    t: LinkToken = None,
+) -> Response:
+    gate = _download_gate(request, staff, purpose, t)
+    if isinstance(gate, Response):
+        return gate
+    who, why = gate
+    try:
+        record, chunks = retrieval.stream_package_zip(
+            session=session,
+            clock=clock,
+            store=archive_store(settings),
+            ref=ref,
+            actor=who.actor,
+            purpose=why,
+        )
+    except TrustError as exc:
+        return _error(request, who, exc)
+    return StreamingResponse(
+        chunks,
+        media_type="application/zip",
+        headers={"Content-Disposition": _attachment(f"{record.archival_code}.zip")},
+    )
+
+
+@router.get("/archive/view/{ref}/access-copy.zip")
+def download_access_copy_page(
+    ref: str,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    purpose: Purpose = None,
+    t: LinkToken = None,
+) -> Response:
+    gate = _download_gate(request, staff, purpose, t)
+    if isinstance(gate, Response):
+        return gate
+    who, why = gate
+    try:
+        record, chunks = retrieval.dissemination_copy(
+            session=session,
+            clock=clock,
+            store=archive_store(settings),
+            ref=ref,
+            actor=who.actor,
+            purpose=why,
+        )
+    except TrustError as exc:
+        return _error(request, who, exc)
+    return StreamingResponse(
+        chunks,
+        media_type="application/zip",
+        headers={"Content-Disposition": _attachment(f"{record.archival_code}-利用副本.zip")},
+    )
+
+
+# --------------------------------------------------------------------------- fixity
+
+
+@router.get("/archive/view/{ref}/fixity", response_class=HTMLResponse)
+def fixity_page(
+    ref: str,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    clock: ClockDep,
+    purpose: Purpose = None,
+    t: LinkToken = None,
 ) -> Response:
     gate = _gate(request, staff)
     if isinstance(gate, Response):
         return gate
-    view = _view(request, gate, session, clock, settings, ref, purpose)
-    if isinstance(view, Response):
-        return view
-    return _render(request, "archive/report.html", staff=gate, view=view, purpose=purpose)
-
-
-@router.get("/archive/view/{ref}/fixity", response_class=HTMLResponse)
-def fixity_page(ref: str, request: Request, staff: StaffDep, session: SessionDep) -> Response:
-    gate = _gate(request, staff)
-    if isinstance(gate, Response):
-        return gate
+    confirmed = _confirmed(request, t, purpose)
+    if confirmed is None:
+        return _ask_purpose(request, gate, purpose, f"查看档案 {ref} 的固定性检查结果")
     try:
         row = find_package_row(session, ref)
+        retrieval.record_access(
+            session=session,
+            clock=clock,
+            actor=gate.actor,
+            action="view_fixity",
+            purpose=confirmed,
+            package_id=row.id,
+        )
     except TrustError as exc:
         return _error(request, gate, exc)
     report = preservation.latest_fixity(session=session, package_id=row.id)
@@ -264,8 +495,10 @@ def fixity_page(ref: str, request: Request, staff: StaffDep, session: SessionDep
         "archive/fixity.html",
         staff=gate,
         code=row.archival_code,
+        package_version=row.version,
         ref=ref,
         report=report,
+        purpose=confirmed,
         csrf=csrf_for(request.cookies.get(STAFF_COOKIE, "")),
     )
 
@@ -290,7 +523,8 @@ async def fixity_run(
         csrf_for(token).encode(), given.encode()
     ):
         raise PermissionDenied("表单校验失败，请刷新页面后重试", code="archive.csrf_failed")
-    from starlette.concurrency import run_in_threadpool
+    purpose = form.get("purpose")
+    why = purpose.strip() if isinstance(purpose, str) and purpose.strip() else DEFAULT_PURPOSE
 
     def run() -> None:
         tools = archive_tools(session=session, settings=settings)
@@ -308,4 +542,5 @@ async def fixity_run(
         await run_in_threadpool(run)
     except TrustError as exc:
         return _error(request, gate, exc)
-    return RedirectResponse(f"/archive/view/{quote(ref)}/fixity", status_code=303)
+    query = urlencode({"purpose": why, "t": link_token(token)})
+    return RedirectResponse(f"/archive/view/{quote(ref)}/fixity?{query}", status_code=303)

@@ -1,5 +1,5 @@
 """Retrieval (issue 6 item 5; earchive spec §7, OAIS DIP): search, the case view, file and
-package streams, the dissemination copy and the transfer package (移交, DA/T 93-2022).
+package streams and the dissemination copy (the transfer package is ``archive.transfer``).
 
 Every access is recorded with its purpose (``ArchiveAccess``: who, what, why, when); exports,
 dissemination copies and transfers are also transparency-log events. A purpose is required:
@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,14 +21,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from archive.bag import StoredBagSource, export_bag
-from archive.ingest import sign_root
 from archive.model import ArchiveAccess, ArchiveFile, ArchivePackage
 from archive.service_errors import PackageNotFound
 from archive.service_records import PackageRecord, find_package_row, package_record, stored_bag
 from archive.storage import CHUNK_SIZE, BlobStore
-from keys.interfaces import KeyStore, KeyUsage
 from trust.clock import Clock
-from trust.crypto import sm3_hex
 from trust.errors import InvalidInput
 from trust.ids import new_id
 from trust.tlog import service as tlog
@@ -44,8 +41,8 @@ __all__ = [
     "open_file",
     "record_access",
     "search",
+    "stream_folder_zip",
     "stream_package_zip",
-    "transfer_packages",
 ]
 
 ORIGINALS: Final = "data/representations/original/data/"
@@ -257,8 +254,10 @@ def export_package(
     dest: Path,
     actor: str,
     purpose: str,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> PackageRecord:
-    """Write the whole bag (with its seal and timestamp) into the empty directory ``dest``."""
+    """Write the whole bag (with its seal and timestamp) into the empty directory ``dest``;
+    ``on_chunk`` hears the bytes written (progress)."""
     row = find_package_row(session, ref)
     if row.status == "disposed":
         raise PackageNotFound(f"档案 {row.archival_code} 已销毁")
@@ -270,7 +269,7 @@ def export_package(
         purpose=purpose,
         package_id=row.id,
     )
-    export_bag(StoredBagSource(store, stored_bag(row)), Path(dest))
+    export_bag(StoredBagSource(store, stored_bag(row)), Path(dest), on_chunk=on_chunk)
     _log(session, clock, "archive.export", row, actor, purpose=purpose.strip()[:200])
     return package_record(row)
 
@@ -294,7 +293,14 @@ class _ZipSink(io.RawIOBase):
         return out
 
 
-def _zip_stream(store: BlobStore, members: list[tuple[str, str | bytes]]) -> Iterator[bytes]:
+Member = tuple[str, str | bytes | Path]  # zip name; an object address, inline bytes or a file
+
+
+def _open_member(store: BlobStore, source: str | Path) -> BinaryIO:
+    return open(source, "rb") if isinstance(source, Path) else store.get_stream(source)
+
+
+def _zip_stream(store: BlobStore, members: list[Member]) -> Iterator[bytes]:
     """A ZIP (stored, no compression) produced chunk by chunk: memory stays bounded."""
     sink = _ZipSink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
@@ -304,12 +310,22 @@ def _zip_stream(store: BlobStore, members: list[tuple[str, str | bytes]]) -> Ite
                 if isinstance(source, bytes):
                     out.write(source)
                 else:
-                    with store.get_stream(source) as fh:
+                    with _open_member(store, source) as fh:
                         while chunk := fh.read(CHUNK_SIZE):
                             out.write(chunk)
                             yield sink.drain()
             yield sink.drain()
     yield sink.drain()
+
+
+def stream_folder_zip(store: BlobStore, folder: Path, top: str) -> Iterator[bytes]:
+    """Every file under ``folder`` (a transfer bag on disk) as a streamed ZIP under ``top/``."""
+    members: list[Member] = [
+        (f"{top}/{p.relative_to(folder).as_posix()}", p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    ]
+    return _zip_stream(store, members)
 
 
 def stream_package_zip(
@@ -329,7 +345,7 @@ def stream_package_zip(
     )
     source = StoredBagSource(store, stored_bag(row))
     top = row.archival_code.replace("·", ".")
-    members: list[tuple[str, str | bytes]] = []
+    members: list[Member] = []
     for path in source.list_files():
         f = session.get(ArchiveFile, (row.id, path))
         address = f.sm3 if f is not None else dict(stored_bag(row).uncovered).get(path)
@@ -362,7 +378,7 @@ def dissemination_copy(
         f"利用目的：{purpose.strip()}\n制作时间：{clock.now().isoformat()}\n"
         "原件以归档信息包为准，可凭根摘要在透明日志中核验。\n"
     ).encode()
-    members: list[tuple[str, str | bytes]] = [("利用副本说明.txt", notice)]
+    members: list[Member] = [("利用副本说明.txt", notice)]
     for f in session.scalars(
         select(ArchiveFile).where(ArchiveFile.package_id == row.id).order_by(ArchiveFile.path)
     ):
@@ -372,95 +388,3 @@ def dissemination_copy(
             members.append((f.path.removeprefix("data/"), f.sm3))
     _log(session, clock, "archive.access_copy", row, actor, purpose=purpose.strip()[:200])
     return package_record(row), _zip_stream(store, members)
-
-
-def transfer_packages(
-    *,
-    session: Session,
-    clock: Clock,
-    keystore: KeyStore,
-    store: BlobStore,
-    refs: list[str],
-    dest: Path,
-    receiver: str,
-    actor: str,
-) -> dict[str, Any]:
-    """移交: every package's bag under ``dest/packages/<n>/``, a transfer manifest
-    (``transfer-manifest.json``: per package 档号, roots, Payload-Oxum, counts and bytes; the
-    移交与接收登记表 figures) signed by the archive key (``transfer-manifest.p7s``), and a
-    receipt template for the receiver to sign. Logged as ``archive.transfer`` per package."""
-    if not refs:
-        raise InvalidInput("没有要移交的档案", code="archive.transfer_empty")
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    if any(dest.iterdir()):
-        raise InvalidInput(f"{dest} 不是空目录", code="archive.transfer_dest_not_empty")
-    now = clock.now()
-    transfer_id = new_id("trf")
-    entries: list[dict[str, Any]] = []
-    oxums: list[tuple[int, int]] = []
-    for n, ref in enumerate(refs, start=1):
-        row = find_package_row(session, ref)
-        if row.status == "disposed":
-            raise PackageNotFound(f"档案 {row.archival_code} 已销毁")
-        folder = f"packages/{n:04d}"
-        export_bag(StoredBagSource(store, stored_bag(row)), dest / folder)
-        octets, count = row.payload_oxum.split(".")
-        oxums.append((int(octets), int(count)))
-        entries.append(
-            {
-                "folder": folder,
-                "archival_code": row.archival_code,
-                "case_number": row.case_number,
-                "version": row.version,
-                "root_sm3": row.root_sm3,
-                "root_sha256": row.root_sha256,
-                "payload_oxum": row.payload_oxum,
-                "log_index": row.log_index,
-            }
-        )
-        record_access(
-            session=session,
-            clock=clock,
-            actor=actor,
-            action="transfer",
-            purpose=f"移交至 {receiver}",
-            package_id=row.id,
-        )
-        _log(
-            session,
-            clock,
-            "archive.transfer",
-            row,
-            actor,
-            transfer_id=transfer_id,
-            receiver=receiver,
-        )
-    manifest = {
-        "transfer_id": transfer_id,
-        "standard": "DA/T 93-2022",
-        "sender": actor,
-        "receiver": receiver,
-        "created_at": now.isoformat(),
-        "package_count": len(entries),
-        "total_payload_bytes": sum(o for o, _ in oxums),
-        "total_payload_files": sum(c for _, c in oxums),
-        "packages": entries,
-    }
-    manifest_bytes = json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=1).encode()
-    (dest / "transfer-manifest.json").write_bytes(manifest_bytes)
-    signer = keystore.active_signer(session=session, usage=KeyUsage.ARCHIVE)
-    (dest / "transfer-manifest.p7s").write_bytes(
-        sign_root(manifest_bytes, signer=signer, signing_time=now)
-    )
-    receipt = {
-        "transfer_id": transfer_id,
-        "manifest_sm3": sm3_hex(manifest_bytes),
-        "receiver": receiver,
-        "received_at": None,
-        "checked": "每个信息包的根摘要、Payload-Oxum 与清单一致后由接收方签名",
-    }
-    (dest / "receipt-template.json").write_text(
-        json.dumps(receipt, ensure_ascii=False, sort_keys=True, indent=1), encoding="utf-8"
-    )
-    return {**manifest, "manifest_sm3": sm3_hex(manifest_bytes)}

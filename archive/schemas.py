@@ -14,7 +14,9 @@ __all__ = [
     "IngestRead",
     "PackagePage",
     "PackageRead",
+    "ReceiptCreate",
     "TransferCreate",
+    "TransferRead",
     "UploadComplete",
     "UploadCreate",
     "UploadRead",
@@ -107,3 +109,36 @@ class DisposalRead(BaseModel):
 class TransferCreate(_In):
     refs: list[str] = Field(min_length=1, max_length=1000)
     receiver: str = Field(min_length=1, max_length=200)
+
+
+class TransferRead(BaseModel):
+    id: str
+    receiver: str
+    created_by: str
+    created_at: datetime
+    root_sm3: str = Field(description="移交包 tagmanifest-sm3.txt 的 SM3")
+    manifest_sm3: str
+    package_count: int
+    payload_bytes: int
+    location: str
+    state: str = Field(description="created / received / rejected")
+    log_index: int
+    receipt_sm3: str | None
+    receipt_check: str | None = Field(
+        description="signature.valid / signature.untrusted / signature.absent"
+    )
+    receipt_signer: str | None
+    received_at: datetime | None
+
+
+class ReceiptCreate(_In):
+    receipt: str = Field(
+        min_length=2,
+        max_length=1_000_000,
+        description="回执 JSON 原文（UTF-8）：transfer_id、transfer_root_sm3、manifest_sm3、result",
+    )
+    signature: str | None = Field(
+        default=None,
+        max_length=200_000,
+        description="对回执原文的 GB/T 35275 SM2 签名（DER，base64），可选",
+    )

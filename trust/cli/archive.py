@@ -1,12 +1,21 @@
-"""``trustctl archive``: init, ingest, verify, fixity, export, search, items, appraisal, dispose.
+"""``trustctl archive``: init, ingest, verify, fixity, export, search, items, appraisal,
+transfer, receipt, inventory.
 
 - ``init``: the CA (if missing) and the archive's SM2 key with its certificate (profile archive);
 - ``ingest PATH [--json]``: a case folder (``case.json`` with ``files/`` or beside its files) or a
-  zip of one; prints the 档号 or every failed check (exit status 1 when refused);
-- ``verify REF``: fixity of one package, without recording it (read-only check);
-- ``fixity [REF] [--json]``: the sweep (one package or all; suitable for cron), recorded;
-- ``export REF --out DIR``: the bag, as stored (validates with any RFC 8493 tool);
-- ``search``: the catalogue by case number, 档号, applicant, item, dates, text.
+  zip of one; prints the 档号 or every failed check (exit status 1 when refused); a progress bar
+  by bytes while the submission is copied and while the package is stored;
+- ``verify REF``: fixity of one package now, recorded;
+- ``fixity [REF] [--limit N] [--json]``: one package, or the sweep (least recently checked
+  first, one transaction per package; suitable for cron), recorded;
+- ``export REF --out DIR``: the bag, as stored (validates with any RFC 8493 tool), with a
+  progress bar by bytes;
+- ``search``: the catalogue by case number, 档号, applicant, item, dates, text;
+- ``appraisal``: packages whose retention ended go to appraisal (never deleted);
+- ``transfer REF... --receiver NAME``: a transfer bag (移交) under the data directory;
+  ``receipt TRANSFER RECEIPT.json [--signature FILE]``: the receiving archives' receipt;
+- ``inventory [--grace-hours H]``: the store against the catalogue (removes what dead ingests
+  left behind, names missing objects) and expired uploads.
 
 ``load_archive_demo(ctx)`` is called by ``trustctl demo load``.
 """
@@ -16,7 +25,7 @@ from __future__ import annotations
 import io
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -24,15 +33,25 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TransferSpeedColumn,
+)
 from sqlalchemy.orm import Session
 
-from archive import preservation, retrieval
+from archive import preservation, retrieval, sweeps, transfer
+from archive.inventory import sweep_inventory
 from archive.retrieval import SearchQuery
-from archive.service import LOCAL_TZ, Ingested, ingest_case
+from archive.service import LOCAL_TZ, Ingested, IngestProgress, ingest_case
 from archive.service_errors import IngestRefused
 from archive.service_items import DEMO_ITEMS, list_service_items, upsert_service_item
-from archive.service_tools import archive_store, archive_tools
+from archive.service_records import find_package_row
+from archive.service_tools import archive_store, archive_tools, transfers_root, uploads_root
+from archive.service_uploads import expire_uploads
 from keys.interfaces import KeyStore, KeyUsage
 from trust.ca import service as ca_service
 from trust.ca.names import SubjectName
@@ -47,14 +66,15 @@ from trust.signing import SignatureAlgorithm
 __all__ = ["ensure_archive_key", "load_archive_demo", "register"]
 
 ACTOR = "cli"
-_STAGES = ("normalised", "checked", "bagged", "staged", "published", "committed")
 _STAGE_LABELS = {
-    "normalised": "整理提交包",
-    "checked": "四性检测",
-    "bagged": "封装 BagIt",
-    "staged": "签名与时间戳",
-    "published": "写入存储",
-    "committed": "登记与日志",
+    "normalising": "读取提交包",
+    "normalised": "四性检测",
+    "checked": "封装 BagIt",
+    "bagged": "签名与时间戳",
+    "staged": "写入存储",
+    "publishing": "写入存储",
+    "published": "登记与日志",
+    "recorded": "提交事务",
 }
 
 
@@ -97,24 +117,33 @@ def ensure_archive_key(
     return key_id
 
 
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Any]:
-    if not enabled:
-        yield lambda _stage: None
-        return
-    console = Console(stderr=True)
-    with Progress(
+def _byte_bar(console: Console) -> Progress:
+    return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
+        DownloadColumn(),
+        TransferSpeedColumn(),
         console=console,
         transient=True,
-    ) as bar:
-        task = bar.add_task("归档", total=len(_STAGES))
+    )
 
-        def step(stage: str) -> None:
-            bar.update(task, advance=1, description=_STAGE_LABELS.get(stage, stage))
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[IngestProgress], None]]:
+    """A progress bar by bytes for the stages that move bytes, a spinner for the others."""
+    if not enabled:
+        yield lambda _event: None
+        return
+    with _byte_bar(Console(stderr=True)) as bar:
+        task = bar.add_task("归档", total=None)
+
+        def step(event: IngestProgress) -> None:
+            label = _STAGE_LABELS.get(event.stage, event.stage)
+            if event.total:
+                bar.update(task, description=label, completed=event.done, total=event.total)
+            else:
+                bar.update(task, description=label, completed=0, total=None)
 
         yield step
 
@@ -202,39 +231,60 @@ def _fixity_one(ctx: CliContext, ref: str) -> dict[str, Any]:
     return outcome.report
 
 
+def _print_fixity(r: dict[str, Any]) -> None:
+    named = [f"{f['state']}: {f['path']}" for f in r["files"]]
+    line = f"{r['archival_code']}: {r['outcome']}"
+    if r["outcome"] != "pass":
+        line += " " + "; ".join(named + [p["code"] for p in r["problems"]])
+        for key in ("signature", "timestamp", "log"):
+            if not r[key]["ok"]:
+                line += f"; {r[key]['reason']}"
+    click.echo(line)
+
+
 @archive_group.command("fixity")
 @click.argument("ref", required=False)
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many packages")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handle_errors
-def fixity_cmd(ctx: CliContext, ref: str | None, as_json: bool) -> None:
-    """Fixity sweep of one package (REF: 档号, id, case number) or of all; exit 1 on a failure."""
+def fixity_cmd(ctx: CliContext, ref: str | None, limit: int | None, as_json: bool) -> None:
+    """Fixity of one package (REF: 档号, 档号/vN, id, case number) or the sweep of all, least
+    recently checked first, one transaction per package; exit 1 on a failure."""
     if ref is not None:
-        targets = [ref]
-    else:
-        with ctx.transaction() as session:
-            targets = preservation.fixity_targets(session=session)
-    reports: list[dict[str, Any]] = []
+        report = _fixity_one(ctx, ref)
+        if as_json:
+            echo_json(
+                {"checked": 1, "failed": int(report["outcome"] != "pass"), "packages": [report]}
+            )
+        else:
+            _print_fixity(report)
+        if report["outcome"] != "pass":
+            raise SystemExit(1)
+        return
+    with ctx.transaction() as session:
+        total = len(preservation.fixity_targets(session=session, limit=limit))
     console = Console(stderr=True)
     with Progress(console=console, transient=True, disable=as_json) as bar:
-        task = bar.add_task("固定性检查", total=len(targets))
-        for target in targets:
-            reports.append(_fixity_one(ctx, target))
-            bar.advance(task)
-    failed = [r for r in reports if r["outcome"] != "pass"]
+        task = bar.add_task("固定性检查", total=total)
+        done = sweeps.sweep_fixity(
+            session_factory=ctx.sessions,
+            clock=ctx.clock,
+            keystore=ctx.keystore,
+            settings=ctx.settings,
+            actor=ACTOR,
+            limit=limit,
+            on_package=lambda _id, _ok: bar.advance(task),
+        )
     if as_json:
-        echo_json({"checked": len(reports), "failed": len(failed), "packages": reports})
+        echo_json(done.to_dict())
     else:
-        for r in reports:
-            named = [f"{f['state']}: {f['path']}" for f in r["files"]]
-            line = f"{r['archival_code']}: {r['outcome']}"
-            if r["outcome"] != "pass":
-                line += " " + "; ".join(named + [p["code"] for p in r["problems"]])
-                for key in ("signature", "timestamp", "log"):
-                    if not r[key]["ok"]:
-                        line += f"; {r[key]['reason']}"
-            click.echo(line)
-    if failed:
+        for report in done.failures:
+            _print_fixity(report)
+        for problem in done.problems:
+            click.echo(f"{problem['package_id']}: error {problem['code']}")
+        click.echo(done.line())
+    if done.failed or done.errors:
         raise SystemExit(1)
 
 
@@ -258,11 +308,19 @@ def verify_cmd(ctx: CliContext, ref: str, as_json: bool) -> None:
 @click.argument("ref")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--purpose", default="导出归档信息包", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar")
 @pass_ctx
 @handle_errors
-def export_cmd(ctx: CliContext, ref: str, out: Path, purpose: str) -> None:
+def export_cmd(ctx: CliContext, ref: str, out: Path, purpose: str, quiet: bool) -> None:
     """Write the stored bag of REF into the empty directory OUT."""
     with ctx.transaction() as session:
+        row = find_package_row(session, ref)
+        total, ref = row.total_bytes, row.id
+    with (
+        _byte_bar(Console(stderr=True)) as bar,
+        ctx.transaction() as session,
+    ):
+        task = bar.add_task("导出", total=total, visible=not quiet)
         record = retrieval.export_package(
             session=session,
             clock=ctx.clock,
@@ -271,6 +329,7 @@ def export_cmd(ctx: CliContext, ref: str, out: Path, purpose: str) -> None:
             dest=out,
             actor=ACTOR,
             purpose=purpose,
+            on_chunk=lambda n: bar.advance(task, n),
         )
     click.echo(f"{record.archival_code} -> {out}")
 
@@ -344,10 +403,92 @@ def items_cmd(ctx: CliContext, load_demo: bool, as_json: bool) -> None:
 @handle_errors
 def appraisal_cmd(ctx: CliContext) -> None:
     """Move packages whose retention has ended to appraisal (never deletes)."""
+    done = sweeps.sweep_appraisal(session_factory=ctx.sessions, clock=ctx.clock, actor=ACTOR)
     with ctx.transaction() as session:
-        due = preservation.flag_for_appraisal(session=session, clock=ctx.clock, actor=ACTOR)
-    for r in due:
-        click.echo(f"{r.archival_code}: 保管期满，进入鉴定")
+        for package_id in done.flagged:
+            row = find_package_row(session, package_id)
+            click.echo(f"{row.archival_code}/v{row.version}: 保管期满，进入鉴定")
+
+
+@archive_group.command("transfer")
+@click.argument("refs", nargs=-1, required=True)
+@click.option("--receiver", required=True, help="The receiving archives (接收方)")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@handle_errors
+def transfer_cmd(ctx: CliContext, refs: tuple[str, ...], receiver: str, as_json: bool) -> None:
+    """Write a transfer bag (移交) of the packages REFS under the data directory."""
+    with ctx.transaction() as session:
+        record = transfer.create_transfer(
+            session=session,
+            clock=ctx.clock,
+            keystore=ctx.keystore,
+            store=archive_store(ctx.settings),
+            refs=list(refs),
+            root=transfers_root(ctx.settings),
+            receiver=receiver,
+            actor=ACTOR,
+        )
+    if as_json:
+        echo_json(record.to_dict())
+    else:
+        click.echo(f"{record.id}  {record.package_count} 件  root {record.root_sm3}")
+        click.echo(record.location)
+
+
+@archive_group.command("receipt")
+@click.argument("transfer_id")
+@click.argument("receipt", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--signature",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Detached GB/T 35275 signature (DER) over RECEIPT",
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@handle_errors
+def receipt_cmd(
+    ctx: CliContext, transfer_id: str, receipt: Path, signature: Path | None, as_json: bool
+) -> None:
+    """Record the receiving archives' receipt (回执) of TRANSFER_ID."""
+    with ctx.transaction() as session:
+        tools = archive_tools(session=session, settings=ctx.settings)
+        record = transfer.record_receipt(
+            session=session,
+            clock=ctx.clock,
+            trust=tools.trust,
+            transfer_id=transfer_id,
+            receipt=receipt.read_bytes(),
+            signature=signature.read_bytes() if signature else None,
+            actor=ACTOR,
+        )
+    if as_json:
+        echo_json(record.to_dict())
+    else:
+        click.echo(f"{record.id}: {record.state} ({record.receipt_check})")
+
+
+@archive_group.command("inventory")
+@click.option("--grace-hours", type=click.FloatRange(min=0), default=6.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@handle_errors
+def inventory_cmd(ctx: CliContext, grace_hours: float, as_json: bool) -> None:
+    """The store against the catalogue, and expired uploads (exit 1 when objects are missing)."""
+    grace = timedelta(hours=grace_hours)
+    summary = sweep_inventory(
+        session_factory=ctx.sessions, clock=ctx.clock, settings=ctx.settings, grace=grace
+    )
+    uploads = expire_uploads(
+        session_factory=ctx.sessions, clock=ctx.clock, root=uploads_root(ctx.settings)
+    )
+    if as_json:
+        echo_json({"inventory": summary.to_dict(), "uploads": uploads.line()})
+    else:
+        click.echo(summary.line())
+        click.echo(f"uploads: {uploads.line()}")
+    if summary.missing:
+        raise SystemExit(1)
 
 
 def load_archive_demo(ctx: CliContext) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import io
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,8 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive.model import ArchivePackage
+from archive.model import ArchivePackage, ArchiveUpload
+from archive.service_tools import archive_store, uploads_root
 from keys.software import SoftwareKeyStore
 from tests.api._support import TestClient
 from tests.factories.principals import Staff, make_org, make_staff
@@ -101,18 +102,36 @@ def api(
         yield Api(client, archivist, archivist2, auditor, outsider, tmp_path)
 
 
-def test_chunked_upload_submit_and_resubmit(api: Api) -> None:
+def _upload_state(db: sessionmaker[Session], upload_id: str) -> str:
+    with db() as s:
+        row = s.get(ArchiveUpload, upload_id)
+        assert row is not None
+        return row.state
+
+
+def test_chunked_upload_submit_and_resubmit(
+    api: Api, settings: Settings, db: sessionmaker[Session]
+) -> None:
     data = api.zipped()
     upload_id = api.upload(data, chunk=50_000)
+    zip_file = uploads_root(settings) / upload_id
+    assert zip_file.read_bytes() == data
     first = api.submit(upload_id)
     assert first.status_code == 201, first.text
     body = first.json()
     assert body["created"]
     assert body["package"]["archival_code"] == "A439-WS·2026·D30·XK·ZC-005"
     assert body["report"]["verdict"] == "passed"
+    # archived: the uploaded zip is gone and the upload cannot be submitted twice
+    assert not zip_file.exists()
+    assert _upload_state(db, upload_id) == "used"
+    twice = api.submit(upload_id)
+    assert twice.status_code == 409
+    assert twice.json()["code"] == "archive.upload_consumed"
     again = api.submit(api.upload(data))
     assert again.status_code == 200
     assert not again.json()["created"]
+    assert list(uploads_root(settings).iterdir()) == []
 
 
 def test_a_wrong_offset_answers_the_resume_point(api: Api) -> None:
@@ -135,19 +154,29 @@ def test_a_wrong_offset_answers_the_resume_point(api: Api) -> None:
     assert other.status_code == 404
 
 
-def test_a_refused_case_is_problem_json_with_every_failure(api: Api) -> None:
+def test_a_refused_case_is_problem_json_with_every_failure(
+    api: Api, settings: Settings, db: sessionmaker[Session]
+) -> None:
     def flip(files: dict[str, bytes]) -> None:
         b = bytearray(files["0003-经营场所照片.png"])
         b[60] ^= 0x01
         files["0003-经营场所照片.png"] = bytes(b)
 
-    r = api.submit(api.upload(api.zipped(tamper=flip)))
+    upload_id = api.upload(api.zipped(tamper=flip))
+    r = api.submit(upload_id)
     assert r.status_code == 422
     problem = r.json()
     assert problem["code"] == "archive.checks_failed"
     assert ("0003-经营场所照片.png", "digest.mismatch") in {
         (f["subject"], f["reason"]) for f in problem["failures"]
     }
+    # refused: the zip is removed, the upload says so (the ingest's own rows were rolled back)
+    assert not (uploads_root(settings) / upload_id).exists()
+    assert _upload_state(db, upload_id) == "refused"
+    with db() as s:
+        assert s.scalars(select(ArchivePackage)).all() == []
+    assert list(archive_store(settings).list()) == []
+    assert api.submit(upload_id).json()["code"] == "archive.upload_consumed"
 
 
 def test_roles_and_authentication(api: Api) -> None:
@@ -186,8 +215,18 @@ def test_search_view_download_fixity_and_disposal(
     assert fx.status_code == 200
     assert fx.json()["outcome"] == "pass"
     assert api.client.get(f"/archive/cases/{ref}/fixity", headers=h).json()["outcome"] == "pass"
-    sweep = api.client.post("/archive/fixity", headers=h).json()
-    assert sweep == {"checked": 1, "failed": 0, "packages": []}
+    clock.advance(timedelta(days=1))
+    sweep = api.client.post("/archive/fixity", params={"limit": 5}, headers=h).json()
+    assert sweep == {
+        "checked": 1,
+        "failed": 0,
+        "errors": 0,
+        "packages": [],
+        "problems": [],
+        "more": False,
+    }
+    # checked since this moment: a second sweep at the same time has nothing due
+    assert api.client.post("/archive/fixity", headers=h).json()["checked"] == 0
 
     with db() as s, s.begin():
         row = s.scalars(select(ArchivePackage)).one()

@@ -1,10 +1,9 @@
 """Retrieval: search by every criterion, the case view, streamed files and packages, the
-dissemination copy, the transfer package, and the access register with purposes."""
+dissemination copy, and the access register with purposes (transfers: ``test_transfer``)."""
 
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from datetime import date
 from pathlib import Path
@@ -17,10 +16,7 @@ from archive import retrieval
 from archive.bag import DirectoryBagSource, validate_bag
 from archive.model import ArchiveAccess
 from archive.retrieval import SearchQuery
-from seals.verification import AnchorListEvaluator
-from seals.verify_ofd import verify_signed_data
 from tests.integration.archive.conftest import ArchiveWorld
-from trust.ca import service as ca_service
 from trust.errors import InvalidInput
 from trust.tlog.model import TlogEntry
 
@@ -149,39 +145,3 @@ def test_dissemination_copy_is_marked_as_a_copy(world: ArchiveWorld) -> None:
     with world.db() as s:
         kinds = [e.kind for e in s.scalars(select(TlogEntry))]
     assert "archive.access_copy" in kinds
-
-
-def test_transfer_package_has_a_signed_manifest(world: ArchiveWorld, tmp_path: Path) -> None:
-    a, b = _two_cases(world)
-    with world.db() as s, s.begin():
-        manifest = retrieval.transfer_packages(
-            session=s,
-            clock=world.clock,
-            keystore=world.keystore,
-            store=world.tools_store(),
-            refs=[a, b],
-            dest=tmp_path / "transfer",
-            receiver="某某市档案馆",
-            actor="user:archivist",
-        )
-        anchors = ca_service.trust_anchors_der(session=s)
-    assert manifest["package_count"] == 2
-    out = tmp_path / "transfer"
-    body = (out / "transfer-manifest.json").read_bytes()
-    loaded = json.loads(body)
-    for entry in loaded["packages"]:
-        result = validate_bag(
-            DirectoryBagSource(out / entry["folder"]), expected_root=entry["root_sm3"]
-        )
-        assert result.valid, result.summary()
-        assert result.payload_oxum == entry["payload_oxum"]
-    verified = verify_signed_data(
-        (out / "transfer-manifest.p7s").read_bytes(),
-        original=body,
-        trust=AnchorListEvaluator(tuple(anchors)),
-        now=world.clock.now(),
-    )
-    assert verified.signer_signature.ok
-    assert verified.document_hash.ok
-    receipt = json.loads((out / "receipt-template.json").read_bytes())
-    assert receipt["manifest_sm3"] == manifest["manifest_sm3"]
