@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, Final
+from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
@@ -28,6 +29,7 @@ from trust.clock import Clock
 from trust.crypto import constant_time_equal, hmac_sm3
 
 __all__ = [
+    "ACCOUNT_LOGIN_PATH",
     "BEIJING",
     "PageFormDep",
     "beijing_time",
@@ -81,8 +83,17 @@ def message_page(
     )
 
 
+#: The account login entry (``identity.person_session``), linked when the app has it.
+ACCOUNT_LOGIN_PATH: Final = "/account/login"
+
+
 def login_required(request: Request) -> HTMLResponse:
-    return render(request, "identity/account_login.html", {}, 401)
+    """401: this browser has no live SSO session. Links to the account login (which returns
+    to this page) when the app serves one."""
+    login_url: str | None = None
+    if any(getattr(r, "path", None) == ACCOUNT_LOGIN_PATH for r in request.app.routes):
+        login_url = f"{ACCOUNT_LOGIN_PATH}?{urlencode({'return_to': request.url.path})}"
+    return render(request, "identity/account_login.html", {"login_url": login_url}, 401)
 
 
 def current_sso(

@@ -29,6 +29,10 @@ def test_without_a_session_the_page_says_to_log_in(site: Site) -> None:
         assert page.status_code == 401
         assert "请先登录" in page.text
         assert page.headers["cache-control"] == "no-store"
+        # The account login (when the app serves one) brings the browser back to this page.
+        has_login = any(getattr(r, "path", None) == "/account/login" for r in site.app.routes)
+        link = f'href="/account/login?return_to={path.replace("/", "%2F")}"'
+        assert (link in page.text) is has_login
 
 
 def test_account_page_shows_proofing_evidence_and_session_strength(
