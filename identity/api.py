@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from identity import service
 from identity.errors import PersonNotFound
+from identity.person_session import router as person_router
 from identity.registry_sim import sim_router
 from identity.schemas import (
     ActingForRead,
@@ -360,3 +361,4 @@ def sms_outbox(session: SessionDep, settings: SettingsDep) -> HTMLResponse:
 
 router.include_router(_api)
 router.include_router(sim_router, prefix="/sim")
+router.include_router(person_router)  # /account/login; registers the trust.web.person provider
