@@ -8,7 +8,9 @@ Public (no authentication; verification rate-limited per IP and per authenticate
   ``POST /licences/verify/pdf`` (upload) — fixed result codes and the minimal view;
 * ``GET /licences/trust-list`` (COSE_Sign1, ``application/cose``), ``GET
   /licences/trust-list/anchor`` (the pinned trust-list key);
-* ``GET /licences/status-lists/{list_id}`` — a signed 2-bit status list (COSE_Sign1).
+* ``GET /licences/status-lists`` — the index of every issuer's status lists (id, issuer, size,
+  update time, URL); ``GET /licences/status-lists/{list_id}`` — a signed 2-bit status list
+  (COSE_Sign1).
 
 Issuers (staff bearer token or the department's client credentials, role ``licence_issuer``):
 
@@ -18,27 +20,37 @@ Issuers (staff bearer token or the department's client credentials, role ``licen
 * ``POST /licences/{ref}/suspend|resume|withdraw|revoke|revoke-penalty|annul`` ``{"reason"}``,
   ``POST /licences/{ref}/change``.
 
-Holder (``Authorization: Bearer hld.…``, the interim holder credential) and third parties:
+Holder (the natural person logged in through the identity capability; ``licences.api_holder``)
+and third parties:
 
 * ``GET /licences/holder/licences``, ``…/{ref}/document.pdf``, ``…/{ref}/activity`` (every
   verification, ex-officio lookup and share), ``POST …/{ref}/shares``,
-  ``POST /licences/holder/shares/{id}/revoke``;
+  ``POST /licences/holder/shares/{id}/revoke``, and the page ``GET /licences/mine``;
 * ``POST /licences/shares/redeem`` (the named recipient, authenticated);
 * ``POST /licences/ex-officio`` (department staff; 事项编码, 业务流水号, 事由).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import base64
+from email.utils import format_datetime
 from typing import Annotated, Final
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from licences import service, service_issue, service_lifecycle, service_share, service_verify
+from licences import (
+    service,
+    service_issue,
+    service_lifecycle,
+    service_share,
+    service_status,
+    service_trust,
+    service_verify,
+)
+from licences.api_holder import router as holder_router
 from licences.api_pages import (
     LicenceConfigDep,
-    anchor_info,
     verifier_of,
     verify_rate_limit,
 )
@@ -63,17 +75,14 @@ from licences.schemas import (
     LicenceTypeCreate,
     LicenceTypeRead,
     QrVerify,
-    ShareCreate,
-    ShareRead,
     ShareRedeem,
     StatusChange,
+    StatusListRead,
     TrustAnchorRead,
     VerificationRead,
 )
-from licences.service_errors import LicenceRequestInvalid
-from licences.sharing import HolderToken, read_holder_token
+from licences.service_errors import LicenceKeyUnavailable, LicenceRequestInvalid
 from seals.api_support import read_upload
-from trust.errors import Unauthenticated
 from trust.principals.roles import Role
 from trust.web.deps import ClockDep, KeyStoreDep, SessionDep
 from trust.web.problems import problem_responses
@@ -83,6 +92,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["licences"])
 router.include_router(pages_router)
+router.include_router(holder_router)
 
 COSE_MEDIA: Final = "application/cose"
 _ERRORS = problem_responses(400, 401, 403, 404, 409, 415)
@@ -230,20 +240,55 @@ async def verify_pdf(
     return VerificationRead.model_validate(result.to_dict())
 
 
+def _not_published() -> LicenceKeyUnavailable:
+    return LicenceKeyUnavailable(
+        "信任列表尚未发布（尚未签发电子证照）", code="licence.trust_list.not_published"
+    )
+
+
 @router.get(
     "/licences/trust-list",
-    summary="签名的颁证单位密钥信任列表（COSE_Sign1）",
+    summary="签名的颁证单位密钥信任列表（COSE_Sign1；密钥变化时或每日重新签发）",
     response_class=Response,
-    responses=_COSE_RESPONSE,
+    responses={**_COSE_RESPONSE, **problem_responses(404)},
 )
 def trust_list(session: SessionDep, clock: ClockDep, keystore: KeyStoreDep) -> Response:
-    data = service_verify.signed_trust_list(session=session, clock=clock, keystore=keystore)
-    return Response(data, media_type=COSE_MEDIA, headers={"Cache-Control": "public, max-age=300"})
+    published = service_trust.current_trust_list(session=session, clock=clock, keystore=keystore)
+    if published is None:
+        raise _not_published()
+    headers = {
+        "Cache-Control": "public, max-age=300",
+        "Last-Modified": format_datetime(published.issued_at, usegmt=True),
+    }
+    return Response(published.data, media_type=COSE_MEDIA, headers=headers)
 
 
-@router.get("/licences/trust-list/anchor", summary="信任列表签名公钥（离线核验方预置）")
-def trust_anchor(session: SessionDep, clock: ClockDep, keystore: KeyStoreDep) -> TrustAnchorRead:
-    return TrustAnchorRead.model_validate(anchor_info(session, clock, keystore))
+@router.get(
+    "/licences/trust-list/anchor",
+    summary="信任列表签名公钥（离线核验方预置）",
+    responses=problem_responses(404),
+)
+def trust_anchor(session: SessionDep, keystore: KeyStoreDep) -> TrustAnchorRead:
+    anchor = service_trust.trust_anchor(session=session, keystore=keystore)
+    if anchor is None:
+        raise _not_published()
+    return TrustAnchorRead(
+        kid=anchor.kid.hex(),
+        public_key=anchor.public_key.point.hex(),
+        public_key_der=base64.b64encode(anchor.public_key_der).decode(),
+    )
+
+
+@router.get(
+    "/licences/status-lists",
+    summary="状态列表索引：各颁证单位的状态列表（标识、颁证单位、大小、更新时间、地址）",
+)
+def status_list_index(request: Request, session: SessionDep) -> list[StatusListRead]:
+    base = str(request.app.state.settings.public_base_url)
+    return [
+        StatusListRead.model_validate(info.to_dict())
+        for info in service_status.status_list_index(session=session, base_url=base)
+    ]
 
 
 @router.get(
@@ -255,7 +300,7 @@ def trust_anchor(session: SessionDep, clock: ClockDep, keystore: KeyStoreDep) ->
 def status_list(
     list_id: str, session: SessionDep, clock: ClockDep, keystore: KeyStoreDep
 ) -> Response:
-    data = service.signed_status_list(
+    data = service_status.signed_status_list(
         session=session, clock=clock, keystore=keystore, list_id=list_id
     )
     return Response(data, media_type=COSE_MEDIA, headers={"Cache-Control": "public, max-age=60"})
@@ -409,92 +454,6 @@ def change_licence(
 # --------------------------------------------------------------------------- holder, third parties
 
 
-def _holder(request: Request, clock: ClockDep, config: LicenceConfigDep) -> HolderToken:
-    """``Authorization: Bearer hld.…`` (the interim holder credential, ``licences.sharing``)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    holder = (
-        read_holder_token(config.code_key, value, now=clock.now())
-        if scheme.lower() == "bearer"
-        else None
-    )
-    if holder is None:
-        raise Unauthenticated("需要持证人凭证（Bearer hld.…）", code="licence.holder_required")
-    return holder
-
-
-HolderDep = Annotated[HolderToken, Depends(_holder)]
-
-
-@router.get("/licences/holder/licences", summary="持证人：我的电子证照", responses=_ERRORS)
-def holder_licences(holder: HolderDep, session: SessionDep) -> list[LicenceRead]:
-    return [
-        LicenceRead.model_validate(r.to_dict())
-        for r in service_share.holder_licences(session=session, holder=holder)
-    ]
-
-
-@router.get(
-    "/licences/holder/licences/{ref}/document.pdf",
-    summary="持证人：下载电子证照",
-    response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}}, **_ERRORS},
-)
-def holder_document(ref: str, holder: HolderDep, session: SessionDep) -> Response:
-    data = service_share.holder_document(session=session, holder=holder, ref=ref)
-    return Response(data, media_type="application/pdf")
-
-
-@router.get(
-    "/licences/holder/licences/{ref}/activity",
-    summary="持证人：核验记录、依职能查验记录与共享授权",
-    responses=_ERRORS,
-)
-def holder_activity(ref: str, holder: HolderDep, session: SessionDep) -> dict[str, object]:
-    return service_share.holder_activity(session=session, holder=holder, ref=ref)
-
-
-@router.post(
-    "/licences/holder/licences/{ref}/shares",
-    status_code=status.HTTP_201_CREATED,
-    summary="持证人：创建共享授权（字段、事由、有效期 ≤ 7 天、次数、被授权方）",
-    responses=_ERRORS,
-)
-def create_share(
-    ref: str,
-    body: ShareCreate,
-    holder: HolderDep,
-    session: SessionDep,
-    clock: ClockDep,
-    config: LicenceConfigDep,
-) -> ShareRead:
-    record, token = service_share.create_share(
-        session=session,
-        clock=clock,
-        config=config,
-        holder=holder,
-        ref=ref,
-        fields=body.fields,
-        purpose=body.purpose,
-        recipient=body.recipient,
-        expires_in=timedelta(hours=body.expires_in_hours),
-        max_uses=body.max_uses,
-    )
-    return ShareRead.model_validate({**record.to_dict(), "token": token})
-
-
-@router.post(
-    "/licences/holder/shares/{share_id}/revoke", summary="持证人：撤销共享授权", responses=_ERRORS
-)
-def revoke_share(
-    share_id: str, holder: HolderDep, session: SessionDep, clock: ClockDep
-) -> ShareRead:
-    record = service_share.revoke_share(
-        session=session, clock=clock, holder=holder, share_id=share_id
-    )
-    return ShareRead.model_validate(record.to_dict())
-
-
 @router.post(
     "/licences/shares/redeem", summary="被授权方：使用共享码查看授权字段", responses=_ERRORS
 )
@@ -526,5 +485,6 @@ def ex_officio(
         service_item_code=body.service_item_code,
         case_number=body.case_number,
         reason=body.reason,
+        organisation_id=body.organisation_id,
     )
     return LicenceRead.model_validate(record.to_dict())

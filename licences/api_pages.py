@@ -5,10 +5,7 @@
   signature against the signed trust list (``/static/licences-verify.js``; the fragment never
   reaches the server) with an explicit live-status button. ``POST /licences/verify/page``
   answers the two forms. Rate-limited like the API.
-* ``GET /licences/mine`` — the holder's licences, their 核验记录, ex-officio lookups and share
-  grants (revocable), behind ``/licences/mine/login`` (the interim holder token in an
-  ``HttpOnly``, ``SameSite=Strict`` cookie; CSRF double-submit on login, a token-derived CSRF
-  value on the revoke forms).
+* the holder's page ``GET /licences/mine`` is in ``licences.api_holder``.
 * ``GET /licences/manage`` and ``GET /licences/manage/{ref}`` — the issuer's licence list and
   detail (staff session cookie of the interim staff login, ``/staff/login``), with lifecycle
   actions as CSRF-protected forms (``POST /licences/manage/{ref}/action``).
@@ -19,10 +16,8 @@ Edge helpers: ``licence_config`` (built once per app from the settings), ``verif
 
 from __future__ import annotations
 
-import base64
 import os
-import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -35,15 +30,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 import trust.web
-from licences import service, service_lifecycle, service_share, service_verify
+from licences import service, service_lifecycle, service_trust, service_verify
+from licences.envelope import CHINA_TZ
 from licences.lifecycle import STATE_ZH, LicenceAction, LicenceState
-from licences.service_keys import LicenceConfig, config_from_settings, kid_of, trust_list_signer
+from licences.service_keys import LicenceConfig, config_from_settings
 from licences.service_verify import Verifier
-from licences.sharing import HolderToken, read_holder_token
 from licences.verification import RESULT_ZH, VerificationResult
 from seals.api_pages import STAFF_COOKIE, csrf_for
 from trust import __version__
-from trust.crypto import constant_time_equal, sm3
+from trust.crypto import constant_time_equal
 from trust.errors import InvalidInput, PermissionDenied, RateLimited, TrustError, Unauthenticated
 from trust.principals.principal import Principal, PrincipalKind
 from trust.web.deps import ClockDep, KeyStoreDep, SessionDep
@@ -55,6 +50,7 @@ __all__ = [
     "IP_LIMIT",
     "LicenceConfigDep",
     "licence_config",
+    "render_page",
     "router",
     "verifier_of",
     "verify_rate_limit",
@@ -167,7 +163,7 @@ def verify_rate_limit(
         )
 
 
-def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+def render_page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     context.setdefault("version", __version__)
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
@@ -185,16 +181,28 @@ def _verify_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    anchor = trust_list_signer(session=session, clock=clock, keystore=keystore)
-    return _render(
+    anchor = service_trust.trust_anchor(session=session, keystore=keystore)
+    published = service_trust.current_trust_list(session=session, clock=clock, keystore=keystore)
+    return render_page(
         request,
         "licences/verify.html",
         status_code,
-        anchor=anchor.public_key.point.hex(),
-        anchor_kid=anchor.kid.hex(),
+        anchor=None if anchor is None else anchor.public_key.point.hex(),
+        anchor_kid=None if anchor is None else anchor.kid.hex(),
+        trust_list=None
+        if published is None
+        else {
+            "sequence": published.sequence,
+            "issued_at": _china_time(published.issued_at),
+            "expires_at": _china_time(published.expires_at),
+        },
         result=None if result is None else result.to_dict(),
         error=error,
     )
+
+
+def _china_time(at: datetime) -> str:
+    return at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 @router.get("/licences/verify", response_class=HTMLResponse)
@@ -238,7 +246,15 @@ async def verify_page_post(
     keystore: KeyStoreDep,
     config: LicenceConfigDep,
 ) -> Response:
-    verify_rate_limit(request, None, session)
+    try:
+        verify_rate_limit(request, None, session)
+    except RateLimited as exc:
+        # A person at a browser gets the page in Chinese (429), not a problem+json body.
+        response = _verify_page(
+            request, session, clock, keystore, error=exc.detail, status_code=429
+        )
+        response.headers["Retry-After"] = str(exc.extra.get("retry_after", 60))
+        return response
     who = verifier_of(request, None)
     try:
         code, data = await _page_input(request)
@@ -286,7 +302,7 @@ def manage(request: Request, staff: StaffDep, session: SessionDep) -> Response:
         return _to_login()
     principal, _token = staff
     items, total = service.list_licences(session=session, principal=principal, limit=200)
-    return _render(
+    return render_page(
         request,
         "licences/manage.html",
         principal=principal,
@@ -306,7 +322,7 @@ def _detail(
     status_code: int = 200,
 ) -> Response:
     record = service.get_licence(session=session, principal=principal, ref=ref)
-    return _render(
+    return render_page(
         request,
         "licences/detail.html",
         status_code,
@@ -365,128 +381,3 @@ async def manage_action(
             request, session, principal, token, ref, error=exc.detail, status_code=exc.http_status
         )
     return RedirectResponse(f"/licences/manage/{ref}", status_code=303)
-
-
-def anchor_info(session: SessionDep, clock: ClockDep, keystore: KeyStoreDep) -> dict[str, str]:
-    signer = trust_list_signer(session=session, clock=clock, keystore=keystore)
-    return {
-        "kid": kid_of(signer.signer).hex(),
-        "public_key": signer.public_key.point.hex(),
-        "public_key_der": base64.b64encode(signer.signer.public_key_der()).decode(),
-    }
-
-
-# --------------------------------------------------------------------------- holder pages
-
-HOLDER_COOKIE: Final = "ywtb_licence_holder"
-_HOLDER_LOGIN_CSRF: Final = "ywtb_licence_holder_login"
-
-
-def _holder_csrf(token: str) -> str:
-    return sm3(b"licences-holder-csrf:" + token.encode("utf-8")).hex()[:40]
-
-
-def _holder(request: Request) -> tuple[HolderToken, str] | None:
-    token = request.cookies.get(HOLDER_COOKIE)
-    if not token:
-        return None
-    holder = read_holder_token(
-        licence_config(request).code_key, token, now=request.app.state.clock.now()
-    )
-    return None if holder is None else (holder, token)
-
-
-HolderPageDep = Annotated[tuple[HolderToken, str] | None, Depends(_holder)]
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or str(
-        request.app.state.settings.public_base_url
-    ).startswith("https://")
-
-
-def _holder_login(request: Request, status_code: int = 200, error: str | None = None) -> Response:
-    csrf = secrets.token_urlsafe(24)
-    response = _render(request, "licences/holder_login.html", status_code, csrf=csrf, error=error)
-    response.set_cookie(
-        _HOLDER_LOGIN_CSRF,
-        csrf,
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-        path="/licences/mine",
-    )
-    return response
-
-
-@router.get("/licences/mine/login", response_class=HTMLResponse)
-def holder_login_form(request: Request) -> Response:
-    return _holder_login(request)
-
-
-@router.post("/licences/mine/login", response_class=HTMLResponse)
-async def holder_login(request: Request) -> Response:
-    form = await request.form(max_files=0, max_fields=5)
-    sent, cookie = form.get("csrf"), request.cookies.get(_HOLDER_LOGIN_CSRF)
-    if not (
-        isinstance(sent, str) and cookie and constant_time_equal(sent.encode(), cookie.encode())
-    ):
-        return _holder_login(request, 403, "表单已过期，请重试")
-    token = form.get("token")
-    holder = (
-        read_holder_token(
-            licence_config(request).code_key, token, now=request.app.state.clock.now()
-        )
-        if isinstance(token, str)
-        else None
-    )
-    if holder is None or not isinstance(token, str):
-        return _holder_login(request, 401, "持证人凭证无效或已过期")
-    response = RedirectResponse("/licences/mine", status_code=303)
-    response.set_cookie(
-        HOLDER_COOKIE,
-        token.strip(),
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-        path="/licences/mine",
-        max_age=max(60, holder.expires_at - int(request.app.state.clock.now().timestamp())),
-    )
-    response.delete_cookie(_HOLDER_LOGIN_CSRF, path="/licences/mine")
-    return response
-
-
-@router.get("/licences/mine", response_class=HTMLResponse)
-def holder_page(request: Request, holder: HolderPageDep, session: SessionDep) -> Response:
-    if holder is None:
-        return RedirectResponse("/licences/mine/login", status_code=303)
-    token, raw = holder
-    items = []
-    for record in service_share.holder_licences(session=session, holder=token):
-        activity = service_share.holder_activity(session=session, holder=token, ref=record.id)
-        items.append({"licence": record.to_dict(), **activity})
-    return _render(request, "licences/holder.html", items=items, csrf=_holder_csrf(raw))
-
-
-@router.get("/licences/mine/{ref}/document.pdf")
-def holder_page_document(ref: str, holder: HolderPageDep, session: SessionDep) -> Response:
-    if holder is None:
-        return RedirectResponse("/licences/mine/login", status_code=303)
-    data = service_share.holder_document(session=session, holder=holder[0], ref=ref)
-    return Response(data, media_type="application/pdf")
-
-
-@router.post("/licences/mine/shares/{share_id}/revoke", response_class=HTMLResponse)
-async def holder_page_revoke(
-    request: Request, share_id: str, holder: HolderPageDep, session: SessionDep, clock: ClockDep
-) -> Response:
-    if holder is None:
-        return RedirectResponse("/licences/mine/login", status_code=303)
-    form = await request.form(max_files=0, max_fields=3)
-    sent = form.get("csrf")
-    if not isinstance(sent, str) or not constant_time_equal(
-        sent.encode(), _holder_csrf(holder[1]).encode()
-    ):
-        raise PermissionDenied("表单已过期，请刷新页面后重试", code="licence.csrf")
-    service_share.revoke_share(session=session, clock=clock, holder=holder[0], share_id=share_id)
-    return RedirectResponse("/licences/mine", status_code=303)

@@ -295,8 +295,8 @@ def verify_cose_signature(cose: CoseSign1, public_key: SM2PublicKey) -> str | No
 
 @dataclass(frozen=True, slots=True)
 class StatusReference:
-    """Spec §9.2 key 11: ``[list-id, index]`` into a status list (dynamic tier and API only;
-    the index is a cross-verifier correlator, so leave it out of the printed QR, §9.4)."""
+    """Spec §9.2 key 11: ``[list-id, index]`` into the issuer's 2-bit status list (§9.4).
+    Issued QRs carry it too (see ``licences.issuance`` for why this departs from §9.4)."""
 
     list_id: str
     index: int

@@ -10,8 +10,17 @@ Two EL1 objects are signed per licence (elicence spec §9.1 item 3, §9.2):
   sealed PDF, binding paper, file and code. It is what the issuing API returns as the QR payload
   (for the holder's app and for display), and what a verifier compares with an uploaded file.
 
-Neither carries the status reference (key 11): the status index is a cross-verifier correlator
-and stays out of printed and static QRs (spec §9.4); it is given through the authenticated API.
+Both carry the status reference (key 11, ``[list-id, index]``), so that a verifier — the verify
+page in the browser — can check the live status offline-first from the issuer's signed status
+list, and the server learns only which list (≥ 131,072 entries) was fetched, never which
+licence. Spec §9.4 keeps the index out of printed QRs as "a cross-verifier correlator"; issue 5
+asks for "a status reference" in the QR payload. The printed QR already carries the GB/T 36904
+identifier, which names the licence exactly as well as the index does, so the index adds no
+linkability between verifiers; it removes the phone-home with the licence identifier that a
+live check otherwise needs. Size: the reference adds about 30 bytes; for a typical licence the
+printed URL form stays at QR version 17 at EC Q (85×85 modules, 0.47 mm in the 44 mm box) with
+or without it, inside the spec §9.3 range (≤ version 19 at EC Q, the dynamic tier's size);
+``tests/unit/licences/test_render.py`` checks both.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from licences.catalogue import (
     mask_holder_code,
     validate_fields,
 )
-from licences.envelope import LicencePayload, holder_digest, mask_holder_name
+from licences.envelope import LicencePayload, StatusReference, holder_digest, mask_holder_name
 from licences.identifiers import LicenceIdentifier
 from licences.render import LicenceDocument
 from licences.service_errors import LicenceRequestInvalid
@@ -80,8 +89,17 @@ class CheckedRequest:
     area_code: str | None
 
 
-def check_request(spec: LicenceTypeSpec, request: IssueRequest, *, today: date) -> CheckedRequest:
-    """Holder code (GB 11643 / GB 32100), face fields, validity, number, area code."""
+def check_request(
+    spec: LicenceTypeSpec,
+    request: IssueRequest,
+    *,
+    today: date,
+    kept_valid_from: date | None = None,
+) -> CheckedRequest:
+    """Holder code (GB 11643 / GB 32100), face fields, validity, number, area code.
+
+    ``kept_valid_from`` (a change that keeps the original validity): 有效期起 as it was issued,
+    not checked against today again; ``request.valid_from`` is then ignored."""
     name = " ".join(str(request.holder_name or "").split())
     if not 0 < len(name) <= _MAX_NAME or not name.isprintable():
         raise LicenceRequestInvalid(
@@ -89,8 +107,8 @@ def check_request(spec: LicenceTypeSpec, request: IssueRequest, *, today: date) 
         )
     code = check_holder_code(spec.holder_kind, request.holder_code, today=today)
     values = validate_fields(spec, request.fields, today=today)
-    valid_from = request.valid_from or today
-    if (valid_from - today).days > 366 or (today - valid_from).days > 366:
+    valid_from = kept_valid_from or request.valid_from or today
+    if kept_valid_from is None and abs((valid_from - today).days) > 366:
         raise LicenceRequestInvalid(
             "有效期起应在签发日前后一年内", code="licence.request.bad_validity"
         )
@@ -123,6 +141,7 @@ def build_payload(
     issuer_name: str,
     salt: bytes,
     document_sm3: bytes | None,
+    status: StatusReference | None,
 ) -> LicencePayload:
     return LicencePayload(
         identifier=identifier.text,
@@ -137,6 +156,7 @@ def build_payload(
             salt, checked.spec.holder_kind.holder_type_code, checked.holder_code
         ),
         document_sm3=document_sm3,
+        status=status,
         issuer_name=issuer_name,
     )
 

@@ -8,6 +8,10 @@
 * ``licence_status_list``: per issuer, the packed 2-bit list (≥ 131,072 entries) and its
   publication sequence;
 * ``licence_verification``: every verification of a licence (the holder's 核验记录);
+* ``licence_status_file``: the last signed file of each status list (re-signed when the list
+  changed or the file is half-way to stale), so that reads do not sign;
+* ``licence_trust_list``: every published signed trust list of issuer keys (the newest is
+  served), keyed by a fingerprint of the keys it lists;
 * ``licence_share``: holder share grants; ``licence_access``: ex-officio lookups.
 
 Personal data: the holder code (citizen ID number / USCC) is stored as a keyed lookup digest, a
@@ -37,7 +41,9 @@ __all__ = [
     "LicenceAccess",
     "LicenceEvent",
     "LicenceShare",
+    "LicenceStatusFile",
     "LicenceStatusList",
+    "LicenceTrustList",
     "LicenceType",
     "LicenceVerification",
 ]
@@ -99,6 +105,9 @@ class Licence(Base):
     #: Deferred: verification never needs the file, only its SM3.
     document_pdf: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     document_sm3: Mapped[str] = mapped_column(String(64), index=True)
+    #: kid of the issuer key that signed the EL1 objects: a retired key stays in the trust
+    #: list while a live licence it signed exists (``licences.service_trust``).
+    signing_kid: Mapped[bytes] = mapped_column(LargeBinary(8), index=True)
     printed_qr: Mapped[str] = mapped_column(Text)  # the URL form printed inside the PDF
     qr_payload: Mapped[str] = mapped_column(Text)  # EL1: form with the sealed file's SM3
     seal_id: Mapped[str] = mapped_column(String(40))
@@ -135,6 +144,33 @@ class LicenceStatusList(Base):
     used: Mapped[int] = mapped_column(Integer)
     sequence: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LicenceStatusFile(Base):
+    """The last signed COSE_Sign1 file of a status list and the list sequence it shows."""
+
+    __tablename__ = "licence_status_file"
+
+    list_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("licence_status_list.id"), primary_key=True
+    )
+    sequence: Mapped[int] = mapped_column(Integer)
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LicenceTrustList(Base):
+    """One published trust list (spec §9.8): ``sequence`` increases by one per publication;
+    ``fingerprint`` = SM3 of the listed key ids and states and the signing key's id."""
+
+    __tablename__ = "licence_trust_list"
+
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    entries: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class LicenceVerification(Base):

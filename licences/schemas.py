@@ -26,6 +26,7 @@ __all__ = [
     "ShareRead",
     "ShareRedeem",
     "StatusChange",
+    "StatusListRead",
     "TrustAnchorRead",
     "VerificationRead",
 ]
@@ -154,7 +155,8 @@ class LicenceChange(_Strict):
     reason: str = Field(min_length=1, max_length=500)
     holder_name: str | None = Field(default=None, max_length=100)
     fields: dict[str, str | int] | None = Field(default=None, max_length=40)
-    valid_until: date | None = None
+    valid_from: date | None = Field(default=None, description="不填则保留原有效期起")
+    valid_until: date | None = Field(default=None, description="不填则保留原有效期止")
     licence_number: str | None = Field(default=None, max_length=64)
 
     def changes(self) -> dict[str, Any]:
@@ -163,6 +165,7 @@ class LicenceChange(_Strict):
             for k, v in {
                 "holder_name": self.holder_name,
                 "fields": self.fields,
+                "valid_from": self.valid_from,
                 "valid_until": self.valid_until,
                 "licence_number": self.licence_number,
             }.items()
@@ -209,6 +212,17 @@ class TrustAnchorRead(BaseModel):
     public_key_der: str = Field(description="SubjectPublicKeyInfo DER 的 base64")
 
 
+class StatusListRead(BaseModel):
+    id: str = Field(description="状态列表标识")
+    issuer_code: str = Field(description="颁证单位统一社会信用代码")
+    issuer_name: str
+    size: int = Field(description="条目数（每条 2 位）")
+    bits: int
+    sequence: int = Field(description="每次状态变化加一")
+    updated_at: str
+    url: str = Field(description="签名文件（COSE_Sign1）的地址")
+
+
 class ShareCreate(_Strict):
     fields: list[str] = Field(max_length=40)
     purpose: str = Field(min_length=1, max_length=200)
@@ -240,3 +254,8 @@ class ExOfficioLookup(_Strict):
     service_item_code: str = Field(min_length=1, max_length=64, description="事项编码")
     case_number: str = Field(min_length=1, max_length=64, description="业务流水号")
     reason: str = Field(min_length=1, max_length=200)
+    organisation_id: str | None = Field(
+        default=None,
+        max_length=40,
+        description="以哪个部门的名义查验；在多个部门任职时必填",
+    )

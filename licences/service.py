@@ -1,8 +1,8 @@
 """Licence services, common part: the catalogue (GB/T 36902), records and reads for issuers,
-authorisation, transparency-log events, and the per-issuer 2-bit status lists (elicence spec
-§9.4). Issuing is in ``licences.service_issue``, verification in ``licences.service_verify``,
-the lifecycle in ``licences.service_lifecycle``, holder use and third parties in
-``licences.service_share``.
+authorisation and transparency-log events. Issuing is in ``licences.service_issue``,
+verification in ``licences.service_verify``, the lifecycle in ``licences.service_lifecycle``,
+holder use and third parties in ``licences.service_share``, status lists in
+``licences.service_status``, the trust list in ``licences.service_trust``.
 
 Every function is keyword-only and runs in the caller's transaction (it never commits); every
 change appends its ``licence.*`` transparency-log event in that same transaction. Log leaves hold
@@ -13,27 +13,17 @@ no personal data (spec §9.5): the subject is the licence identifier and the pay
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Final
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from keys.interfaces import KeyStore
 from licences.catalogue import LicenceTypeSpec, type_from_json, type_to_json
-from licences.lifecycle import STATE_ZH, LicenceState, list_value
-from licences.model import Licence, LicenceEvent, LicenceStatusList, LicenceType
+from licences.lifecycle import STATE_ZH, LicenceState
+from licences.model import Licence, LicenceEvent, LicenceType
 from licences.service_errors import LicenceForbidden, LicenceNotFound, LicenceRequestInvalid
-from licences.service_keys import issuer_signer
-from licences.status import (
-    MIN_ENTRIES,
-    StatusList,
-    StatusListToken,
-    allocate_index,
-    sign_status_list,
-)
 from trust.clock import Clock
 from trust.crypto import sm3
 from trust.ids import new_id
@@ -45,7 +35,6 @@ from trust.tlog import service as tlog
 from trust.tlog.events import LogEvent
 
 __all__ = [
-    "STATUS_TTL",
     "LicenceRecord",
     "TypeRecord",
     "add_event",
@@ -62,13 +51,8 @@ __all__ = [
     "register_type",
     "require_issuer",
     "require_issuer_of",
-    "set_list_status",
-    "signed_status_list",
-    "take_status_slot",
 ]
 
-STATUS_TTL: Final = timedelta(hours=24)
-_LIST_FILL: Final = MIN_ENTRIES // 2  # open a new list beyond half full (herd privacy)
 _READ_ROLES: Final = (Role.LICENCE_ISSUER, Role.AUDITOR, Role.ADMIN)
 
 
@@ -454,84 +438,3 @@ def add_event(
         )
     )
     return index
-
-
-# --------------------------------------------------------------------------- status lists
-
-
-def _list_id(issuer_code: str, number: int) -> str:
-    return f"{issuer_code}-{number}"
-
-
-def take_status_slot(
-    session: Session, clock: Clock, *, organisation_id: str, issuer_code: str
-) -> tuple[str, int]:
-    """A random free index (CSPRNG) in the issuer's current list; a new list is opened when the
-    current one is half full, so that every list keeps a large anonymity set."""
-    lists = session.scalars(
-        select(LicenceStatusList)
-        .where(LicenceStatusList.issuer_org_id == organisation_id)
-        .order_by(LicenceStatusList.id)
-        .with_for_update()
-    ).all()
-    current = next((sl for sl in lists if sl.used < _LIST_FILL), None)
-    if current is None:
-        current = LicenceStatusList(
-            id=_list_id(issuer_code, len(lists) + 1),
-            issuer_org_id=organisation_id,
-            issuer_code=issuer_code,
-            size=MIN_ENTRIES,
-            packed=StatusList.new(MIN_ENTRIES).packed,
-            used=0,
-            sequence=0,
-            updated_at=clock.now(),
-        )
-        session.add(current)
-        session.flush()
-    used = set(
-        session.scalars(select(Licence.status_index).where(Licence.status_list_id == current.id))
-    )
-    index = allocate_index(used, current.size)
-    current.used = current.used + 1
-    return current.id, index
-
-
-def set_list_status(session: Session, clock: Clock, row: Licence, state: LicenceState) -> None:
-    """Write the licence's 2-bit value into its list and bump the list's sequence."""
-    sl = session.scalars(
-        select(LicenceStatusList)
-        .where(LicenceStatusList.id == row.status_list_id)
-        .with_for_update()
-    ).one()
-    current = StatusList(sl.size, sl.packed)
-    updated = current.with_statuses({row.status_index: list_value(state)})
-    session.execute(
-        update(LicenceStatusList)
-        .where(LicenceStatusList.id == sl.id)
-        .values(packed=updated.packed, sequence=sl.sequence + 1, updated_at=clock.now())
-    )
-
-
-def signed_status_list(
-    *, session: Session, clock: Clock, keystore: KeyStore, list_id: str
-) -> bytes:
-    """The list as a signed COSE_Sign1 file (``licences.status``), signed now by its issuer."""
-    sl = session.get(LicenceStatusList, list_id) if isinstance(list_id, str) else None
-    if sl is None:
-        raise LicenceNotFound("状态列表不存在", code="licence.status_list_not_found")
-    key = issuer_signer(
-        session=session, clock=clock, keystore=keystore, organisation_id=sl.issuer_org_id
-    )
-    token = StatusListToken(
-        list_id=sl.id,
-        issuer_code=sl.issuer_code,
-        sequence=sl.sequence,
-        issued_at=clock.now().replace(microsecond=0),
-        ttl=STATUS_TTL,
-        statuses=StatusList(sl.size, sl.packed),
-    )
-    return sign_status_list(token, kid=key.kid, sign=key.signer.sign)
-
-
-def status_list_ids(*, session: Session) -> Sequence[str]:
-    return list(session.scalars(select(LicenceStatusList.id).order_by(LicenceStatusList.id)))

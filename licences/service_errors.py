@@ -10,6 +10,7 @@ from trust.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 __all__ = [
     "LicenceConflict",
     "LicenceForbidden",
+    "LicenceKeyUnavailable",
     "LicenceNotFound",
     "LicenceRequestInvalid",
 ]
@@ -39,3 +40,11 @@ class LicenceConflict(Conflict):
 class LicenceForbidden(PermissionDenied):
     code = "licence.forbidden"
     title = "无权操作该电子证照"
+
+
+class LicenceKeyUnavailable(NotFound):
+    """No licence signing key exists yet (none is generated on a read): nothing has been
+    issued, so there is no trust list or status list to publish."""
+
+    code = "licence.key_unavailable"
+    title = "尚未发布"

@@ -14,9 +14,15 @@
    the transparency log.
 
 Idempotency: a request with an ``idempotency_key`` already used by the organisation returns the
-stored licence when the request is the same (by SM3 of its canonical JSON) and is refused
-(``licence.conflict.idempotency``) when it differs. The 核验码 of a replayed licence is not
-shown again (it is not stored; it is printed on the document).
+stored licence when the request is the same and is refused (``licence.conflict.idempotency``)
+when it differs. "The same" is decided on the request **as the client sent it** (SM3 of its
+canonical JSON, before any default is filled in): a replay on a later day without an explicit
+``valid_from`` is still the same request, although the default (today) would now differ.
+Two concurrent requests with one key: the build runs in a SAVEPOINT; the loser's insert hits
+the unique constraint ``idempotency``, its savepoint is rolled back (seal usage, log entries,
+status slot: nothing of it remains) and it answers with the winner's licence, or 409 when its
+body differs. The 核验码 of a replayed licence is not shown again (it is not stored; it is
+printed on the document).
 """
 
 from __future__ import annotations
@@ -27,11 +33,19 @@ from datetime import date
 from typing import Any, Final
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from keys.interfaces import KeyStore
 from licences.codes import code_digest, format_code, new_code
-from licences.envelope import CHINA_TZ, encode_el1, encode_el1_url, new_holder_salt, sign_envelope
+from licences.envelope import (
+    CHINA_TZ,
+    StatusReference,
+    encode_el1,
+    encode_el1_url,
+    new_holder_salt,
+    sign_envelope,
+)
 from licences.identifiers import LicenceIdentifier, build_identifier, next_version
 from licences.issuance import (
     CheckedRequest,
@@ -51,10 +65,11 @@ from licences.service import (
     load_spec,
     log_licence_event,
     record_of,
-    take_status_slot,
 )
 from licences.service_errors import LicenceConflict
 from licences.service_keys import LicenceConfig, issuer_signer
+from licences.service_status import take_status_slot
+from licences.service_trust import ensure_published
 from seals import service as seals_service
 from seals import service_stamp
 from seals.lifecycle import SealStatus, SealType
@@ -67,7 +82,7 @@ from trust.principals.principal import Principal, PrincipalKind
 from trust.principals.records import OrganisationRecord
 from trust.principals.roles import Grant, Role
 
-__all__ = ["LicenceIssued", "holder_lookup", "issue_licence", "issue_version"]
+__all__ = ["LicenceIssued", "holder_lookup", "issue_licence", "issue_version", "request_sm3"]
 
 #: The licence system's own identity when it stamps: the department's seal user for licences.
 STAMPING_ACTOR_ID: Final = "licences"
@@ -103,7 +118,34 @@ def holder_lookup(code_key: bytes, holder_type_code: str, holder_code: str) -> b
     return hmac_sm3(code_key, f"holder|{holder_type_code}|{holder_code.upper()}".encode())
 
 
-def _request_sm3(checked: CheckedRequest) -> str:
+def _iso(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def request_sm3(request: IssueRequest) -> str:
+    """SM3 of the request as the client sent it (no defaults filled in, nothing normalised):
+    what an idempotent replay is compared by."""
+    canonical = json.dumps(
+        {
+            "type": request.type_code,
+            "holder_name": request.holder_name,
+            "holder_code": request.holder_code,
+            "fields": dict(request.fields),
+            "valid_from": _iso(request.valid_from),
+            "valid_until": _iso(request.valid_until),
+            "number": request.licence_number,
+            "area": request.area_code,
+            "organisation": request.organisation_id,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+        default=str,
+    )
+    return sm3(canonical.encode()).hex()
+
+
+def _checked_sm3(checked: CheckedRequest) -> str:
+    """For versions made by a change (no idempotency key): SM3 of the checked request."""
     canonical = json.dumps(
         {
             "type": checked.spec.code,
@@ -111,7 +153,7 @@ def _request_sm3(checked: CheckedRequest) -> str:
             "holder_code": checked.holder_code,
             "fields": checked.fields,
             "valid_from": checked.valid_from.isoformat(),
-            "valid_until": None if checked.valid_until is None else checked.valid_until.isoformat(),
+            "valid_until": _iso(checked.valid_until),
             "number": checked.licence_number,
             "area": checked.area_code,
         },
@@ -221,9 +263,14 @@ def _build_and_store(
     job: _Issue,
 ) -> LicenceIssued:
     checked, ident, org = job.checked, job.identifier, job.org
-    key = issuer_signer(session=session, clock=clock, keystore=keystore, organisation_id=org.id)
+    key = issuer_signer(
+        session=session, clock=clock, keystore=keystore, organisation_id=org.id, create=True
+    )
+    # A new issuer key (the organisation's first) goes into the trust list before it is used.
+    ensure_published(session=session, clock=clock, keystore=keystore)
     code = new_code()
     salt = new_holder_salt()
+    list_id, index = take_status_slot(session, clock, organisation_id=org.id, issuer_code=org.uscc)
 
     def payload(document_sm3: bytes | None) -> bytes:
         p = build_payload(
@@ -233,6 +280,7 @@ def _build_and_store(
             issuer_name=org.name,
             salt=salt,
             document_sm3=document_sm3,
+            status=StatusReference(list_id, index),
         )
         return sign_envelope(p, kid=key.kid, sign=key.signer.sign)
 
@@ -249,7 +297,6 @@ def _build_and_store(
     box = (rendered.seal.x_mm, rendered.seal.y_mm, rendered.seal.width_mm)
     stamped, seal_id = _seal(session, clock, keystore, config, org, rendered.pdf, box)
     sealed_sm3 = sm3(stamped.output)
-    list_id, index = take_status_slot(session, clock, organisation_id=org.id, issuer_code=org.uscc)
     now = clock.now()
     kind = "issued" if job.predecessor is None else "changed"
     log_index = log_licence_event(
@@ -299,6 +346,7 @@ def _build_and_store(
         status_index=index,
         document_pdf=stamped.output,
         document_sm3=sealed_sm3.hex(),
+        signing_kid=key.kid,
         printed_qr=printed,
         qr_payload=encode_el1(payload(sealed_sm3)),
         seal_id=seal_id,
@@ -345,8 +393,8 @@ def issue_licence(
     spec = load_spec(session, request.type_code)
     today = _today(clock)
     checked = check_request(spec, request, today=today)
-    request_sm3 = _request_sm3(checked)
-    replay = _existing(session, org.id, request.idempotency_key, request_sm3)
+    digest = request_sm3(request)
+    replay = _existing(session, org.id, request.idempotency_key, digest)
     if replay is not None:
         return replay
     ident = build_identifier(spec.code, org.uscc)
@@ -357,9 +405,23 @@ def issue_licence(
         licence_number=checked.licence_number or new_licence_number(spec, today),
         predecessor=None,
         idempotency_key=request.idempotency_key,
-        request_sm3=request_sm3,
+        request_sm3=digest,
     )
-    return _build_and_store(session, clock, keystore, config, principal, job)
+    if request.idempotency_key is None:
+        return _build_and_store(session, clock, keystore, config, principal, job)
+    try:
+        with session.begin_nested():
+            return _build_and_store(session, clock, keystore, config, principal, job)
+    except IntegrityError:
+        # A concurrent request with the same key committed first (PostgreSQL; SQLite runs
+        # whole transactions one at a time, so the check above already saw it). Everything
+        # this attempt wrote was in the savepoint and is gone.
+        replay = _existing(session, org.id, request.idempotency_key, digest)
+        if replay is None:
+            raise LicenceConflict(
+                "并发签发冲突，请稍后重试", code="licence.conflict.concurrent"
+            ) from None
+        return replay
 
 
 def issue_version(
@@ -385,6 +447,6 @@ def issue_version(
         licence_number=checked.licence_number or previous.licence_number,
         predecessor=previous.identifier,
         idempotency_key=None,
-        request_sm3=_request_sm3(checked),
+        request_sm3=_checked_sm3(checked),
     )
     return _build_and_store(session, clock, keystore, config, principal, job)

@@ -3,8 +3,10 @@
 * issuer key: SM2, ``KeyUsage.LICENCE_ISSUER``, owner = the issuing organisation's id; signs the
   EL1 envelopes and the issuer's status lists. Generated on the issuer's first licence.
 * trust-list key: SM2, ``KeyUsage.LICENCE_ISSUER`` with no owner (a service key); signs the
-  trust list of issuer keys (``licences.verification``). Its public key is pinned in the verify
-  page and given to offline verifiers.
+  trust list of issuer keys (``licences.service_trust``). Its public key is pinned in the
+  verify page and given to offline verifiers. Generated with the first issuer key.
+* keys are generated only on a write path (issuing: ``create=True``); reads (verification,
+  status lists, the trust list, the verify page) never create a key (``create=False``).
 * ``kid`` = the first 8 bytes of SM3(SubjectPublicKeyInfo DER) (spec §9.2 names the
   certificate; it allows the SPKI to stand in, and the SPKI stays the same when a certificate
   is issued or renewed later, so kids never change under a published trust list).
@@ -20,8 +22,9 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
-from keys.interfaces import KeyInfo, KeyStore, KeyUsage
+from keys.interfaces import KeyInfo, KeyStatus, KeyStore, KeyUsage
 from licences.envelope import make_kid
+from licences.service_errors import LicenceKeyUnavailable
 from trust.clock import Clock
 from trust.config import Settings
 from trust.crypto import SM2PublicKey, hmac_sm3
@@ -33,9 +36,10 @@ __all__ = [
     "LicenceConfig",
     "code_key_from_settings",
     "config_from_settings",
+    "issuer_keys",
     "issuer_signer",
     "kid_of",
-    "published_issuer_keys",
+    "trust_anchor_key",
     "trust_list_signer",
 ]
 
@@ -61,13 +65,23 @@ def kid_of(signer_or_info: Signer | KeyInfo) -> bytes:
 
 
 def _active(
-    session: Session, clock: Clock, keystore: KeyStore, owner: str | None, label: str
+    session: Session,
+    clock: Clock,
+    keystore: KeyStore,
+    owner: str | None,
+    label: str,
+    *,
+    create: bool,
 ) -> Signer:
     try:
         return keystore.active_signer(
             session=session, usage=KeyUsage.LICENCE_ISSUER, owner=owner, algorithm=_SM2
         )
     except NotFound:
+        if not create:
+            raise LicenceKeyUnavailable(
+                "尚无电子证照签名密钥", code="licence.key_unavailable"
+            ) from None
         info = keystore.generate(
             session=session,
             clock=clock,
@@ -86,20 +100,39 @@ def _wrap(signer: Signer) -> IssuerSigner:
 
 
 def issuer_signer(
-    *, session: Session, clock: Clock, keystore: KeyStore, organisation_id: str
+    *,
+    session: Session,
+    clock: Clock,
+    keystore: KeyStore,
+    organisation_id: str,
+    create: bool = False,
 ) -> IssuerSigner:
-    """The organisation's active licence-issuer key (generated on first use)."""
-    return _wrap(_active(session, clock, keystore, organisation_id, "电子证照签发密钥"))
+    """The organisation's active licence-issuer key; with ``create`` (issuing only) generated
+    when there is none, else ``LicenceKeyUnavailable``."""
+    signer = _active(session, clock, keystore, organisation_id, "电子证照签发密钥", create=create)
+    return _wrap(signer)
 
 
-def trust_list_signer(*, session: Session, clock: Clock, keystore: KeyStore) -> IssuerSigner:
-    """The service's trust-list signing key (generated on first use)."""
-    return _wrap(_active(session, clock, keystore, None, "电子证照信任列表签名密钥"))
+def trust_list_signer(
+    *, session: Session, clock: Clock, keystore: KeyStore, create: bool = False
+) -> IssuerSigner:
+    """The service's trust-list signing key; with ``create`` (issuing only) generated when
+    there is none, else ``LicenceKeyUnavailable``."""
+    signer = _active(session, clock, keystore, None, "电子证照信任列表签名密钥", create=create)
+    return _wrap(signer)
 
 
-def published_issuer_keys(*, session: Session, keystore: KeyStore) -> list[KeyInfo]:
-    """Organisation-owned SM2 issuer keys in every state: PENDING keys are published before
-    they sign, RETIRED and DESTROYED ones still verify what they signed."""
+def trust_anchor_key(*, session: Session, keystore: KeyStore) -> KeyInfo | None:
+    """The active trust-list key's metadata, or None (a read: never generates one)."""
+    for info in keystore.list(session=session, usage=KeyUsage.LICENCE_ISSUER):
+        if info.owner is None and info.algorithm is _SM2 and info.status is KeyStatus.ACTIVE:
+            return info
+    return None
+
+
+def issuer_keys(*, session: Session, keystore: KeyStore) -> list[KeyInfo]:
+    """Organisation-owned SM2 issuer keys in every state (``licences.service_trust`` decides
+    which of them a trust list names)."""
     return [
         k
         for k in keystore.list(session=session, usage=KeyUsage.LICENCE_ISSUER)

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Final
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from keys.interfaces import KeyStore
+from licences.catalogue import ValidityRule
 from licences.envelope import CHINA_TZ
 from licences.issuance import IssueRequest, check_request
 from licences.lifecycle import LicenceAction, LicenceState, next_state
@@ -29,16 +31,16 @@ from licences.service import (
     load_spec,
     record_of,
     require_issuer_of,
-    set_list_status,
 )
 from licences.service_errors import LicenceRequestInvalid
 from licences.service_issue import LicenceIssued, issue_version
 from licences.service_keys import LicenceConfig
+from licences.service_status import set_list_status, set_list_statuses
 from trust.clock import Clock
 from trust.crypto import sm4_gcm_decrypt
 from trust.principals.principal import Principal
 
-__all__ = ["change_licence", "change_status", "expire_due_licences"]
+__all__ = ["ExpirySummary", "change_licence", "change_status", "expire_due_licences"]
 
 _MAX_REASON: Final = 500
 _PAST: Final = {
@@ -115,13 +117,19 @@ def change_licence(
     reason: str,
 ) -> LicenceIssued:
     """变更: issue version n+1 with ``changes`` applied (``holder_name``, ``fields`` (merged),
-    ``valid_until``, ``licence_number``); the old version becomes SUPERSEDED and points to it."""
+    ``valid_from``, ``valid_until``, ``licence_number``); the old version becomes SUPERSEDED and
+    points to it.
+
+    Validity: a change keeps the original 有效期 unless the request sets it. Without
+    ``valid_from`` the new version has the original 有效期起 (however long ago that was) and,
+    without ``valid_until``, the original 有效期止; a ``valid_from`` that is given is checked
+    as at issue (within a year of today) and 有效期止 then follows the type's rule."""
     reason = _reason(reason)
     row = load_licence(session, ref, lock=True)
     require_issuer_of(principal, row)
     next_state(LicenceState(row.status), LicenceAction.SUPERSEDE)  # refuse early
     spec = load_spec(session, row.type_code)
-    allowed = {"holder_name", "fields", "valid_until", "licence_number"}
+    allowed = {"holder_name", "fields", "valid_from", "valid_until", "licence_number"}
     unknown = set(changes) - allowed
     if unknown:
         raise LicenceRequestInvalid(
@@ -133,9 +141,9 @@ def change_licence(
         config.holder_key, row.holder_code_sealed, aad=row.id.encode()
     ).decode()
     today = clock.now().astimezone(CHINA_TZ).date()
-    valid_until = changes.get("valid_until", row.valid_until)
-    if isinstance(valid_until, str):
-        valid_until = date.fromisoformat(valid_until)
+    valid_from, valid_until = _dates(changes)
+    if valid_from is None and valid_until is None:
+        valid_until = row.valid_until  # kept: checked against the type's rule when issued
     checked = check_request(
         spec,
         IssueRequest(
@@ -143,13 +151,17 @@ def change_licence(
             holder_name=str(changes.get("holder_name", row.holder_name)),
             holder_code=holder_code,
             fields=fields,
-            valid_from=row.valid_from if abs((row.valid_from - today).days) <= 366 else today,
-            valid_until=valid_until if spec.validity.value == "given" else None,
+            valid_from=valid_from,
+            valid_until=valid_until if spec.validity is ValidityRule.GIVEN else None,
             licence_number=str(changes.get("licence_number", row.licence_number)),
             area_code=row.area_code,
         ),
         today=today,
+        kept_valid_from=row.valid_from if valid_from is None else None,
     )
+    if valid_from is None and valid_until is None and checked.valid_until != row.valid_until:
+        # The type's rule gives another end date than the one issued: keep the issued one.
+        checked = replace(checked, valid_until=row.valid_until)
     issued = issue_version(
         session=session,
         clock=clock,
@@ -164,18 +176,82 @@ def change_licence(
     return issued
 
 
-def expire_due_licences(*, session: Session, clock: Clock, actor: str = "system") -> list[str]:
-    """Mark ISSUED and SUSPENDED licences past their 有效期止 as EXPIRED (a scheduled job)."""
-    today = clock.now().astimezone(CHINA_TZ).date()
-    rows = session.scalars(
+def _dates(changes: Mapping[str, Any]) -> tuple[date | None, date | None]:
+    out: list[date | None] = []
+    for name in ("valid_from", "valid_until"):
+        value = changes.get(name)
+        if isinstance(value, str):
+            try:
+                value = date.fromisoformat(value)
+            except ValueError:
+                raise LicenceRequestInvalid(
+                    f"{name} 不是日期", code="licence.request.bad_validity"
+                ) from None
+        if value is not None and not isinstance(value, date):
+            raise LicenceRequestInvalid(f"{name} 不是日期", code="licence.request.bad_validity")
+        out.append(value)
+    return out[0], out[1]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpirySummary:
+    """What one expiry sweep did: the identifiers it marked EXPIRED and how many status lists
+    it rewrote."""
+
+    expired: tuple[str, ...]
+    lists_updated: int
+
+    def __str__(self) -> str:
+        return f"{len(self.expired)} licences expired, {self.lists_updated} status lists updated"
+
+
+def _expire_batch(
+    session: Session, clock: Clock, actor: str, today: date, limit: int
+) -> tuple[list[str], int]:
+    stmt = (
         select(Licence)
         .where(
             Licence.status.in_([LicenceState.ISSUED.value, LicenceState.SUSPENDED.value]),
             Licence.valid_until.is_not(None),
             Licence.valid_until < today,
         )
-        .with_for_update()
-    ).all()
+        .order_by(Licence.valid_until, Licence.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = list(session.scalars(stmt))
     for row in rows:
-        _apply(session, clock, row, LicenceAction.EXPIRE, "有效期届满", actor)
-    return [r.identifier for r in rows]
+        state = next_state(LicenceState(row.status), LicenceAction.EXPIRE)
+        row.status, row.status_reason = state.value, "有效期届满"
+        row.status_changed_at = clock.now()
+        add_event(
+            session, clock, row, kind=_PAST[LicenceAction.EXPIRE], reason="有效期届满", actor=actor
+        )
+    set_list_statuses(session, clock, rows, LicenceState.EXPIRED)
+    session.flush()
+    return [r.identifier for r in rows], len({r.status_list_id for r in rows})
+
+
+def expire_due_licences(
+    *,
+    session_factory: sessionmaker[Session],
+    clock: Clock,
+    actor: str = "system:licences",
+    batch_size: int = 200,
+) -> ExpirySummary:
+    """The periodic expiry sweep: every ISSUED or SUSPENDED licence whose 有效期止 (a calendar
+    day in China Standard Time) is past becomes EXPIRED, with its event, its transparency-log
+    entry and its 2-bit status-list entry (value 2, spec §9.4) — one transaction per batch of
+    ``batch_size`` licences, so a long backlog never holds locks for long. Rows another
+    transaction holds are skipped (PostgreSQL ``SKIP LOCKED``) and picked up by the next run.
+    Idempotent: a second run finds nothing to do."""
+    today = clock.now().astimezone(CHINA_TZ).date()
+    expired: list[str] = []
+    lists = 0
+    while True:
+        with session_factory() as session, session.begin():
+            done, touched = _expire_batch(session, clock, actor, today, batch_size)
+        expired.extend(done)
+        lists += touched
+        if len(done) < batch_size:
+            return ExpirySummary(tuple(expired), lists)

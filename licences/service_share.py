@@ -1,7 +1,9 @@
 """Holder use and third parties (issue 5 item 5; elicence spec §6, §9.6).
 
-* the holder (``HolderToken``, see ``licences.sharing``) lists their licences, downloads them,
-  sees every verification, every share redemption and every ex-officio lookup of them;
+* the holder (``Holder``, see ``licences.sharing``; built by ``holder_for`` from the logged-in
+  person's verified citizen ID number and the organisations they act for) lists their
+  licences, downloads them, sees every verification, every share redemption and every
+  ex-officio lookup of them;
 * share grants: created and revoked by the holder, redeemed by the named recipient (an
   authenticated principal) within expiry and uses; each redemption is a row in the holder's
   核验记录; revoking stops further redemptions at once;
@@ -16,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -23,8 +26,8 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from licences.catalogue import HolderKind, check_holder_code
-from licences.envelope import CHINA_TZ, mask_holder_name
+from licences.catalogue import HolderKind
+from licences.envelope import mask_holder_name
 from licences.model import Licence, LicenceAccess, LicenceShare, LicenceVerification
 from licences.service import LicenceRecord, load_licence, load_spec, log_licence_event, record_of
 from licences.service_errors import LicenceForbidden, LicenceNotFound, LicenceRequestInvalid
@@ -33,14 +36,13 @@ from licences.service_keys import LicenceConfig
 from licences.service_verify import live_result
 from licences.sharing import (
     SHARE_STANDARD_FIELDS,
-    HolderToken,
+    Holder,
+    HolderScope,
     check_share_terms,
-    mint_holder_token,
     new_share_token,
     share_digest,
 )
 from trust.clock import Clock
-from trust.crypto import constant_time_equal
 from trust.ids import new_id
 from trust.principals import service as principals
 from trust.principals.principal import Principal, PrincipalKind
@@ -50,10 +52,11 @@ __all__ = [
     "ShareRecord",
     "create_share",
     "ex_officio_lookup",
+    "held_licences",
     "holder_activity",
     "holder_document",
+    "holder_for",
     "holder_licences",
-    "holder_token_for",
     "list_shares",
     "redeem_share",
     "revoke_share",
@@ -105,45 +108,63 @@ def _share_record(row: LicenceShare) -> ShareRecord:
     )
 
 
-def holder_token_for(
+def holder_for(
     *,
     config: LicenceConfig,
-    clock: Clock,
-    holder_kind: HolderKind,
-    holder_code: str,
-    ttl: timedelta = timedelta(hours=8),
-) -> str:
-    """Mint a holder token (operator / identity integration). The code is checked first."""
-    today = clock.now().astimezone(CHINA_TZ).date()
-    code = check_holder_code(holder_kind, holder_code, today=today)
-    lookup = holder_lookup(config.code_key, holder_kind.holder_type_code, code)
-    return mint_holder_token(config.code_key, lookup, now=clock.now(), ttl=ttl)
+    actor: str,
+    citizen_id: str | None,
+    organisations: Iterable[tuple[str, str]] = (),
+) -> Holder:
+    """The holder a logged-in person is: ``citizen_id`` (verified by the identity provider, or
+    None) and ``organisations`` = (credit code, name) of every organisation whose licences they
+    may see (the edge keeps only the legal representative's and agents with
+    ``licence:view``). Codes are lookup digests from here on."""
+    natural, legal = HolderKind.NATURAL.holder_type_code, HolderKind.LEGAL.holder_type_code
+    scopes: list[HolderScope] = []
+    if citizen_id:
+        scopes.append(HolderScope(holder_lookup(config.code_key, natural, citizen_id), "本人"))
+    for credit_code, name in organisations:
+        scopes.append(HolderScope(holder_lookup(config.code_key, legal, credit_code), name))
+    return Holder(actor, tuple(scopes))
 
 
 # --------------------------------------------------------------------------- holder
 
 
-def holder_licences(*, session: Session, holder: HolderToken) -> list[LicenceRecord]:
+def held_licences(*, session: Session, holder: Holder) -> list[tuple[str, LicenceRecord]]:
+    """Every licence of every holder code the person may act as, newest first, each with the
+    label of the code it is held under (``本人`` or the organisation's name)."""
+    if not holder.scopes:
+        return []
     rows = session.scalars(
         select(Licence)
-        .where(Licence.holder_lookup == holder.lookup)
+        .where(Licence.holder_lookup.in_(holder.lookups))
         .order_by(Licence.created_at.desc(), Licence.id)
     )
-    return [record_of(r) for r in rows]
+    out: list[tuple[str, LicenceRecord]] = []
+    for row in rows:
+        scope = holder.scope_of(row.holder_lookup)
+        if scope is not None:
+            out.append((scope.label, record_of(row)))
+    return out
 
 
-def _own(session: Session, holder: HolderToken, ref: str, *, lock: bool = False) -> Licence:
+def holder_licences(*, session: Session, holder: Holder) -> list[LicenceRecord]:
+    return [record for _label, record in held_licences(session=session, holder=holder)]
+
+
+def _own(session: Session, holder: Holder, ref: str, *, lock: bool = False) -> Licence:
     row = load_licence(session, ref, lock=lock)
-    if not constant_time_equal(row.holder_lookup, holder.lookup):
+    if holder.scope_of(row.holder_lookup) is None:
         raise LicenceNotFound("电子证照不存在")
     return row
 
 
-def holder_document(*, session: Session, holder: HolderToken, ref: str) -> bytes:
+def holder_document(*, session: Session, holder: Holder, ref: str) -> bytes:
     return _own(session, holder, ref).document_pdf
 
 
-def holder_activity(*, session: Session, holder: HolderToken, ref: str) -> dict[str, Any]:
+def holder_activity(*, session: Session, holder: Holder, ref: str) -> dict[str, Any]:
     """Every verification (核验记录), ex-officio lookup and share grant of one licence."""
     row = _own(session, holder, ref)
     checks = session.scalars(
@@ -186,7 +207,7 @@ def create_share(
     session: Session,
     clock: Clock,
     config: LicenceConfig,
-    holder: HolderToken,
+    holder: Holder,
     ref: str,
     fields: list[str],
     purpose: str,
@@ -222,7 +243,7 @@ def create_share(
         created_at=now,
     )
     session.add(share)
-    _log(session, clock, row, "share_created", "holder", share=share.id)
+    _log(session, clock, row, "share_created", holder.actor, share=share.id)
     session.flush()
     return _share_record(share), token
 
@@ -240,7 +261,7 @@ def _log(session: Session, clock: Clock, row: Licence, kind: str, actor: str, **
     )
 
 
-def list_shares(*, session: Session, holder: HolderToken, ref: str) -> list[ShareRecord]:
+def list_shares(*, session: Session, holder: Holder, ref: str) -> list[ShareRecord]:
     row = _own(session, holder, ref)
     rows = session.scalars(
         select(LicenceShare)
@@ -250,16 +271,14 @@ def list_shares(*, session: Session, holder: HolderToken, ref: str) -> list[Shar
     return [_share_record(r) for r in rows]
 
 
-def revoke_share(
-    *, session: Session, clock: Clock, holder: HolderToken, share_id: str
-) -> ShareRecord:
+def revoke_share(*, session: Session, clock: Clock, holder: Holder, share_id: str) -> ShareRecord:
     share = session.get(LicenceShare, share_id, with_for_update=True)
     if share is None:
         raise LicenceNotFound("共享授权不存在", code="licence.share.not_found")
     row = _own(session, holder, share.licence_id)
     if share.revoked_at is None:
         share.revoked_at = clock.now()
-        _log(session, clock, row, "share_revoked", "holder", share=share.id)
+        _log(session, clock, row, "share_revoked", holder.actor, share=share.id)
         session.flush()
     return _share_record(share)
 
@@ -342,6 +361,28 @@ def _text(value: str, name: str, limit: int, pattern: re.Pattern[str] | None = N
     return cleaned
 
 
+def _department(session: Session, principal: Principal, organisation_id: str | None) -> str:
+    departments = sorted(
+        org
+        for org in principal.roles
+        if org is not None
+        and principals.get_organisation(session=session, organisation_id=org).kind
+        is OrgKind.DEPARTMENT
+    )
+    if not departments:
+        raise LicenceForbidden("仅政府部门工作人员可依职能查验", code="licence.ex_officio.staff")
+    if organisation_id is None:
+        if len(departments) > 1:
+            raise LicenceRequestInvalid(
+                "您在多个部门任职，请指定以哪个部门的名义查验（organisation_id）",
+                code="licence.ex_officio.department_ambiguous",
+            )
+        return departments[0]
+    if organisation_id not in departments:
+        raise LicenceForbidden("只能以本人任职的部门名义查验", code="licence.ex_officio.department")
+    return organisation_id
+
+
 def ex_officio_lookup(
     *,
     session: Session,
@@ -351,9 +392,15 @@ def ex_officio_lookup(
     service_item_code: str,
     case_number: str,
     reason: str,
+    organisation_id: str | None = None,
 ) -> LicenceRecord:
     """依职能用证: staff (not a system client) of a government department, with 事项编码,
-    业务流水号 and 事由; logged, and shown to the holder."""
+    业务流水号 and 事由; logged, and shown to the holder.
+
+    The department the lookup is made for is explicit: ``organisation_id`` names it (it must be
+    a department the staff member holds a role in); it may be left out only when they belong
+    to exactly one department — with several, the request is refused as ambiguous. The log
+    entry and the holder's record name that same department."""
     item = _text(service_item_code, "事项编码", 64, _REF_RE)
     case = _text(case_number, "业务流水号", 64, _REF_RE)
     why = _text(reason, "事由", 200)
@@ -361,15 +408,7 @@ def ex_officio_lookup(
         raise LicenceForbidden(
             "依职能查验须由部门工作人员实名办理", code="licence.ex_officio.staff"
         )
-    departments = [
-        org
-        for org in principal.roles
-        if org is not None
-        and principals.get_organisation(session=session, organisation_id=org).kind
-        is OrgKind.DEPARTMENT
-    ]
-    if not departments:
-        raise LicenceForbidden("仅政府部门工作人员可依职能查验", code="licence.ex_officio.staff")
+    department = _department(session, principal, organisation_id)
     row = load_licence(session, identifier)
     index = _log(
         session,
@@ -378,7 +417,7 @@ def ex_officio_lookup(
         "ex_officio_lookup",
         principal.actor,
         service_item_code=item,
-        organisation_id=departments[0],
+        organisation_id=department,
     )
     session.add(
         LicenceAccess(
@@ -386,7 +425,7 @@ def ex_officio_lookup(
             licence_id=row.id,
             actor=principal.actor,
             actor_display=principal.display[:200],
-            organisation_id=sorted(departments)[0],
+            organisation_id=department,
             service_item_code=item,
             case_number=case,
             reason=why,

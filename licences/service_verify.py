@@ -1,13 +1,13 @@
 """Public verification (issue 5 item 3; elicence spec §9.1, §9.6, §9.7): by 核验码, by QR
-(EL1 text or URL), by uploading the licence PDF. Also the signed trust list of issuer keys and
-the pinned trust-list key.
+(EL1 text or URL), by uploading the licence PDF.
 
 * **Typed code** — normalised, HMAC-SM3 computed and looked up **always**, also for malformed
   input and wrong check characters (a fixed dummy code is MACed then), so an unknown and a
   wrong code take the same path and give the same ``NOT_FOUND`` body.
-* **QR** — the trust list is signed and verified against the pinned trust-list key exactly as an
-  offline verifier does it, the EL1 signature is checked against the issuer key it lists (bound
-  to the issuer's USCC), and only then is the live status of the identifier consulted.
+* **QR** — the current signed trust list (``licences.service_trust``, verified against the
+  pinned trust-list key exactly as an offline verifier does it) gives the issuer keys, the EL1
+  signature is checked against the key it lists for the kid (bound to the issuer's USCC), and
+  only then is the live status of the identifier consulted.
 * **PDF** — the seal signature is verified by the seals service (``seals.service_verify``); a
   file whose seal is not VALID is ``BAD_SIGNATURE``; a VALID one is matched to the record by SM3.
 
@@ -28,7 +28,6 @@ from keys.interfaces import KeyStore
 from licences.codes import code_digest, normalise_code
 from licences.envelope import (
     CHINA_TZ,
-    TrustedKeys,
     decode_el1,
     mask_holder_name,
     verify_envelope,
@@ -36,32 +35,22 @@ from licences.envelope import (
 from licences.errors import CodeInvalid, EnvelopeMalformed, EnvelopeTooLarge, EnvelopeUnsupported
 from licences.lifecycle import LicenceState
 from licences.model import Licence, LicenceVerification
-from licences.service_keys import (
-    LicenceConfig,
-    kid_of,
-    published_issuer_keys,
-    trust_list_signer,
-)
+from licences.service_keys import LicenceConfig
+from licences.service_trust import trusted_keys
 from licences.verification import (
     MinimalView,
     Result,
-    TrustListEntry,
     VerificationResult,
     envelope_result,
-    sign_trust_list,
-    verify_trust_list,
 )
 from seals import service_verify as seals_verify
 from trust.clock import Clock
-from trust.crypto import SM2PublicKey, sm3
+from trust.crypto import sm3
 from trust.ids import new_id
-from trust.principals import service as principals
 
 __all__ = [
     "Verifier",
     "live_result",
-    "signed_trust_list",
-    "trust_anchor",
     "verify_code",
     "verify_pdf",
     "verify_qr",
@@ -184,47 +173,6 @@ def verify_code(
     return _from_record(session, now, row, "code", who, signature_checked=False, identifier=None)
 
 
-# --------------------------------------------------------------------------- trust list
-
-
-def trust_anchor(*, session: Session, clock: Clock, keystore: KeyStore) -> SM2PublicKey:
-    """The pinned trust-list key (given to offline verifiers and embedded in the verify page)."""
-    return trust_list_signer(session=session, clock=clock, keystore=keystore).public_key
-
-
-def signed_trust_list(*, session: Session, clock: Clock, keystore: KeyStore) -> bytes:
-    """The current trust list of issuer keys, signed by the trust-list key."""
-    signer = trust_list_signer(session=session, clock=clock, keystore=keystore)
-    keys = published_issuer_keys(session=session, keystore=keystore)
-    entries: list[TrustListEntry] = []
-    for info in keys:
-        assert info.owner is not None  # published_issuer_keys keeps owned keys only
-        org = principals.get_organisation(session=session, organisation_id=info.owner)
-        entries.append(
-            TrustListEntry(
-                kid=kid_of(info),
-                public_key=SM2PublicKey.from_der(info.public_key_der),
-                issuer_codes=(org.uscc,),
-                issuer_name=org.name,
-            )
-        )
-    sequence = max((int(k.created_at.timestamp()) for k in keys), default=0)
-    return sign_trust_list(
-        entries,
-        sequence=sequence,
-        issued_at=clock.now().replace(microsecond=0),
-        kid=signer.kid,
-        sign=signer.signer.sign,
-    )
-
-
-def _trusted_keys(session: Session, clock: Clock, keystore: KeyStore) -> TrustedKeys:
-    # Verify our own signed list against the pinned key, as any offline verifier would.
-    data = signed_trust_list(session=session, clock=clock, keystore=keystore)
-    anchor = trust_anchor(session=session, clock=clock, keystore=keystore)
-    return verify_trust_list(data, anchor).trusted_keys()
-
-
 def verify_qr(
     *, session: Session, clock: Clock, keystore: KeyStore, text: str, who: Verifier
 ) -> VerificationResult:
@@ -240,7 +188,8 @@ def verify_qr(
         return bad("unsupported_version")
     except (EnvelopeMalformed, EnvelopeTooLarge):
         return bad("unreadable")
-    checked = verify_envelope(envelope, _trusted_keys(session, clock, keystore), now)
+    trusted = trusted_keys(session=session, clock=clock, keystore=keystore)
+    checked = verify_envelope(envelope, trusted, now)
     result, reason = envelope_result(checked)
     payload = checked.payload
     if payload is None or result in (Result.BAD_SIGNATURE, Result.UNKNOWN_ISSUER):

@@ -3,13 +3,12 @@
 * **share grants** (持证人用证 / 委托授权用证): which fields, purpose (事由) ≤ 200 characters,
   expiry ≤ 7 days, maximum uses ≥ 1, one named recipient (``user:…`` / ``client:…``); the
   share token is 256 bits from a CSPRNG and stored only as HMAC-SM3;
-* **holder tokens** — the interim holder credential ("a bearer for now"):
-  ``hld.<holder lookup, base32>.<expiry, Unix seconds>.<HMAC-SM3, base32>``, minted by an
-  operator (``trustctl licence holder-token``) or, later, by the identity capability after a
-  real-name login. Checked in constant time.
-
-TODO(identity): replace holder tokens with the identity web session (``CurrentPersonDep``) and
-compute the holder lookup from the person's verified citizen ID number.
+* **the holder** (``Holder``): whose licences a logged-in natural person may see and share —
+  their own (by their verified citizen ID number) and those of the organisations they act for
+  (by the verified credit code; an agent only with the scope ``licence:view``, "查看与出示电子
+  证照", which also covers sharing, i.e. presenting). Built at the edge from
+  ``trust.web.person.NaturalPerson`` (``licences.service_share.holder_for``); there is no
+  separate holder credential any more.
 """
 
 from __future__ import annotations
@@ -26,14 +25,14 @@ from licences.service_errors import LicenceRequestInvalid
 from trust.crypto import constant_time_equal, hmac_sm3
 
 __all__ = [
+    "AGENT_VIEW_SCOPE",
     "MAX_SHARE_DAYS",
     "SHARE_STANDARD_FIELDS",
-    "HolderToken",
+    "Holder",
+    "HolderScope",
     "ShareTerms",
     "check_share_terms",
-    "mint_holder_token",
     "new_share_token",
-    "read_holder_token",
     "share_digest",
 ]
 
@@ -43,7 +42,6 @@ MAX_USES: Final = 100
 #: Fields a grant may disclose besides the type's face fields.
 SHARE_STANDARD_FIELDS: Final = ("holder_name", "licence_number", "identifier", "document")
 _RECIPIENT_RE: Final = re.compile(r"(user|client):[A-Za-z0-9_.-]{1,120}")
-_PREFIX: Final = "hld"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,38 +96,36 @@ def share_digest(key: bytes, token: str) -> bytes:
     return hmac_sm3(key, b"share|" + token.strip().encode("utf-8", "replace")[:200])
 
 
+#: The agent scope (identity's vocabulary) that lets an agent see and present a company's
+#: licences.
+AGENT_VIEW_SCOPE: Final = "licence:view"
+
+
 @dataclass(frozen=True, slots=True)
-class HolderToken:
-    lookup: bytes  # licences.service_issue.holder_lookup of the holder
-    expires_at: int
+class HolderScope:
+    """One holder code the person may act as: ``lookup`` is its keyed digest
+    (``licences.service_issue.holder_lookup``), ``label`` what the page shows."""
+
+    lookup: bytes
+    label: str
 
 
-def _b32(data: bytes) -> str:
-    return base64.b32encode(data).decode().rstrip("=").lower()
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """A logged-in person as a licence holder: ``actor`` for logs (``person:<id>``), and every
+    holder code they may act as."""
 
+    actor: str
+    scopes: tuple[HolderScope, ...]
 
-def _unb32(text: str) -> bytes:
-    return base64.b32decode(text.upper() + "=" * (-len(text) % 8))
+    @property
+    def lookups(self) -> list[bytes]:
+        return [s.lookup for s in self.scopes]
 
-
-def mint_holder_token(key: bytes, lookup: bytes, *, now: datetime, ttl: timedelta) -> str:
-    body = f"{_PREFIX}.{_b32(lookup)}.{int((now + ttl).timestamp())}"
-    return f"{body}.{_b32(hmac_sm3(key, b'holder-token|' + body.encode()))}"
-
-
-def read_holder_token(key: bytes, unverified: str, *, now: datetime) -> HolderToken | None:
-    """The holder behind a token, or None (malformed, bad MAC, expired)."""
-    parts = unverified.strip().split(".") if isinstance(unverified, str) else []
-    if len(parts) != 4 or parts[0] != _PREFIX or len(unverified) > 300:
-        return None
-    body = ".".join(parts[:3])
-    expected = _b32(hmac_sm3(key, b"holder-token|" + body.encode()))
-    if not constant_time_equal(expected.encode(), parts[3].encode()):
-        return None
-    try:
-        lookup, expires = _unb32(parts[1]), int(parts[2])
-    except ValueError:
-        return None
-    if expires < now.timestamp():
-        return None
-    return HolderToken(lookup, expires)
+    def scope_of(self, lookup: bytes) -> HolderScope | None:
+        """The scope holding ``lookup`` (compared in constant time, every scope compared)."""
+        found: HolderScope | None = None
+        for scope in self.scopes:
+            if constant_time_equal(scope.lookup, lookup) and found is None:
+                found = scope
+        return found

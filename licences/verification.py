@@ -14,23 +14,28 @@ for ``NOT_FOUND`` nothing at all (the same body for an unknown and a wrong code)
 Trust list (§9.8): a COSE_Sign1 (content type ``TRUST_LIST_CONTENT_TYPE``, so it can never pass
 as a licence or a status list) signed by the service's trust-list key; payload::
 
-    { 1: ver (1), 2: sequence, 3: iat (s), 4: [ [kid, point(65), [issuer USCC…], issuer name] … ] }
+    { 1: ver (1), 2: sequence, 3: iat (s), 4: [ [kid, point(65), [issuer USCC…], issuer name] … ],
+      5: exp (s) }
 
 Offline verifiers (the browser page, ``trustctl licence verify``) verify it against the pinned
-trust-list key, then verify EL1 envelopes against the keys it lists, each bound to its issuers.
+trust-list key, refuse it before ``iat`` (less the clock-skew allowance) and after ``exp``
+(spec §9.8: "offline verifiers refresh it at least daily"; the service re-signs it daily and
+gives it ``TRUST_LIST_VALIDITY``), then verify EL1 envelopes against the keys it lists, each
+bound to its issuers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
 import cbor2
 
 from licences.envelope import (
+    CLOCK_SKEW,
     EnvelopeReason,
     EnvelopeStatus,
     EnvelopeVerification,
@@ -48,6 +53,7 @@ from trust.errors import InvalidInput, VerificationFailed
 
 __all__ = [
     "TRUST_LIST_CONTENT_TYPE",
+    "TRUST_LIST_VALIDITY",
     "MinimalView",
     "Result",
     "TrustListEntry",
@@ -59,9 +65,13 @@ __all__ = [
 ]
 
 TRUST_LIST_CONTENT_TYPE: Final = "application/el1-trust+cbor"
+#: How long a signed trust list may be used (spec §9.8 asks for a daily refresh; a week lets a
+#: verifier that missed a few refreshes keep working, and then stops it).
+TRUST_LIST_VALIDITY: Final = timedelta(days=7)
 _TRUST_LIST_VERSION: Final = 1
 _MAX_TRUST_LIST: Final = 256 * 1024
 _MAX_ENTRIES: Final = 4096
+_MAX_SECONDS: Final = 253402300800  # 10000-01-01T00:00:00Z
 
 
 class Result(StrEnum):
@@ -176,6 +186,7 @@ class TrustListToken:
     sequence: int
     issued_at: datetime
     entries: tuple[TrustListEntry, ...]
+    expires_at: datetime
 
     def trusted_keys(self) -> TrustedKeys:
         """kid → key bound to its issuer codes (first entry wins on a kid collision)."""
@@ -193,14 +204,18 @@ def sign_trust_list(
     *,
     sequence: int,
     issued_at: datetime,
+    expires_at: datetime,
     kid: bytes,
     sign: SignFn,
 ) -> bytes:
+    if expires_at <= issued_at:
+        raise InvalidInput("trust list must expire after it is issued")
     payload = {
         1: _TRUST_LIST_VERSION,
         2: sequence,
         3: int(issued_at.timestamp()),
         4: [[e.kid, e.public_key.point, list(e.issuer_codes), e.issuer_name] for e in entries],
+        5: int(expires_at.timestamp()),
     }
     return sign_cose(
         cbor2.dumps(payload, canonical=True),
@@ -229,11 +244,14 @@ def _entry(raw: Any) -> TrustListEntry:
     return TrustListEntry(kid, key, tuple(codes), name)
 
 
-def verify_trust_list(data: bytes, anchor: SM2PublicKey) -> TrustListToken:
-    """Verify a trust list under the pinned ``anchor`` key and parse it. A trust list that does
-    not verify cannot be used at all, so this raises ``VerificationFailed``
-    (``licence.trust_list.invalid``) rather than returning a result: without a trust list there
-    is nothing to verify envelopes against (fail closed)."""
+def verify_trust_list(data: bytes, anchor: SM2PublicKey, *, now: datetime) -> TrustListToken:
+    """Verify a trust list under the pinned ``anchor`` key, parse it and check that ``now``
+    lies in its validity (``iat`` − ``CLOCK_SKEW`` … ``exp``). A trust list that does not
+    verify cannot be used at all, so this raises ``VerificationFailed``
+    (``licence.trust_list.invalid``, ``.not_yet_valid``, ``.expired``) rather than returning a
+    result: without a trust list there is nothing to verify envelopes against (fail closed)."""
+    if not isinstance(now, datetime) or now.tzinfo is None:
+        raise VerificationFailed("verification time must be timezone-aware")
     try:
         cose = decode_cose(data, content_type=TRUST_LIST_CONTENT_TYPE, max_bytes=_MAX_TRUST_LIST)
     except (EnvelopeMalformed, EnvelopeUnsupported, EnvelopeTooLarge) as exc:
@@ -244,14 +262,25 @@ def verify_trust_list(data: bytes, anchor: SM2PublicKey) -> TrustListToken:
         m: Any = cbor2.loads(cose.unverified_payload, max_depth=5, allow_indefinite=False)
     except Exception:  # cbor2 raises assorted errors on hostile input
         raise _bad_list("trust list payload is not CBOR") from None
-    if not int_keyed_map(m) or set(m) != {1, 2, 3, 4} or m[1] != _TRUST_LIST_VERSION:
+    if not int_keyed_map(m) or set(m) != {1, 2, 3, 4, 5} or m[1] != _TRUST_LIST_VERSION:
         raise _bad_list("trust list payload has the wrong shape or version")
-    if type(m[2]) is not int or type(m[3]) is not int or type(m[4]) is not list:
+    if any(type(m[k]) is not int for k in (2, 3, 5)) or type(m[4]) is not list:
         raise _bad_list("trust list payload members have the wrong types")
+    if not 0 <= m[3] < m[5] < _MAX_SECONDS:
+        raise _bad_list("trust list validity is out of range")
     if len(m[4]) > _MAX_ENTRIES:
         raise _bad_list("trust list has too many entries")
-    return TrustListToken(
+    token = TrustListToken(
         sequence=m[2],
         issued_at=datetime.fromtimestamp(m[3], UTC),
         entries=tuple(_entry(e) for e in m[4]),
+        expires_at=datetime.fromtimestamp(m[5], UTC),
     )
+    # Spec §9.8: a trust list is refreshed at least daily; one outside its validity is refused.
+    if now + CLOCK_SKEW < token.issued_at:
+        raise VerificationFailed(
+            "trust list is not yet valid", code="licence.trust_list.not_yet_valid"
+        )
+    if now > token.expires_at:
+        raise VerificationFailed("trust list has expired", code="licence.trust_list.expired")
+    return token

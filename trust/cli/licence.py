@@ -1,5 +1,6 @@
-"""``trustctl licence types|issue|show|revoke|suspend|resume|annul|verify|holder-token``;
-the licence demo data.
+"""``trustctl licence types|issue|show|revoke|suspend|resume|annul|verify|expire-due``;
+the licence demo data. (Holders log in through the identity capability: there is no holder
+token any more.)
 
 ``issue … --json`` prints the identifier, the typed 核验码, the QR payload and the path of the
 sealed PDF; ``verify CODE_OR_QR_PAYLOAD_OR_FILE --json`` prints ``{"result": <fixed code>, …}``
@@ -10,13 +11,12 @@ licences (called from ``trustctl demo load``).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
 import click
 
-from licences import service, service_issue, service_lifecycle, service_share, service_verify
+from licences import service, service_issue, service_lifecycle, service_verify
 from licences.catalogue import (
     FieldSpec,
     FieldType,
@@ -472,33 +472,15 @@ def verify_cmd(ctx: CliContext, value: str, as_json: bool) -> None:
 @pass_ctx
 @handle_errors
 def expire_due_cmd(ctx: CliContext, as_json: bool) -> None:
-    """Mark licences past their 有效期止 as expired (run daily)."""
-    with ctx.transaction() as session:
-        expired = service_lifecycle.expire_due_licences(
-            session=session, clock=ctx.clock, actor="cli"
-        )
-    if as_json:
-        echo_json({"expired": expired})
-        return
-    click.echo(f"{len(expired)} expired")
-
-
-@licence_group.command("holder-token")
-@click.option("--holder-code", required=True, help="Citizen ID number or USCC")
-@click.option("--kind", type=click.Choice(["natural", "legal"]), required=True)
-@click.option("--hours", type=click.IntRange(1, 24), default=8, show_default=True)
-@pass_ctx
-@handle_errors
-def holder_token_cmd(ctx: CliContext, holder_code: str, kind: str, hours: int) -> None:
-    """Mint an interim holder bearer token (until the identity capability provides login)."""
-    token = service_share.holder_token_for(
-        config=config_from_settings(ctx.settings),
-        clock=ctx.clock,
-        holder_kind=HolderKind(kind),
-        holder_code=holder_code,
-        ttl=timedelta(hours=hours),
+    """Mark licences past their 有效期止 as expired and update their status-list entries
+    (the periodic job does the same)."""
+    summary = service_lifecycle.expire_due_licences(
+        session_factory=ctx.sessions, clock=ctx.clock, actor="cli"
     )
-    click.echo(token)
+    if as_json:
+        echo_json({"expired": list(summary.expired), "lists_updated": summary.lists_updated})
+        return
+    click.echo(str(summary))
 
 
 def register(cli: click.Group) -> None:

@@ -161,21 +161,11 @@ def test_issue_refuses_bad_holder_code(ctx: CliContext) -> None:
     assert "licence.request.bad_holder_code" in out
 
 
-def test_holder_token_and_expire_due(ctx: CliContext) -> None:
+def test_expire_due(ctx: CliContext) -> None:
     from datetime import timedelta
 
-    from licences.service_keys import config_from_settings
-    from licences.sharing import read_holder_token
-
     load_licence_demo(ctx)
-    token = run(
-        ctx, "licence", "holder-token", "--holder-code", "11010519491231002x", "--kind", "natural"
-    ).strip()
-    holder = read_holder_token(
-        config_from_settings(ctx.settings).code_key, token, now=ctx.clock.now()
-    )
-    assert holder is not None
-    assert run(ctx, "licence", "expire-due", "--json") == {"expired": []}
+    assert run(ctx, "licence", "expire-due", "--json") == {"expired": [], "lists_updated": 0}
     issued = run(
         ctx,
         "licence",
@@ -198,7 +188,10 @@ def test_holder_token_and_expire_due(ctx: CliContext) -> None:
     )
     assert isinstance(ctx.clock, FixedClock)
     ctx.clock.advance(timedelta(days=4 * 366))
-    assert run(ctx, "licence", "expire-due", "--json") == {"expired": [issued["identifier"]]}
+    assert run(ctx, "licence", "expire-due", "--json") == {
+        "expired": [issued["identifier"]],
+        "lists_updated": 1,
+    }
     assert run(ctx, "licence", "verify", issued["verification_code"], "--json")["result"] == (
         "EXPIRED"
     )

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from licences.identifiers import parse_identifier
-from licences.model import Licence
+from licences.model import Licence, LicenceEvent
 from licences.service_lifecycle import expire_due_licences
 from licences.status import LicenceStatus, decode_status_list, verify_status_list
 from licences.verification import verify_trust_list
@@ -27,6 +27,7 @@ def _list_value(lic: Lic, licence: dict[str, Any]) -> LicenceStatus:
     trust = verify_trust_list(
         lic.client.get("/licences/trust-list").content,
         SM2PublicKey.from_point(bytes.fromhex(anchor["public_key"])),
+        now=lic.app.state.clock.now(),
     )
     r = lic.client.get(f"/licences/status-lists/{licence['status_list_id']}")
     assert r.status_code == 200
@@ -134,12 +135,108 @@ def test_expiry(lic: Lic) -> None:
     clock.advance(timedelta(days=5 * 366))
     # Past 有效期止 the live status says EXPIRED even before the expiry job ran ...
     assert lic.verify_code(data["verification_code"])["result"] == "EXPIRED"
-    with lic.app.state.session_factory() as s, s.begin():
-        expired = expire_due_licences(session=s, clock=clock)
-    assert expired == [data["identifier"]]
-    # ... and afterwards the record and the status list say so too.
+    assert _list_value(lic, data["licence"]) is LicenceStatus.VALID
+    summary = expire_due_licences(session_factory=lic.app.state.session_factory, clock=clock)
+    assert summary.expired == (data["identifier"],)
+    assert summary.lists_updated == 1
+    # ... and afterwards the record, its history and the signed status list say so too.
     assert lic.verify_code(data["verification_code"])["result"] == "EXPIRED"
     with lic.app.state.session_factory() as s:
         row = s.scalars(select(Licence).where(Licence.id == data["id"])).one()
         assert row.status == "expired"
     assert _list_value(lic, data["licence"]) is LicenceStatus.INVALID
+    with lic.app.state.session_factory() as s:
+        kinds = [e.kind for e in s.scalars(select(LicenceEvent).order_by(LicenceEvent.at))]
+        assert kinds == ["issued", "expired"]
+    # A second run has nothing left to do.
+    again = expire_due_licences(session_factory=lic.app.state.session_factory, clock=clock)
+    assert (again.expired, again.lists_updated) == ((), 0)
+
+
+def test_expiry_sweep_works_in_batches_and_leaves_valid_ones(lic: Lic) -> None:
+    food = {
+        "legal_representative": "王五",
+        "address": "长沙市某路 1 号",
+        "main_business": "餐饮服务经营者",
+        "business_items": "热食类食品制售",
+    }
+    due = [lic.issue(business_body(type_code=FOOD, fields=food)) for _ in range(3)]
+    # Valid from in 300 days: five years on, it still has 300 days to run.
+    later = lic.issue(business_body(type_code=FOOD, fields=food, valid_from="2027-09-18"))
+    long_term = lic.issue()  # 营业执照: 长期有效
+    clock = lic.app.state.clock
+    clock.advance(timedelta(days=5 * 366))
+    summary = expire_due_licences(
+        session_factory=lic.app.state.session_factory, clock=clock, batch_size=2
+    )
+    assert sorted(summary.expired) == sorted(d["identifier"] for d in due)
+    for d in due:
+        assert _list_value(lic, d["licence"]) is LicenceStatus.INVALID
+    for d in (later, long_term):
+        assert lic.verify_code(d["verification_code"])["result"] == "VALID"
+        assert _list_value(lic, d["licence"]) is LicenceStatus.VALID
+
+
+def test_change_keeps_the_original_validity(lic: Lic) -> None:
+    """Issue 5: a change made more than 366 days after 有效期起 keeps the original 有效期 (it
+    used to restart it today, silently extending the licence)."""
+    food = {
+        "legal_representative": "王五",
+        "address": "长沙市某路 1 号",
+        "main_business": "餐饮服务经营者",
+        "business_items": "热食类食品制售",
+    }
+    # Issued with 有效期起 a year back (the earliest allowed), changed 30 days later: 有效期起
+    # is then 396 days old.
+    old = lic.issue(business_body(type_code=FOOD, fields=food, valid_from="2025-11-21"))
+    assert (old["licence"]["valid_from"], old["licence"]["valid_until"]) == (
+        "2025-11-21",
+        "2030-11-20",
+    )
+    lic.app.state.clock.advance(timedelta(days=30))
+    r = lic.client.post(
+        f"/licences/{old['id']}/change",
+        json={"reason": "法定代表人变更", "fields": {"legal_representative": "赵六"}},
+        headers=lic.system,  # the department's client (the staff token expired)
+    )
+    assert r.status_code == 200, r.text
+    new = r.json()["licence"]
+    assert (new["valid_from"], new["valid_until"]) == ("2025-11-21", "2030-11-20")
+    assert new["issued_on"] == "2026-12-22"  # the new version's 颁证日期 is today
+    # Setting 有效期起 explicitly restarts the validity by the type's rule ...
+    r = lic.client.post(
+        f"/licences/{new['id']}/change",
+        json={"reason": "延续", "valid_from": "2027-01-31"},
+        headers=lic.system,
+    )
+    assert r.status_code == 200, r.text
+    renewed = r.json()["licence"]
+    assert (renewed["valid_from"], renewed["valid_until"]) == ("2027-01-31", "2032-01-30")
+    # ... and is checked as at issue: within a year of today.
+    r = lic.client.post(
+        f"/licences/{renewed['id']}/change",
+        json={"reason": "延续", "valid_from": "2025-11-21"},
+        headers=lic.system,
+    )
+    assert_problem(r, 400, "licence.request.bad_validity")
+
+
+def test_status_list_index_lists_every_issuers_lists(lic: Lic) -> None:
+    first = lic.issue()["licence"]
+    r = lic.client.get("/licences/status-lists")
+    assert r.status_code == 200, r.text
+    (entry,) = r.json()
+    assert entry["id"] == first["status_list_id"]
+    assert entry["issuer_code"] == lic.org_uscc
+    assert entry["issuer_name"] == "某市市场监督管理局"
+    assert (entry["size"], entry["bits"]) == (131_072, 2)
+    base = str(lic.app.state.settings.public_base_url).rstrip("/")
+    assert entry["url"] == f"{base}/licences/status-lists/{first['status_list_id']}"
+    sequence = entry["sequence"]
+    _post(lic, first["id"], "suspend", "责令整改")
+    (after,) = lic.client.get("/licences/status-lists").json()
+    assert after["sequence"] == sequence + 1
+    assert after["updated_at"] >= entry["updated_at"]
+    # The listed URL serves the signed file.
+    path = after["url"].removeprefix(base)
+    assert lic.client.get(path).headers["content-type"] == "application/cose"

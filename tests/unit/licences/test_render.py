@@ -18,6 +18,7 @@ from licences import render
 from licences.codes import format_code, new_code
 from licences.envelope import (
     EnvelopeStatus,
+    StatusReference,
     decode_el1,
     encode_el1_url,
     sign_envelope,
@@ -32,17 +33,28 @@ from licences.render import (
     render_licence_pdf,
 )
 from tests.conftest import skip_or_fail
-from tests.unit.licences._support import HOLDER_NAME, issuer_key, kid_of, typical_payload
+from tests.unit.licences._support import (
+    HOLDER_NAME,
+    ISSUER_CODE,
+    issuer_key,
+    kid_of,
+    typical_payload,
+)
 from trust.errors import Unavailable
 
 DPI = 200
 CODE = "7KQ4M2XA9PHTD3WT"
 
 
+#: A status reference as issued: the issuer's 12th list, the largest index.
+STATUS_REF = StatusReference(f"{ISSUER_CODE}-12", 131_071)
+
+
 @functools.cache
-def _qr_text() -> str:
+def _qr_text(with_status: bool = True) -> str:
     key = issuer_key()
-    cose = sign_envelope(typical_payload(), kid=kid_of(key), sign=key.sign)
+    payload = typical_payload(status=STATUS_REF if with_status else None)
+    cose = sign_envelope(payload, kid=kid_of(key), sign=key.sign)
     return encode_el1_url(cose, "zwfw.hunan.gov.cn")
 
 
@@ -147,7 +159,7 @@ def test_qr_read_back_from_the_rendered_page_equals_the_payload(tmp_path: Path) 
     trusted = {kid_of(issuer_key()): issuer_key().public_key()}
     verdict = verify_envelope(envelope, trusted, datetime(2026, 11, 22, tzinfo=UTC))
     assert verdict.status is EnvelopeStatus.VALID
-    assert verdict.payload == typical_payload()
+    assert verdict.payload == typical_payload(status=STATUS_REF)
 
 
 def test_seal_area_is_empty_and_where_reported(tmp_path: Path) -> None:
@@ -261,3 +273,19 @@ def test_make_qr_modes_and_versions() -> None:
     assert render._MODE_BYTE == qrcode.util.MODE_8BIT_BYTE
     with pytest.raises(LicenceRenderError):
         make_qr("A" * 5000, "H")
+
+
+def test_status_reference_fits_the_printed_qr() -> None:
+    """Issue 5: the printed QR carries a status reference (claim 11) if it fits the spec §9.3
+    limits: for a typical licence it costs no QR version at EC Q, and stays within version 19
+    (the largest size the spec plans for, 93×93) and the renderer's 0.33 mm module floor."""
+    with_ref, without = make_qr(_qr_text(True), "Q"), make_qr(_qr_text(False), "Q")
+    assert with_ref.version == without.version
+    assert with_ref.version <= 19
+    key = issuer_key()
+    envelope = decode_el1(_qr_text(True))
+    checked = verify_envelope(
+        envelope, {kid_of(key): key.public_key()}, datetime(2026, 11, 22, tzinfo=UTC)
+    )
+    assert checked.payload is not None
+    assert checked.payload.status == STATUS_REF

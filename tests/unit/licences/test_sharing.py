@@ -1,4 +1,4 @@
-"""Share-grant rules and the interim holder token (pure)."""
+"""Share-grant rules and the holder value (pure)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 
 from licences.service_errors import LicenceRequestInvalid
 from licences.sharing import (
+    Holder,
+    HolderScope,
     check_share_terms,
-    mint_holder_token,
     new_share_token,
-    read_holder_token,
     share_digest,
 )
 
@@ -68,15 +68,11 @@ def test_share_tokens_are_random_and_stored_as_mac() -> None:
     assert len(share_digest(KEY, a)) == 32
 
 
-def test_holder_token_round_trip_and_refusals() -> None:
-    token = mint_holder_token(KEY, LOOKUP, now=NOW, ttl=timedelta(hours=8))
-    holder = read_holder_token(KEY, token, now=NOW)
-    assert holder is not None
-    assert holder.lookup == LOOKUP
-    assert read_holder_token(KEY, token, now=NOW + timedelta(hours=9)) is None
-    assert read_holder_token(bytes(32), token, now=NOW) is None
-    prefix, lookup, expiry, mac = token.split(".")
-    longer = f"{prefix}.{lookup}.{int(expiry) + 3600}.{mac}"
-    assert read_holder_token(KEY, longer, now=NOW) is None
-    assert read_holder_token(KEY, "hld.x.y", now=NOW) is None
-    assert read_holder_token(KEY, "", now=NOW) is None
+def test_holder_finds_its_scope_by_lookup() -> None:
+    own, company = HolderScope(LOOKUP, "本人"), HolderScope(bytes(32), "某公司")
+    holder = Holder("person:psn_x", (own, company))
+    assert holder.lookups == [LOOKUP, bytes(32)]
+    assert holder.scope_of(LOOKUP) is own
+    assert holder.scope_of(bytes(32)) is company
+    assert holder.scope_of(bytes(range(1, 33))) is None
+    assert Holder("person:psn_y", ()).scope_of(LOOKUP) is None

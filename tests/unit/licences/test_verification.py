@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -37,13 +37,14 @@ def _list(sign_with: object = None) -> bytes:
         [entry],
         sequence=7,
         issued_at=NOW,
+        expires_at=NOW + timedelta(days=7),
         kid=kid_of(anchor),
         sign=signer.sign,  # type: ignore[attr-defined]
     )
 
 
 def test_trust_list_round_trip_and_envelope_check() -> None:
-    token = verify_trust_list(_list(), other_key().public_key())
+    token = verify_trust_list(_list(), other_key().public_key(), now=NOW)
     assert token.sequence == 7
     assert token.issued_at == NOW
     assert token.issuer_names() == {ISSUER_CODE: "湖南省住房和城乡建设厅"}
@@ -61,19 +62,35 @@ def test_trust_list_round_trip_and_envelope_check() -> None:
 def test_trust_list_refused_under_another_anchor_or_when_changed() -> None:
     data = _list()
     with pytest.raises(VerificationFailed):
-        verify_trust_list(data, issuer_key().public_key())
+        verify_trust_list(data, issuer_key().public_key(), now=NOW)
     with pytest.raises(VerificationFailed):
-        verify_trust_list(_list(sign_with=issuer_key()), other_key().public_key())
+        verify_trust_list(_list(sign_with=issuer_key()), other_key().public_key(), now=NOW)
     tampered = bytearray(data)
     tampered[len(tampered) // 2] ^= 1
     with pytest.raises(VerificationFailed):
-        verify_trust_list(bytes(tampered), other_key().public_key())
+        verify_trust_list(bytes(tampered), other_key().public_key(), now=NOW)
     with pytest.raises(VerificationFailed):
-        verify_trust_list(b"\x00" * 10, other_key().public_key())
+        verify_trust_list(b"\x00" * 10, other_key().public_key(), now=NOW)
+
+
+def test_trust_list_refused_before_issue_and_after_expiry() -> None:
+    """Spec §9.8: a trust list is used only inside its validity (iat − 90 s … exp)."""
+    anchor = other_key().public_key()
+    data = _list()
+    assert verify_trust_list(data, anchor, now=NOW - timedelta(seconds=90)).sequence == 7
+    assert verify_trust_list(data, anchor, now=NOW + timedelta(days=7)).sequence == 7
+    with pytest.raises(VerificationFailed) as early:
+        verify_trust_list(data, anchor, now=NOW - timedelta(seconds=91))
+    assert early.value.code == "licence.trust_list.not_yet_valid"
+    with pytest.raises(VerificationFailed) as late:
+        verify_trust_list(data, anchor, now=NOW + timedelta(days=7, seconds=1))
+    assert late.value.code == "licence.trust_list.expired"
+    with pytest.raises(VerificationFailed):
+        verify_trust_list(data, anchor, now=NOW.replace(tzinfo=None))
 
 
 def test_envelope_results_map_to_fixed_codes() -> None:
-    token = verify_trust_list(_list(), other_key().public_key())
+    token = verify_trust_list(_list(), other_key().public_key(), now=NOW)
     cose = sign_envelope(typical_payload(), kid=kid_of(other_key()), sign=other_key().sign)
     unknown = verify_envelope(decode_el1(encode_el1(cose)), token.trusted_keys(), NOW)
     assert envelope_result(unknown)[0] is Result.UNKNOWN_ISSUER

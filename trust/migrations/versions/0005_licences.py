@@ -63,6 +63,7 @@ def upgrade() -> None:
     sa.Column('status_index', sa.Integer(), nullable=False),
     sa.Column('document_pdf', sa.LargeBinary(), nullable=False),
     sa.Column('document_sm3', sa.String(length=64), nullable=False),
+    sa.Column('signing_kid', sa.LargeBinary(length=8), nullable=False),
     sa.Column('printed_qr', sa.Text(), nullable=False),
     sa.Column('qr_payload', sa.Text(), nullable=False),
     sa.Column('seal_id', sa.String(length=40), nullable=False),
@@ -85,6 +86,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_licence_holder_lookup'), ['holder_lookup'], unique=False)
         batch_op.create_index('ix_licence_issuer_created', ['issuer_org_id', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_licence_serial'), ['serial'], unique=False)
+        batch_op.create_index(batch_op.f('ix_licence_signing_kid'), ['signing_kid'], unique=False)
 
     op.create_table('licence_status_list',
     sa.Column('id', sa.String(length=64), nullable=False),
@@ -101,6 +103,23 @@ def upgrade() -> None:
     with op.batch_alter_table('licence_status_list', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_licence_status_list_issuer_org_id'), ['issuer_org_id'], unique=False)
 
+    op.create_table('licence_status_file',
+    sa.Column('list_id', sa.String(length=64), nullable=False),
+    sa.Column('sequence', sa.Integer(), nullable=False),
+    sa.Column('signed_at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('data', sa.LargeBinary(), nullable=False),
+    sa.ForeignKeyConstraint(['list_id'], ['licence_status_list.id'], name=op.f('fk_licence_status_file_list_id_licence_status_list')),
+    sa.PrimaryKeyConstraint('list_id', name=op.f('pk_licence_status_file'))
+    )
+    op.create_table('licence_trust_list',
+    sa.Column('sequence', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('fingerprint', sa.String(length=64), nullable=False),
+    sa.Column('issued_at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('entries', sa.Integer(), nullable=False),
+    sa.Column('data', sa.LargeBinary(), nullable=False),
+    sa.PrimaryKeyConstraint('sequence', name=op.f('pk_licence_trust_list'))
+    )
     op.create_table('licence_access',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('licence_id', sa.String(length=40), nullable=False),
@@ -189,8 +208,11 @@ def downgrade() -> None:
     with op.batch_alter_table('licence_status_list', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_licence_status_list_issuer_org_id'))
 
+    op.drop_table('licence_trust_list')
+    op.drop_table('licence_status_file')
     op.drop_table('licence_status_list')
     with op.batch_alter_table('licence', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_licence_signing_kid'))
         batch_op.drop_index(batch_op.f('ix_licence_serial'))
         batch_op.drop_index('ix_licence_issuer_created')
         batch_op.drop_index(batch_op.f('ix_licence_holder_lookup'))

@@ -2,17 +2,33 @@
  *
  * When the page is opened from a printed QR (HTTPS://<host>/E#<Base32>), the fragment is read
  * here and NEVER sent to the server: Base32 -> zlib inflate (DecompressionStream "deflate") ->
- * COSE_Sign1 -> the signed trust list is fetched (it is public, the same for everyone) and its
- * SM2 signature checked against the trust-list key pinned in the page -> the EL1 signature is
+ * COSE_Sign1 -> the signed trust list is fetched (it is public, the same for everyone), its
+ * SM2 signature checked against the trust-list key pinned in the page and its validity
+ * (iat .. exp) against this device's clock; its issue time is shown -> the EL1 signature is
  * checked against the issuer key the list names for that kid and bound to the issuer's USCC ->
- * the dates are checked. Only when the user presses the live-status button is the payload
- * posted to /licences/verify/qr. SM2/SM3: licences-sm2.js (sm-crypto, MIT), global `sm2`.
+ * the dates are checked.
+ *
+ * Live status (only when the user presses the button, spec §9.4): the QR's status reference
+ * (claim 11 = [list-id, index]) names the issuer's signed 2-bit status list; the whole list
+ * (>= 131,072 entries) is fetched, its SM2 signature checked against the same issuer key from
+ * the trust list, its list id, issuer, freshness (iat + ttl) checked, and the licence's entry
+ * read here: the server learns only which list, never which licence. A QR without a status
+ * reference falls back to posting the payload to /licences/verify/qr.
+ * SM2/SM3: licences-sm2.js (sm-crypto, MIT), global `sm2`.
  */
 (function () {
   "use strict";
 
   var SM2_ALG = -65537;
   var TRUST_CT = "application/el1-trust+cbor";
+  var STATUS_CT = "application/el1-status+cbor";
+  var SKEW_SECONDS = 90;  // spec §9.8 clock-skew window
+  var STATUS_RESULT = [
+    ["VALID", "有效"],
+    ["SUSPENDED", "暂扣"],
+    ["INVALID", "无效（已撤销、吊销、注销、撤回或过期）"],
+    ["SUPERSEDED", "已变更，有新版本"],
+  ];
 
   function $(id) { return document.getElementById(id); }
 
@@ -185,24 +201,54 @@
     });
   }
 
-  function fetchTrustList() {
-    return fetch("/licences/trust-list", { credentials: "omit" }).then(function (r) {
-      if (!r.ok) throw new Error("trust list unavailable");
+  function fetchBytes(url) {
+    return fetch(url, { credentials: "omit" }).then(function (r) {
+      if (!r.ok) throw new Error("unavailable: " + url);
       return r.arrayBuffer();
     }).then(function (b) { return new Uint8Array(b); });
   }
 
-  function trustedKeys(listBytes, anchorHex) {
+  function nowSeconds() { return Math.floor(Date.now() / 1000); }
+
+  function timeString(seconds) {
+    // Beijing time (UTC+8), as the page shows every time.
+    var d = new Date((seconds + 8 * 3600) * 1000);
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    return d.getUTCFullYear() + "-" + two(d.getUTCMonth() + 1) + "-" + two(d.getUTCDate()) +
+      " " + two(d.getUTCHours()) + ":" + two(d.getUTCMinutes());
+  }
+
+  function TrustListError(message) { this.message = message; }
+
+  // The trust list: verified against the pinned key, refused outside its validity (spec §9.8).
+  function trustList(listBytes, anchorHex) {
     var cose = parseCose(listBytes, TRUST_CT);
-    if (!sm2Verifies(cose, anchorHex)) throw new Error("trust list signature");
+    if (!sm2Verifies(cose, anchorHex)) throw new TrustListError("信任列表签名无效");
     var body = cborDecode(cose.payload);
+    if (!(body instanceof Map) || body.get(1) !== 1) throw new TrustListError("不支持的信任列表版本");
+    var iat = body.get(3), exp = body.get(5), now = nowSeconds();
+    if (typeof iat !== "number" || typeof exp !== "number" || !(iat < exp)) {
+      throw new TrustListError("信任列表格式错误");
+    }
+    if (now + SKEW_SECONDS < iat) throw new TrustListError("信任列表尚未生效（请检查本机时间）");
+    if (now > exp) throw new TrustListError("信任列表已过期");
     var keys = {};
     body.get(4).forEach(function (e) {
       var k = hex(e[0]);
       if (!keys[k]) keys[k] = { point: hex(e[1]), issuers: e[2], name: e[3] };
     });
-    return keys;
+    return { keys: keys, sequence: body.get(2), issuedAt: iat, expiresAt: exp };
   }
+
+  function showTrustList(list) {
+    var info = $("trust-list-info");
+    info.hidden = false;
+    info.textContent = "已使用颁证单位密钥信任列表第 " + list.sequence + " 版（签发于 " +
+      timeString(list.issuedAt) + "，有效至 " + timeString(list.expiresAt) + "，北京时间）。";
+  }
+
+  // What the offline check established, for the live-status button.
+  var checked = null;
 
   function verifyFragment(fragment, anchorHex) {
     var cose;
@@ -215,10 +261,12 @@
     }
     return inflate(bytes).then(function (raw) {
       cose = parseCose(raw, null);
-      return fetchTrustList();
+      if (!anchorHex) throw new TrustListError("信任列表尚未发布");
+      return fetchBytes("/licences/trust-list");
     }).then(function (listBytes) {
-      var keys = trustedKeys(listBytes, anchorHex);
-      var entry = keys[hex(cose.kid)];
+      var list = trustList(listBytes, anchorHex);
+      showTrustList(list);
+      var entry = list.keys[hex(cose.kid)];
       if (!entry) {
         show("UNKNOWN_ISSUER", "颁证单位不在信任列表中");
         return;
@@ -250,28 +298,92 @@
       } else {
         show("VALID", "签名有效（已在本机离线验证，未向服务器发送二维码内容）", rows);
       }
+      var ref = p.get(11);
+      checked = {
+        keys: list.keys,
+        issuer: p.get(5),
+        statusRef: Array.isArray(ref) && ref.length === 2 ? { list: ref[0], index: ref[1] } : null,
+      };
       $("live-check").hidden = false;
-    }).catch(function () {
-      show("BAD_SIGNATURE", "二维码数据无法识别（签名无效或数据被篡改）");
+    }).catch(function (e) {
+      if (e instanceof TrustListError) {
+        show("TRUST_LIST_UNUSABLE", "无法离线核验：" + e.message);
+      } else {
+        show("BAD_SIGNATURE", "二维码数据无法识别（签名无效或数据被篡改）");
+      }
     });
   }
 
-  function liveCheck(fragment) {
-    var payload = "HTTPS://" + window.location.host.toUpperCase() + "/E#" + fragment;
+  function liveShow(result, text) {
     var out = $("live-result");
-    out.textContent = "正在查询……";
+    out.setAttribute("data-result", result);
+    out.textContent = text;
+  }
+
+  // The licence's entry in its issuer's signed 2-bit status list (spec §9.4).
+  function statusFromList(listBytes, ref) {
+    var cose = parseCose(listBytes, STATUS_CT);
+    var entry = checked.keys[hex(cose.kid)];
+    if (!entry) throw new Error("status list key not in the trust list");
+    if (!sm2Verifies(cose, entry.point)) throw new Error("status list signature");
+    var m = cborDecode(cose.payload);
+    if (!(m instanceof Map) || m.get(1) !== 1 || m.get(7) !== 2) throw new Error("status list version");
+    if (m.get(2) !== ref.list) throw new Error("another status list");
+    var issuer = m.get(3);
+    if (issuer !== checked.issuer || (entry.issuers.length && entry.issuers.indexOf(issuer) < 0)) {
+      throw new Error("status list issuer");
+    }
+    var iat = m.get(5), ttl = m.get(6), size = m.get(8), now = nowSeconds();
+    if (now + SKEW_SECONDS < iat) throw new Error("status list from the future");
+    if (!(typeof ref.index === "number" && ref.index >= 0 && ref.index < size)) {
+      throw new Error("status index out of range");
+    }
+    return inflate(m.get(9)).then(function (packed) {
+      if (packed.length !== size / 4) throw new Error("status list size");
+      var value = (packed[ref.index >> 2] >> ((ref.index & 3) * 2)) & 3;
+      return { value: value, issuedAt: iat, stale: now > iat + ttl };
+    });
+  }
+
+  function liveCheckByList(ref) {
+    liveShow("PENDING", "正在下载并验证颁证单位的状态列表……");
+    fetchBytes("/licences/status-lists/" + encodeURIComponent(ref.list)).then(function (bytes) {
+      return statusFromList(bytes, ref);
+    }).then(function (status) {
+      var r = STATUS_RESULT[status.value];
+      var age = "（状态列表签发于 " + timeString(status.issuedAt) + "，北京时间）";
+      if (status.stale) {
+        liveShow("VALID_STATUS_STALE", "状态列表已过期，以下状态可能不是最新：" + r[1] + age);
+      } else {
+        liveShow(r[0], "在线状态：" + r[1] + "（" + r[0] + "）" + age);
+      }
+    }).catch(function () {
+      liveShow("ERROR", "在线状态查询失败（状态列表无法验证），请稍后再试");
+    });
+  }
+
+  function liveCheckByPayload(fragment) {
+    var payload = "HTTPS://" + window.location.host.toUpperCase() + "/E#" + fragment;
+    liveShow("PENDING", "正在查询……");
     fetch("/licences/verify/qr", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ payload: payload }),
       credentials: "omit",
     }).then(function (r) { return r.json(); }).then(function (body) {
-      out.setAttribute("data-result", body.result || "ERROR");
-      out.textContent = "在线状态：" + (body.result_zh || body.title || "查询失败") +
-        (body.result ? "（" + body.result + "）" : "");
+      liveShow(body.result || "ERROR", "在线状态：" + (body.result_zh || body.title || "查询失败") +
+        (body.result ? "（" + body.result + "）" : ""));
     }).catch(function () {
-      out.textContent = "在线状态查询失败，请稍后再试";
+      liveShow("ERROR", "在线状态查询失败，请稍后再试");
     });
+  }
+
+  function liveCheck(fragment) {
+    if (checked && checked.statusRef) {
+      liveCheckByList(checked.statusRef);
+    } else {
+      liveCheckByPayload(fragment);
+    }
   }
 
   function start() {
