@@ -58,8 +58,6 @@ _DONE: Final = {
     "revoked": "已撤销该经办人授权。",
 }
 
-FormDep = PageFormDep
-
 
 def _one(form: dict[str, list[str]], name: str) -> str:
     values = form.get(name) or [""]
@@ -173,7 +171,7 @@ def _failed_lookup(session: Session, clock: Clock, sso: SsoSessionView) -> None:
 
 @account_pages.post("/account/agents/grant")
 def agents_grant(
-    request: Request, form: FormDep, session: SessionDep, clock: ClockDep, ctx: OidcContextDep
+    request: Request, form: PageFormDep, session: SessionDep, clock: ClockDep, ctx: OidcContextDep
 ) -> Response:
     sso = current_sso(request, session, clock, ctx)
     if sso is None:
@@ -211,7 +209,7 @@ def agents_grant(
 
 @account_pages.post("/account/agents/revoke")
 def agents_revoke(
-    request: Request, form: FormDep, session: SessionDep, clock: ClockDep, ctx: OidcContextDep
+    request: Request, form: PageFormDep, session: SessionDep, clock: ClockDep, ctx: OidcContextDep
 ) -> Response:
     sso = current_sso(request, session, clock, ctx)
     if sso is None:
@@ -274,7 +272,7 @@ def password_page(
 
 @account_pages.post("/account/password")
 def password_change(
-    request: Request, form: FormDep, session: SessionDep, clock: ClockDep, ctx: OidcContextDep
+    request: Request, form: PageFormDep, session: SessionDep, clock: ClockDep, ctx: OidcContextDep
 ) -> Response:
     sso = current_sso(request, session, clock, ctx)
     if sso is None:
