@@ -1,0 +1,82 @@
+"""Periodic jobs of the identity capability (run by ``trust.jobs``): back-channel logout
+delivery, the cleanup of expired OIDC and channel rows, and destroying retired signing keys."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
+
+from identity.channels_service_logout import cleanup_channels, deliver_backchannel_logouts
+from identity.keying import IdentityKeys
+from identity.oidc_service_context import OidcContext
+from identity.oidc_service_resources import cleanup, prune_retired_signing_keys
+from identity.oidc_settings import load_oidc_settings
+from trust.jobs.schedule import JobContext, PeriodicJob
+
+__all__ = ["JOBS"]
+
+
+def _oidc(ctx: JobContext) -> OidcContext:
+    return OidcContext(
+        load_oidc_settings(ctx.settings),
+        IdentityKeys.from_settings(ctx.settings),
+        keystore=ctx.keystore,
+    )
+
+
+def _deliver_logouts(ctx: JobContext) -> str:
+    report = deliver_backchannel_logouts(
+        session_factory=ctx.session_factory,
+        clock=ctx.clock,
+        keystore=ctx.keystore,
+        issuer=_oidc(ctx).issuer,
+    )
+    return (
+        f"claimed={report.claimed} delivered={report.delivered} "
+        f"retried={report.retried} failed={report.failed}"
+    )
+
+
+def _cleanup(ctx: JobContext) -> str:
+    with ctx.session_factory() as session, session.begin():
+        report = cleanup(session=session, clock=ctx.clock, ctx=_oidc(ctx))
+    with ctx.session_factory() as session, session.begin():
+        channels = cleanup_channels(session=session, clock=ctx.clock)
+    counts = {
+        **report.as_dict(),
+        "device_authorizations": channels.device_authorizations,
+        "federation_logins": channels.federation_logins,
+        "outbox_rows": channels.outbox_rows,
+    }
+    return " ".join(f"{name}={count}" for name, count in counts.items())
+
+
+def _prune_keys(ctx: JobContext) -> str:
+    with ctx.session_factory() as session, session.begin():
+        pruned = prune_retired_signing_keys(
+            session=session, clock=ctx.clock, ctx=_oidc(ctx), keystore=ctx.keystore, actor="job"
+        )
+    return f"destroyed={len(pruned.destroyed)}"
+
+
+JOBS: Final = (
+    PeriodicJob(
+        name="identity.deliver-logouts",
+        every=timedelta(seconds=5),
+        run=_deliver_logouts,
+        description="deliver due back-channel logout tokens to portals (with retries)",
+        lease=timedelta(minutes=2),
+    ),
+    PeriodicJob(
+        name="identity.cleanup",
+        every=timedelta(minutes=10),
+        run=_cleanup,
+        description="delete expired codes, tokens, sessions, device grants and old outbox rows",
+    ),
+    PeriodicJob(
+        name="identity.prune-signing-keys",
+        every=timedelta(hours=1),
+        run=_prune_keys,
+        description="destroy retired token-signing keys once no token they signed is valid",
+    ),
+)
