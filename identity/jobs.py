@@ -11,6 +11,7 @@ from identity.keying import IdentityKeys
 from identity.oidc_service_context import OidcContext
 from identity.oidc_service_resources import cleanup, prune_retired_signing_keys
 from identity.oidc_settings import load_oidc_settings
+from identity.scan_login import sweep_scan_logins
 from trust.jobs.schedule import JobContext, PeriodicJob
 
 __all__ = ["JOBS"]
@@ -42,11 +43,14 @@ def _cleanup(ctx: JobContext) -> str:
         report = cleanup(session=session, clock=ctx.clock, ctx=_oidc(ctx))
     with ctx.session_factory() as session, session.begin():
         channels = cleanup_channels(session=session, clock=ctx.clock)
+    with ctx.session_factory() as session, session.begin():
+        scan_logins = sweep_scan_logins(session=session, clock=ctx.clock)
     counts = {
         **report.as_dict(),
         "device_authorizations": channels.device_authorizations,
         "federation_logins": channels.federation_logins,
         "outbox_rows": channels.outbox_rows,
+        "scan_logins": scan_logins,
     }
     return " ".join(f"{name}={count}" for name, count in counts.items())
 
@@ -71,7 +75,7 @@ JOBS: Final = (
         name="identity.cleanup",
         every=timedelta(minutes=10),
         run=_cleanup,
-        description="delete expired codes, tokens, sessions, device grants and old outbox rows",
+        description="delete expired codes, tokens, sessions, device and scan logins, old outbox rows",
     ),
     PeriodicJob(
         name="identity.prune-signing-keys",
