@@ -75,7 +75,7 @@ JOBS: Final = (
         name="identity.cleanup",
         every=timedelta(minutes=10),
         run=_cleanup,
-        description="delete expired codes, tokens, sessions, device and scan logins, old outbox rows",
+        description="delete expired codes, tokens, sessions, device and scan logins, outbox rows",
     ),
     PeriodicJob(
         name="identity.prune-signing-keys",
