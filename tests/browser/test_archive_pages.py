@@ -1,23 +1,30 @@
 """The archive pages in a real browser: an archivist signs in through the staff login, searches
-by applicant, opens the case (metadata, timeline, files, seal statuses), reads the DA/T 70 check
-report, runs a fixity check from the fixity page (CSRF-protected form) and reads 通过. A stored
-object is then changed on disk and the next check names the file.
+by applicant with a purpose, opens the case (metadata, timeline, files, seal statuses), clicks
+the download links - one original file, the whole package, the access copy - with nothing but
+the staff cookie, reads the DA/T 70 check report, runs a fixity check from the fixity page
+(CSRF-protected form) and reads 通过. A stored object is then changed on disk and the next check
+names the file. Every search, view and download is in the access register with its purpose; a
+link without our link token asks for the purpose and records nothing.
 
 The server runs on its own data directory, seeded through the services beforehand."""
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from archive.model import ArchiveAccess
 from archive.service import ingest_case
 from archive.service_tools import archive_store, archive_tools
 from keys.software import SoftwareKeyStore
@@ -42,6 +49,8 @@ class Seeded:
     code: str
     package_id: str
     jpg_object: Path
+    database: str
+    decision_pdf: bytes
 
 
 def _seed(base: Path) -> tuple[Path, str, str, str, Path]:
@@ -86,6 +95,8 @@ def _seed(base: Path) -> tuple[Path, str, str, str, Path]:
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     base = tmp_path_factory.mktemp("archive-pages")
     data_dir, token, code, package_id, jpg = _seed(base)
+    database = f"sqlite:///{(data_dir / 'trust.db').resolve()}"
+    decision = (base / "case" / "files" / "0006-准予许可决定书.pdf").read_bytes()
     port = _free_port()
     env = {
         **os.environ,
@@ -102,7 +113,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, proc)
-        yield Seeded(url, token, code, package_id, jpg)
+        yield Seeded(url, token, code, package_id, jpg, database, decision)
     finally:
         proc.terminate()
         try:
@@ -120,12 +131,33 @@ def _login(page: Any, seeded: Seeded) -> None:
         page.get_by_role("button", name="登录").click()
 
 
-def test_search_view_report_and_fixity(page: Any, seeded: Seeded, artifacts: Path) -> None:
+def _accesses(seeded: Seeded) -> list[tuple[str, str]]:
+    engine = make_engine(seeded.database)
+    try:
+        with session_factory(engine)() as s:
+            rows = s.scalars(select(ArchiveAccess).order_by(ArchiveAccess.at, ArchiveAccess.id))
+            return [(r.action, r.purpose) for r in rows]
+    finally:
+        engine.dispose()
+
+
+def _download(page: Any, link: str) -> bytes:
+    with page.expect_download() as info:
+        page.get_by_role("link", name=link).click()
+    path = info.value.path()
+    assert path is not None
+    return Path(path).read_bytes()
+
+
+def test_search_view_download_report_and_fixity(page: Any, seeded: Seeded, artifacts: Path) -> None:
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     _login(page, seeded)
+    before = len(_accesses(seeded))
     assert page.goto(seeded.url + "/archive").status == 200
     assert page.locator("h1").inner_text() == "档案检索"
+    assert "检索结果" not in page.locator("main").inner_text()  # nothing searched yet
+    assert len(_accesses(seeded)) == before
     page.fill("#applicant", "科技")
     page.fill("#purpose", "行政复议调卷")
     with page.expect_navigation():
@@ -150,6 +182,16 @@ def test_search_view_report_and_fixity(page: Any, seeded: Seeded, artifacts: Pat
         assert text in body, text
     page.screenshot(path=str(artifacts / "archive_case.png"), full_page=True)
 
+    # the page's download links work with the staff cookie alone
+    assert _download(page, "0006-准予许可决定书.pdf") == seeded.decision_pdf
+    package = _download(page, "下载归档信息包")
+    with zipfile.ZipFile(io.BytesIO(package)) as zf:
+        assert any(n.endswith("/tagmanifest-sm3.txt") for n in zf.namelist())
+        assert any(n.endswith("/0006-准予许可决定书.pdf") for n in zf.namelist())
+    copy = _download(page, "下载利用副本（非原件）")
+    with zipfile.ZipFile(io.BytesIO(copy)) as zf:
+        assert "非原件" in zf.read("利用副本说明.txt").decode()
+
     with page.expect_navigation():
         page.get_by_role("link", name="四性检测报告").click()
     report = page.locator("main").inner_text()
@@ -165,13 +207,17 @@ def test_search_view_report_and_fixity(page: Any, seeded: Seeded, artifacts: Pat
         assert text in report, text
     page.screenshot(path=str(artifacts / "archive_report.png"), full_page=True)
 
-    page.goto(f"{seeded.url}/archive/view/{seeded.package_id}/fixity")
+    with page.expect_navigation():
+        page.get_by_role("link", name=seeded.code).click()
+    with page.expect_navigation():
+        page.get_by_role("link", name="固定性检查结果").click()
     assert "尚未检查" in page.locator("main").inner_text()
     with page.expect_navigation():
         page.get_by_role("button", name="立即检查").click()
     result = page.locator("main").inner_text()
     assert "结论：通过" in result
     assert "log.included" in result
+    assert "利用目的：行政复议调卷" in result
     page.screenshot(path=str(artifacts / "archive_fixity.png"), full_page=True)
 
     os.chmod(seeded.jpg_object, stat.S_IRUSR | stat.S_IWUSR)
@@ -185,6 +231,37 @@ def test_search_view_report_and_fixity(page: Any, seeded: Seeded, artifacts: Pat
     assert "data/representations/original/data/0002-营业执照.jpg" in failed
     assert "已改变" in failed
     assert errors == []
+
+    # every one of those is in the access register, with the purpose given
+    recorded = _accesses(seeded)[before:]
+    actions = [a for a, _ in recorded]
+    for action in (
+        "search",
+        "view",
+        "download_file",
+        "download_package",
+        "access_copy",
+        "view_fixity",
+    ):
+        assert action in actions, (action, actions)
+    assert {why for _, why in recorded} == {"行政复议调卷"}
+
+
+def test_a_link_without_our_token_asks_for_the_purpose_and_records_nothing(
+    page: Any, seeded: Seeded
+) -> None:
+    _login(page, seeded)
+    before = len(_accesses(seeded))
+    for path in ("/package.zip", "/fixity", "/files/0006-准予许可决定书.pdf", ""):
+        url = f"{seeded.url}/archive/view/{seeded.package_id}{path}?purpose=x&t=forged"
+        assert page.goto(url).status == 200
+        assert page.locator("h1").inner_text() == "登记利用目的"
+    assert len(_accesses(seeded)) == before
+    page.fill("#purpose", "核对原件")
+    with page.expect_navigation():
+        page.get_by_role("button", name="确认并继续").click()
+    assert "档案详情" in page.locator("h1").inner_text()
+    assert _accesses(seeded)[before:] == [("view", "核对原件")]
 
 
 def test_a_forged_fixity_form_is_refused(page: Any, seeded: Seeded) -> None:

@@ -5,6 +5,7 @@ required purpose, file and package streams, fixity, and disposal with two approv
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from archive.bag import DirectoryBagSource, validate_bag
 from archive.model import ArchivePackage, ArchiveUpload
 from archive.service_tools import archive_store, uploads_root
 from keys.software import SoftwareKeyStore
@@ -256,3 +258,52 @@ def test_search_view_download_fixity_and_disposal(
     gone = api.client.get(f"/archive/cases/{ref}", params={"purpose": "x"}, headers=h)
     assert gone.status_code == 404
     assert gone.json()["code"] == "archive.not_found"
+
+
+def test_transfer_download_and_receipt(api: Api, tmp_path: Path) -> None:
+    ref = api.submit(api.upload(api.zipped())).json()["package"]["id"]
+    ah = api.archivist.headers
+    made = api.client.post(
+        "/archive/transfers", json={"refs": [ref], "receiver": "某某市档案馆"}, headers=ah
+    )
+    assert made.status_code == 201, made.text
+    record = made.json()
+    assert record["state"] == "created"
+    assert (
+        api.client.get(
+            f"/archive/transfers/{record['id']}/package.zip", headers=api.auditor.headers
+        ).status_code
+        == 403
+    )  # handing over is the archivist's
+    z = api.client.get(f"/archive/transfers/{record['id']}/package.zip", headers=ah)
+    assert z.status_code == 200
+    assert z.headers["x-transfer-root-sm3"] == record["root_sm3"]
+    out = tmp_path / "received"
+    with zipfile.ZipFile(io.BytesIO(z.content)) as zf:
+        assert {n.split("/", 1)[0] for n in zf.namelist()} == {record["id"]}
+        zf.extractall(out)
+    bag = out / record["id"]
+    result = validate_bag(DirectoryBagSource(bag), expected_root=record["root_sm3"])
+    assert result.valid, result.summary()
+    receipt = json.dumps(
+        {
+            "transfer_id": record["id"],
+            "transfer_root_sm3": sm3_hex((bag / "tagmanifest-sm3.txt").read_bytes()),
+            "manifest_sm3": sm3_hex((bag / "data/transfer-manifest.json").read_bytes()),
+            "result": "accepted",
+        }
+    )
+    bad = api.client.post(
+        f"/archive/transfers/{record['id']}/receipt",
+        json={"receipt": receipt.replace("accepted", "maybe")},
+        headers=ah,
+    )
+    assert bad.status_code == 400
+    assert bad.json()["code"] == "archive.receipt_invalid"
+    ok = api.client.post(
+        f"/archive/transfers/{record['id']}/receipt", json={"receipt": receipt}, headers=ah
+    )
+    assert ok.status_code == 200, ok.text
+    assert (ok.json()["state"], ok.json()["receipt_check"]) == ("received", "signature.absent")
+    seen = api.client.get(f"/archive/transfers/{record['id']}", headers=api.auditor.headers)
+    assert seen.json()["receipt_sm3"] == sm3_hex(receipt.encode())

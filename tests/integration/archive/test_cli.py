@@ -1,13 +1,16 @@
 """``trustctl archive`` through click's runner against the test database: ingest (folder and
 zip, JSON out, refusal with the failed checks), fixity naming a flipped byte, export validated
-by LoC ``bagit``, search, items, and the demo (a decision stamped through the seals service)."""
+by LoC ``bagit``, search, items, transfer and receipt, appraisal, the inventory sweep, and the
+demo (a decision stamped through the seals service)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
 import zipfile
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -16,7 +19,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive.model import ArchiveFile
+from archive.model import ArchiveFile, ArchivePackage
 from archive.service_tools import archive_store
 from keys.software import SoftwareKeyStore
 from tests.integration.archive.conftest import setup_archive
@@ -24,6 +27,7 @@ from tests.unit.archive.case_factory import write_case
 from trust.cli.archive import load_archive_demo, register
 from trust.cli.context import CliContext
 from trust.clock import FixedClock
+from trust.crypto import sm3_hex
 
 TEST_MASTER_KEY = "00112233445566778899aabbccddeeff" * 2
 
@@ -158,3 +162,52 @@ def test_items_and_the_demo(ctx: CliContext) -> None:
     found = json.loads(_run(ctx, "archive", "search", "--item", "食品经营", "--json").output)
     assert found["total"] == 1
     assert found["items"][0]["outcome"] == "refused"
+
+
+def test_transfer_receipt_appraisal_and_inventory(
+    ready: CliContext, tmp_path: Path, clock: FixedClock
+) -> None:
+    folder = write_case(tmp_path / "case").path
+    code = json.loads(_run(ready, "archive", "ingest", str(folder), "--json").output)[
+        "archival_code"
+    ]
+    made = _run(ready, "archive", "transfer", code, "--receiver", "某某市档案馆", "--json")
+    assert made.exit_code == 0, made.output
+    record = json.loads(made.output)
+    bag = Path(record["location"])
+    assert bag.name == record["id"]
+    import bagit  # type: ignore[import-untyped]
+
+    bagit.Bag(str(bag)).validate()
+    receipt = tmp_path / "receipt.json"
+    receipt.write_text(
+        json.dumps(
+            {
+                "transfer_id": record["id"],
+                "transfer_root_sm3": sm3_hex((bag / "tagmanifest-sm3.txt").read_bytes()),
+                "manifest_sm3": sm3_hex((bag / "data/transfer-manifest.json").read_bytes()),
+                "result": "accepted",
+            }
+        ),
+        encoding="utf-8",
+    )
+    got = _run(ready, "archive", "receipt", record["id"], str(receipt), "--json")
+    assert got.exit_code == 0, got.output
+    assert (json.loads(got.output)["state"], json.loads(got.output)["receipt_check"]) == (
+        "received",
+        "signature.absent",
+    )
+    # an object nobody references (what a killed ingest leaves) goes with the inventory sweep
+    store = archive_store(ready.settings)
+    orphan = store.put_stream(io.BytesIO(b"left by a dead ingest")).address
+    clock.set(datetime.now(UTC) + timedelta(days=1))  # file ages are wall-clock times
+    swept = _run(ready, "archive", "inventory", "--grace-hours", "1", "--json")
+    assert swept.exit_code == 0, swept.output
+    assert json.loads(swept.output)["inventory"]["removed_addresses"] == [orphan]
+    assert not store.exists(orphan)
+    assert _run(ready, "archive", "fixity", code).exit_code == 0  # the package is untouched
+    with ready.sessions() as s, s.begin():
+        for row in s.scalars(select(ArchivePackage)):
+            row.retention_end = date(2020, 12, 31)
+    flagged = _run(ready, "archive", "appraisal")
+    assert f"{code}/v1: 保管期满，进入鉴定" in flagged.output

@@ -1,16 +1,27 @@
-"""archive.scan: the built-in EICAR detector, and ClamAV as a subprocess - unavailable without
-the executable or a signature database (never a pass), working with a database made here."""
+"""archive.scan: the built-in EICAR detector, and real ClamAV as a subprocess - unavailable
+without the executable or a signature database (never a pass), finding EICAR with a signature
+database made here, and given explicit size limits so that a larger file is reported as not
+scanned instead of silently "OK"."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from archive.scan import EICAR_SIGNATURE_NAME, ClamavScanner, EicarDetector, ScanStatus
+from archive.scan import (
+    CLAMAV_MAX_BYTES,
+    EICAR_SIGNATURE_NAME,
+    MAX_SCAN_BYTES,
+    ClamavScanner,
+    EicarDetector,
+    ScanStatus,
+)
 from archive.storage import CHUNK_SIZE
 from tests.conftest import skip_or_fail
 
@@ -95,3 +106,68 @@ def test_clamav_with_a_signature_database_finds_and_clears(tmp_path: Path, clams
     assert result.engine_version
     clean = scanner.scan(files, ["clean.txt"])
     assert (clean.status, clean.findings) == (ScanStatus.CLEAN, ())
+
+
+def eicar_database(folder: Path) -> Path:
+    """A ClamAV signature database made here (no freshclam, no network): the EICAR file by its
+    MD5 and length (``.hdb``) and the EICAR string anywhere in a file (``.ndb``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    md5 = hashlib.md5(EICAR, usedforsecurity=False).hexdigest()
+    (folder / "eicar.hdb").write_text(f"{md5}:{len(EICAR)}:Eicar-Test-Signature\n")
+    (folder / "eicar.ndb").write_text(f"Eicar-Test-Signature-Embedded:0:*:{EICAR.hex()}\n")
+    return folder
+
+
+def test_clamav_detects_eicar(tmp_path: Path, clamscan: str) -> None:
+    db = eicar_database(tmp_path / "db")
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "eicar.com").write_bytes(EICAR)
+    (files / "inside.bin").write_bytes(b"\x00" * 5000 + EICAR + b"\x00" * 5000)
+    (files / "clean.pdf").write_bytes(b"%PDF-1.7\n" + b"0" * 1000)
+    result = ClamavScanner(database_dir=db).scan(files, ["clean.pdf", "eicar.com", "inside.bin"])
+    if result.status is ScanStatus.ERROR:
+        skip_or_fail(f"clamscan could not run here: {result.detail}")
+    assert result.status is ScanStatus.INFECTED
+    assert result.reason == "scan.infected"
+    found = {f.path: f.signature.removesuffix(".UNOFFICIAL") for f in result.findings}
+    assert set(found) == {"eicar.com", "inside.bin"}  # one finding per file, clean.pdf clean
+    assert found["inside.bin"] == "Eicar-Test-Signature-Embedded"
+    assert result.engine_version
+    assert result.to_dict()["ran"] is True
+    # the hash signature alone finds the EICAR file itself
+    (db / "eicar.ndb").unlink()
+    by_hash = ClamavScanner(database_dir=db).scan(files, ["eicar.com", "inside.bin"])
+    assert [(f.path, f.signature) for f in by_hash.findings] == [
+        ("eicar.com", "Eicar-Test-Signature.UNOFFICIAL")
+    ]
+
+
+def test_clamscan_gets_explicit_limits_and_a_larger_file_is_no_pass(
+    tmp_path: Path, clamscan: str
+) -> None:
+    db = eicar_database(tmp_path / "db")
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "big.bin").write_bytes(b"\x01" * 3000)
+    # what ClamAV does by itself with a limit and no alert: skips the file and calls it OK
+    plain = subprocess.run(
+        [clamscan, f"--database={db}", "--max-filesize=1000", "--no-summary", str(files)],
+        capture_output=True,
+        check=False,
+    )
+    assert plain.returncode == 0
+    assert b"OK" in plain.stdout
+    # ours passes the limit explicitly, asks for an alert, and reports the file as not scanned
+    scanner = ClamavScanner(database_dir=db, max_file_bytes=1000)
+    result = scanner.scan(files, ["big.bin"])
+    assert (result.status, result.reason) == (ScanStatus.ERROR, "scan.clamav_limits_exceeded")
+    assert "big.bin" in result.detail
+    # our own limit is 64 GiB; clamscan is given what it can do (2 GiB - 1)
+    assert ClamavScanner().limit_bytes == CLAMAV_MAX_BYTES < MAX_SCAN_BYTES
+
+
+def test_an_optional_scanner_that_is_missing_says_so(tmp_path: Path) -> None:
+    scanner = ClamavScanner(executable="no-such-clamscan-ywtb", required=False)
+    result = scanner.scan(tmp_path, [])
+    assert (result.status, result.required, result.ran) == (ScanStatus.NOT_AVAILABLE, False, False)
