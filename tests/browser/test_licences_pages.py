@@ -1,12 +1,16 @@
 """The licence pages in a real browser (Chromium): the public verify page opened from the QR URL
-verifies the issuer's SM2 signature IN THE BROWSER (sm-crypto) against the signed trust list,
-without sending the fragment to the server, then checks the live status on request; a changed
-fragment gives BAD_SIGNATURE; the 核验码 and PDF-upload forms; the issuer's list and detail
-pages with a lifecycle action (screenshots ``licence_*.png``).
+verifies the issuer's SM2 signature IN THE BROWSER (sm-crypto) against the signed trust list
+(refused when expired or not yet valid by the device's clock), without sending the fragment to
+the server, then checks the live status on request from the issuer's signed status list named
+by the QR's status reference; a changed fragment gives BAD_SIGNATURE; the 核验码 and
+PDF-upload forms; the issuer's list and detail pages with a lifecycle action; the holder's page
+reached by logging in through the real identity login page, with a share grant created through
+its form (screenshots ``licence_*.png``).
 
 The server runs on its own data directory, seeded beforehand through the services (CA, a
-department with an active 行政审批专用章, an issuer with an API token, the demo catalogue and
-two licences signed and sealed by our Python code)."""
+department with an active 行政审批专用章, an issuer with an API token, the demo catalogue, two
+licences signed and sealed by our Python code, and a citizen registered and verified against
+the simulated registries who represents the first licence's company)."""
 
 from __future__ import annotations
 
@@ -15,26 +19,33 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
+from identity import service as identity_service
+from identity.config import load_identity_config
+from identity.keying import IdentityKeys
+from identity.registry_sim import sim_router
+from identity.sim_data import SimCitizen, load_sim_registry
+from identity.verifiers import build_verifiers
 from keys.software import SoftwareKeyStore
 from licences import service, service_issue
-from licences.catalogue import HolderKind
 from licences.issuance import IssueRequest
 from licences.service_keys import config_from_settings
-from licences.service_share import create_share, holder_token_for
+from licences.service_share import create_share, holder_for
 from licences.service_verify import Verifier, verify_code
-from licences.sharing import read_holder_token
 from seals import service as seals_service
 from seals.lifecycle import SealType
 from seals.service import SealApplication
+from tests.api._support import TestClient
 from tests.browser.conftest import TEST_MASTER_KEY, _free_port, _wait_until_up
 from tests.conftest import REPO_ROOT
 from tests.factories.principals import make_org, make_staff, make_uscc
+from tests.integration.licences._people import PASSWORD
 from tests.integration.seals.conftest import person
 from trust.cli.ca import ensure_ca
 from trust.cli.licence import DEMO_TYPES
@@ -54,7 +65,7 @@ class Seeded:
     first: dict[str, Any]
     second: dict[str, Any]
     pdf: Path
-    holder_token: str
+    citizen: SimCitizen
 
 
 def _request(holder: str, code: str) -> IssueRequest:
@@ -119,9 +130,10 @@ def _seed(data_dir: Path, url: str) -> Seeded:
         seals_service.activate_seal(
             session=s, clock=clock, principal=manager, seal_id=record.id, reason="启用"
         )
+    citizen, company = _citizen_representing_a_company(settings, sessions, clock)
     issued = []
     config = config_from_settings(settings)
-    codes = [make_uscc(), make_uscc()]
+    codes = [company, make_uscc()]
     for holder, code in zip(("演示科技有限公司", "演示贸易有限公司"), codes, strict=True):
         with sessions() as s, s.begin():
             issued.append(
@@ -134,17 +146,15 @@ def _seed(data_dir: Path, url: str) -> Seeded:
                     request=_request(holder, code),
                 )
             )
-    token = holder_token_for(
-        config=config, clock=clock, holder_kind=HolderKind.LEGAL, holder_code=codes[0]
+    holder = holder_for(
+        config=config, actor="person:seed", citizen_id=None, organisations=[(company, "公司")]
     )
-    holder_ref = read_holder_token(config.code_key, token, now=clock.now())
-    assert holder_ref is not None
     with sessions() as s, s.begin():
         create_share(
             session=s,
             clock=clock,
             config=config,
-            holder=holder_ref,
+            holder=holder,
             ref=issued[0].record.id,
             fields=["holder_name", "address"],
             purpose="办理银行开户",
@@ -162,7 +172,48 @@ def _seed(data_dir: Path, url: str) -> Seeded:
     engine.dispose()
     pdf = data_dir.parent / "营业执照.pdf"
     pdf.write_bytes(issued[0].document_pdf)
-    return Seeded(url, issuer.token, issued[0].to_dict(), issued[1].to_dict(), pdf, token)
+    return Seeded(url, issuer.token, issued[0].to_dict(), issued[1].to_dict(), pdf, citizen)
+
+
+def _citizen_representing_a_company(
+    settings: Any, sessions: Any, clock: SystemClock
+) -> tuple[SimCitizen, str]:
+    """A citizen registered and verified against the simulated population registry, legal
+    representative of a company verified against the simulated enterprise registry (the
+    registry is reached over HTTP through an in-process app, as the server itself would)."""
+    sim = load_sim_registry()
+    citizen = sim.citizens[0]
+    company = next(e for e in sim.enterprises if e.legal_rep_id_number == citizen.id_number)
+    registry = FastAPI()
+    registry.include_router(sim_router, prefix="/sim")
+    http = TestClient(registry, base_url=settings.public_base_url)
+    verifiers = build_verifiers(load_identity_config(settings, environ={}), http)
+    keys = IdentityKeys.from_settings(settings)
+    with sessions() as s, s.begin():
+        person = identity_service.register_person(
+            session=s,
+            clock=clock,
+            keys=keys,
+            name=citizen.name,
+            id_number=citizen.id_number,
+            phone=citizen.phone,
+            password=PASSWORD,
+        )
+        identity_service.verify_population(
+            session=s, clock=clock, keys=keys, verifiers=verifiers, person_id=person.id
+        )
+        org = identity_service.register_organisation(
+            session=s,
+            clock=clock,
+            name=company.name,
+            uscc=company.uscc,
+            legal_rep_id=person.id,
+            actor="test",
+        )
+        identity_service.verify_enterprise(
+            session=s, clock=clock, keys=keys, verifiers=verifiers, legal_person_id=org.id
+        )
+    return citizen, company.uscc
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +252,15 @@ def _fragment(seeded: Seeded) -> str:
     return str(seeded.first["qr_url"]).partition("#")[2]
 
 
+def _live_result(page: Any) -> str:
+    live = page.locator("#live-result")
+    page.wait_for_function(
+        "() => { const r = document.querySelector('#live-result').dataset.result;"
+        " return r && r !== 'PENDING'; }"
+    )
+    return str(live.get_attribute("data-result"))
+
+
 def test_offline_signature_check_in_the_browser(page: Any, seeded: Seeded, artifacts: Path) -> None:
     fragment = _fragment(seeded)
     sent: list[str] = []
@@ -216,16 +276,43 @@ def test_offline_signature_check_in_the_browser(page: Any, seeded: Seeded, artif
     assert "演示市市场监督管理局" in body
     assert "演示**有限公司" in body
     assert seeded.first["identifier"] in body
+    # The trust list used, with its issue time.
+    assert "信任列表第 1 版" in page.locator("#trust-list-info").inner_text()
     # The fragment never left the browser: only the page, scripts and the trust list were fetched.
     assert not any(fragment[:40] in s for s in sent), sent
     assert any(s.startswith(f"{seeded.url}/licences/trust-list") for s in sent)
     page.screenshot(path=str(artifacts / "licence_verify_offline.png"), full_page=True)
     page.get_by_role("button", name="在线查询当前状态").click()
-    live = page.locator("#live-result")
-    live.locator("xpath=self::*[@data-result]").wait_for()
-    assert live.get_attribute("data-result") == "VALID"
-    assert "有效" in live.inner_text()
+    assert _live_result(page) == "VALID"
+    assert "有效" in page.locator("#live-result").inner_text()
+    # Live status came from the issuer's signed status list named by the status reference:
+    # the server learnt the list, never the licence (no QR payload was posted).
+    list_id = seeded.first["licence"]["status_list_id"]
+    assert any(s.startswith(f"{seeded.url}/licences/status-lists/{list_id} ") for s in sent)
+    assert not any("/licences/verify/qr" in s for s in sent), sent
+    assert not any(fragment[:40] in s for s in sent)
     assert errors == []
+
+
+def test_trust_list_outside_its_validity_is_refused_in_the_browser(
+    page: Any, seeded: Seeded
+) -> None:
+    """Spec §9.8: the page refuses a trust list that has expired, or is not yet valid, by the
+    device's clock (the list is valid for 7 days from its issue)."""
+    fragment = _fragment(seeded)
+    for shift, text in ((timedelta(days=8), "信任列表已过期"), (-timedelta(hours=1), "尚未生效")):
+        context = page.context.browser.new_context(locale="zh-CN")
+        try:
+            other = context.new_page()
+            other.clock.install(time=datetime.now(UTC) + shift)
+            other.goto(f"{seeded.url}/E#{fragment}")
+            result = other.locator("#offline-result")
+            result.wait_for(state="visible")
+            assert result.get_attribute("data-result") == "TRUST_LIST_UNUSABLE"
+            assert text in other.locator("#offline-verdict").inner_text()
+            assert other.locator("#live-check").is_hidden()
+        finally:
+            context.close()
 
 
 def test_changed_fragment_is_bad_signature_in_the_browser(page: Any, seeded: Seeded) -> None:
@@ -306,19 +393,30 @@ def test_issuer_list_detail_and_suspend(page: Any, seeded: Seeded, artifacts: Pa
     with page.expect_navigation():
         page.get_by_role("button", name="核验", exact=True).click()
     assert page.locator(".licence-result").get_attribute("data-result") == "SUSPENDED"
+    # The QR's live check reads the same from the issuer's signed status list.
+    page.goto(f"{seeded.url}/E#{str(seeded.second['qr_url']).partition('#')[2]}")
+    page.locator("#offline-result").wait_for(state="visible")
+    page.get_by_role("button", name="在线查询当前状态").click()
+    assert _live_result(page) == "SUSPENDED"
 
 
-def test_holder_sees_licences_records_and_revokes_a_grant(
+def test_holder_logs_in_through_identity_and_shares(
     page: Any, seeded: Seeded, artifacts: Path
 ) -> None:
     page.goto(f"{seeded.url}/licences/mine")
-    assert page.url.endswith("/licences/mine/login")
-    page.fill("#token", seeded.holder_token)
+    assert "请先登录" in page.content() or "登录统一身份认证" in page.content()
+    page.screenshot(path=str(artifacts / "licence_holder_login.png"), full_page=True)
     with page.expect_navigation():
-        page.get_by_role("button", name="进入").click()
-    assert page.url.endswith("/licences/mine")
+        page.get_by_role("link", name="登录统一身份认证").click()
+    # The identity capability's own login page (OpenID Connect login of this service).
+    assert "/oidc/interaction/" in page.url
+    page.fill("#login", seeded.citizen.phone)
+    page.fill("#password", PASSWORD)
+    with page.expect_navigation(url=f"{seeded.url}/licences/mine"):
+        page.get_by_role("button", name="登录", exact=True).click()
+    assert seeded.citizen.name in page.locator("#holder-person").inner_text()
     sections = page.locator("section.holder-licence")
-    assert sections.count() == 1  # only the holder's own licence
+    assert sections.count() == 1  # only the company's licence
     assert "营业执照" in sections.first.inner_text()
     assert page.locator("table.verifications tbody tr").count() >= 1
     assert "10.1.2.*" in page.locator("table.verifications").inner_text()
@@ -329,5 +427,24 @@ def test_holder_sees_licences_records_and_revokes_a_grant(
     with page.expect_navigation():
         page.get_by_role("button", name="撤销授权").click()
     assert "已撤销" in page.locator("table.shares tbody tr").inner_text()
+    # A new share grant through the form: fields, purpose, recipient, expiry, uses.
+    section = page.locator("section.holder-licence").first
+    section.get_by_label("持证主体名称（完整）").check()
+    section.get_by_label("住所").check()
+    section.get_by_label("用证事由（必填，不超过 200 字）").fill("办理租房登记")
+    section.get_by_label("被授权方", exact=False).fill("client:cli_landlord")
+    section.get_by_label("有效期（天，1 至 7）").fill("3")
+    section.get_by_label("最多使用次数（1 至 100）").fill("2")
+    with page.expect_navigation():
+        section.get_by_role("button", name="创建共享授权").click()
+    token = page.locator("#share-token").inner_text()
+    assert token.startswith("shr_")
+    assert "/licences/shares/redeem" in page.locator("#share-redeem-url").inner_text()
+    page.screenshot(path=str(artifacts / "licence_holder_share.png"), full_page=True)
+    rows = page.locator("table.shares tbody tr")
+    assert rows.count() == 2
+    assert "办理租房登记" in rows.nth(1).inner_text()
+    page.goto(f"{seeded.url}/licences/mine")
+    assert token not in page.content()  # shown once
     cookies = {c["name"]: c for c in page.context.cookies()}
-    assert cookies["ywtb_licence_holder"]["httpOnly"] is True
+    assert cookies["ywtb_sso"]["httpOnly"] is True

@@ -272,3 +272,43 @@ def test_rate_limit_per_ip(lic: Lic) -> None:
         assert lic.client.post("/licences/verify/code", json={"code": "x"}).status_code == 200
     r = lic.client.post("/licences/verify/code", json={"code": "x"})
     assert_problem(r, 429, "licence.verify_rate_limited")
+
+
+def test_rate_limit_per_client(lic: Lic) -> None:
+    """Spec §9.1: besides the per-IP count, each authenticated client has its own limit, and
+    reaching it does not stop anyone else."""
+    lic.app.state.licences_verify_limits = (100, 3)
+    for _ in range(3):
+        r = lic.client.post("/licences/verify/code", json={"code": "x"}, headers=lic.system)
+        assert r.status_code == 200, r.text
+    r = lic.client.post("/licences/verify/code", json={"code": "x"}, headers=lic.system)
+    body = assert_problem(r, 429, "licence.verify_rate_limited")
+    assert body["retry_after"] > 0
+    # The same address without credentials, and another client, are still served.
+    assert lic.client.post("/licences/verify/code", json={"code": "x"}).status_code == 200
+    other = lic.client.post("/licences/verify/code", json={"code": "x"}, headers=lic.issuer.headers)
+    assert other.status_code == 200
+
+
+def test_rate_limited_page_answers_in_chinese(lic: Lic) -> None:
+    lic.app.state.licences_verify_limits = (2, 100)
+    for _ in range(2):
+        r = lic.client.post("/licences/verify/page", data={"code": "7KQ4-M2XA-9PHT-D3WT"})
+        assert r.status_code == 200
+    r = lic.client.post("/licences/verify/page", data={"code": "7KQ4-M2XA-9PHT-D3WT"})
+    assert r.status_code == 429
+    assert r.headers["content-type"].startswith("text/html")
+    assert int(r.headers["retry-after"]) > 0
+    assert "核验请求过于频繁" in r.text
+    assert '<html lang="zh' in r.text
+
+
+def test_qr_payload_carries_the_status_reference(lic: Lic) -> None:
+    """Issue 5: "a status reference" in the QR payload (claim 11 = [list-id, index]), in the
+    printed URL form and in the issued EL1 form alike."""
+    data = lic.issue()
+    for text in (data["qr_url"], data["qr_payload"]):
+        payload = decode_payload(decode_el1(text).cose.unverified_payload)
+        assert payload.status is not None
+        assert payload.status.list_id == data["licence"]["status_list_id"]
+        assert payload.status.index == data["licence"]["status_index"]
