@@ -260,7 +260,7 @@ def _error(request: Request, description: str) -> Response:
 
 @router.get(LOGIN_PATH)
 def login_start(
-    request: Request, session: SessionDep, clock: ClockDep, return_to: str = "/account"
+    request: Request, session: SessionDep, clock: ClockDep, return_to: str = "/"
 ) -> Response:
     """Start a login at this service's OpenID Provider, coming back to ``return_to``."""
     if not is_local_path(return_to):
