@@ -220,4 +220,6 @@ class CheckReport:
     def to_json(self) -> bytes:
         """Canonical JSON (sorted keys, UTF-8): the bytes archived as
         ``metadata/preservation/four-properties-report.json``."""
-        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True, indent=1).encode()
+        return json.dumps(
+            self.to_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":")
+        ).encode()

@@ -239,16 +239,18 @@ def _link_all(
     store: LinkingBlobStore,
     want: dict[str, Digests | None],
     report: Callable[[int], None],
+    synced: frozenset[int],
 ) -> dict[str, StoredBlob]:
-    stored: dict[str, StoredBlob] = {}
-    for path in sorted(want):
+    paths = sorted(want)
+    items: list[tuple[Path, Digests]] = []
+    for path in paths:
         known = want[path]
         if known is None:  # a small tag file
             with open(bag.path / path, "rb") as fh:
                 known = hash_stream(fh)
-        stored[path] = store.put_file(bag.path / path, digests=known)
-        report(known.size)
-    return stored
+        items.append((bag.path / path, known))
+    blobs = store.put_files(items, on_stored=lambda blob: report(blob.size), synced=synced)
+    return dict(zip(paths, blobs, strict=True))
 
 
 def _stream_all(
@@ -276,7 +278,11 @@ def _stream_all(
 
 
 def publish_bag(
-    bag: WrittenBag, store: BlobStore, *, progress: Progress | None = None
+    bag: WrittenBag,
+    store: BlobStore,
+    *,
+    progress: Progress | None = None,
+    synced: frozenset[int] = frozenset(),
 ) -> StoredBag:
     """Every file of a bag written here (``write_linked_bag`` + ``seal_bag``) into ``store``.
 
@@ -284,7 +290,8 @@ def publish_bag(
     ``LinkingBlobStore`` adopts each file by hard link under its SM3 (no copy, no second hash
     of the payload); any other store receives a stream per object, stored under its expected
     SM3 (a mismatch stores nothing and raises) with its SHA-256 compared, several objects in
-    flight at once. ``progress`` hears ``publishing`` with the bytes stored so far."""
+    flight at once. ``progress`` hears ``publishing`` with the bytes stored so far; ``synced``
+    names the inodes already flushed to disk (the staged originals)."""
     want = _publish_plan(bag)
     total = sum((bag.path / p).stat().st_size for p in want)
     done = 0
@@ -296,7 +303,7 @@ def publish_bag(
             progress(IngestProgress("publishing", done, total))
 
     if isinstance(store, LinkingBlobStore):
-        stored = _link_all(bag, store, want, report)
+        stored = _link_all(bag, store, want, report, synced)
     else:
         stored = _stream_all(bag, store, want, report)
     if stored["tagmanifest-sm3.txt"].address != bag.root_sm3:

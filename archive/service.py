@@ -178,12 +178,15 @@ def ingest_case(
     staging = tools.staging_root / new_id("stg")
     staging.mkdir()
     owner = _hold_staging(staging)
+    submission: Submission | None = None
     try:
         submission = normalise_submission(source, staging, progress=step)
         total = submission.total_bytes
         step(IngestProgress("normalised", total, total))
         return _Ingest(session, clock, keystore, tools, actor, step).run(submission, staging)
     finally:
+        if submission is not None:
+            submission.close()
         shutil.rmtree(staging, ignore_errors=True)
         os.close(owner)
 
@@ -218,6 +221,7 @@ class _Ingest:
             timestamps=self.tools.timestamps,
             policy=self.tools.policy,
             digests=submission.digests,
+            prescanned=submission.eicar,
         )
         if case is not None:
             report = replace(
@@ -295,7 +299,7 @@ class _Ingest:
         self.step(IngestProgress("bagged"))
         signature, token = seal_bag(bag, signer=signer, timestamper=stamp, signing_time=now)
         self.step(IngestProgress("staged"))
-        stored = publish_bag(bag, self.tools.store, progress=self.step)
+        stored = publish_bag(bag, self.tools.store, progress=self.step, synced=submission.durable())
         self.step(IngestProgress("published"))
         row = self._record(case, bag, stored, record, submission_sm3, signer.key_id)
         self._log(case, row, record, signature, token, report)

@@ -46,12 +46,13 @@ import re
 import secrets
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, BinaryIO, Final, Protocol, runtime_checkable
+from typing import IO, BinaryIO, Final, Protocol, TypeVar, runtime_checkable
 
 from archive.errors import (
     BlobConflict,
@@ -72,7 +73,9 @@ __all__ = [
     "DisposalRecord",
     "FilesystemBlobStore",
     "LinkingBlobStore",
+    "Sink",
     "StoredBlob",
+    "fsync_file",
     "hash_stream",
     "is_address",
     "remove_if_abandoned",
@@ -103,33 +106,53 @@ class Digests:
     size: int
 
 
+class Sink(Protocol):
+    """Where ``hash_stream`` copies to (a binary file, or a wrapper around one)."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
 def hash_stream(
     stream: IO[bytes],
     *,
-    sink: BinaryIO | None = None,
+    sink: Sink | None = None,
     max_bytes: int | None = None,
     on_chunk: Callable[[int], None] | None = None,
+    tap: Callable[[bytes], None] | None = None,
 ) -> Digests:
     """One read pass: SM3 + SHA-256 + length, copying to ``sink`` when given, chunk by chunk;
-    ``on_chunk`` hears the length of every chunk (progress by bytes).
+    ``on_chunk`` hears the length of every chunk (progress by bytes), ``tap`` sees every chunk
+    (a content scanner riding on the same pass).
 
     With a sink, writing runs in a helper thread fed through a queue of at most
     ``_PIPELINE_DEPTH`` chunks (file writes release the GIL, so the copy hides behind the
     hashing); memory stays bounded at a few MiB whatever the stream length."""
     h_sm3, h_sha = SM3(), hashlib.sha256()
     size = 0
-    writer = _Writer(sink) if sink is not None else None
+    first: bytes | None = None  # a stream of one chunk is written without a helper thread
+    writer: _Writer | None = None
     try:
         while chunk := stream.read(CHUNK_SIZE):
             size += len(chunk)
             if max_bytes is not None and size > max_bytes:
                 raise FileTooLarge(f"stream longer than {max_bytes} bytes")
-            if writer is not None:
-                writer.put(chunk)
+            if sink is not None:
+                if writer is None and first is None:
+                    first = chunk
+                else:
+                    if writer is None:
+                        writer = _Writer(sink)
+                        writer.put(first or b"")
+                        first = None
+                    writer.put(chunk)
             h_sm3.update(chunk)
             h_sha.update(chunk)
+            if tap is not None:
+                tap(chunk)
             if on_chunk is not None:
                 on_chunk(len(chunk))
+        if sink is not None and first is not None:
+            sink.write(first)
     finally:
         if writer is not None:
             writer.close()
@@ -142,7 +165,7 @@ _PIPELINE_DEPTH: Final = 4
 class _Writer:
     """Writes chunks to ``sink`` in a thread; re-raises the thread's error on ``put``/``close``."""
 
-    def __init__(self, sink: BinaryIO) -> None:
+    def __init__(self, sink: Sink) -> None:
         self._sink = sink
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_PIPELINE_DEPTH)
         self._error: BaseException | None = None
@@ -234,6 +257,17 @@ class LinkingBlobStore(BlobStore, Protocol):
         copied) under ``digests.sm3``, which the caller computed while writing the file."""
         ...
 
+    def put_files(
+        self,
+        items: Sequence[tuple[Path, Digests]],
+        *,
+        on_stored: Callable[[StoredBlob], None] | None = None,
+        synced: Container[int] = (),
+    ) -> list[StoredBlob]:
+        """``put_file`` for many files at once (durability work batched); ``on_stored`` hears
+        each object as it is stored; ``synced`` names inodes already fsynced by the caller."""
+        ...
+
 
 @runtime_checkable
 class DisposableBlobStore(BlobStore, Protocol):
@@ -306,28 +340,54 @@ class FilesystemBlobStore:
         return StoredBlob(digests.sm3, digests.sha256, digests.size, created)
 
     def put_file(self, path: Path, *, digests: Digests) -> StoredBlob:
-        """``LinkingBlobStore.put_file``: fsync, read-only, hard link under the address; on
-        another file system, a streamed copy checked against ``digests.sm3``."""
-        _check_address(digests.sm3)
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            if os.fstat(fd).st_size != digests.size:
-                raise DigestMismatch(f"{path.name} is not {digests.size} bytes long")
-            if self._fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-        try:
-            created = self._link_once(path, digests)
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
-                raise
-            with open(path, "rb") as fh:
-                return self.put_stream(fh, expected_sm3=digests.sm3)
-        return StoredBlob(digests.sm3, digests.sha256, digests.size, created)
+        """``LinkingBlobStore.put_file`` for one file (``put_files``)."""
+        return self.put_files([(path, digests)])[0]
 
-    def _link_once(self, source: Path, digests: Digests) -> bool:
+    def put_files(
+        self,
+        items: Sequence[tuple[Path, Digests]],
+        *,
+        on_stored: Callable[[StoredBlob], None] | None = None,
+        synced: Container[int] = (),
+    ) -> list[StoredBlob]:
+        """``LinkingBlobStore.put_files``: every file fsynced (in parallel: the journal commits
+        them together; ``synced`` inode numbers are durable already), made read-only and
+        hard-linked under its address, then each new object's directory fsynced (in parallel,
+        once per directory). A file on another file system is copied instead (``put_stream``,
+        checked against its SM3)."""
+        unsynced: list[Path] = []
+        for path, digests in items:
+            _check_address(digests.sm3)
+            st = os.stat(path)
+            if st.st_size != digests.size:
+                raise DigestMismatch(f"{path.name} is not {digests.size} bytes long")
+            if st.st_ino not in synced:
+                unsynced.append(path)
+        if self._fsync:
+            _in_parallel(fsync_file, unsynced)
+        out: list[StoredBlob] = []
+        dirs: set[Path] = set()
+        for path, digests in items:
+            os.chmod(path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            try:
+                created = self._link_once(path, digests, sync_dir=False)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                    raise
+                with open(path, "rb") as fh:
+                    blob = self.put_stream(fh, expected_sm3=digests.sm3)
+            else:
+                blob = StoredBlob(digests.sm3, digests.sha256, digests.size, created)
+                if created:
+                    dirs.add(self.path_of(digests.sm3).parent)
+            out.append(blob)
+            if on_stored is not None:
+                on_stored(blob)
+        if self._fsync:
+            _in_parallel(_fsync_dir, sorted(dirs))
+        return out
+
+    def _link_once(self, source: Path, digests: Digests, *, sync_dir: bool = True) -> bool:
         final = self.path_of(digests.sm3)
         final.parent.mkdir(parents=True, exist_ok=True)
         with self._locked(fcntl.LOCK_SH):
@@ -337,7 +397,7 @@ class FilesystemBlobStore:
                 self._check_existing(source, final, digests)
                 os.utime(final)  # reused: renewed, so the inventory sweep keeps it
                 return False
-        if self._fsync:
+        if self._fsync and sync_dir:
             _fsync_dir(final.parent)
         return True
 
@@ -464,6 +524,28 @@ def remove_if_abandoned(path: Path, not_after: float) -> bool:
         with suppress(FileNotFoundError):
             path.unlink()
         return True
+    finally:
+        os.close(fd)
+
+
+_SYNC_THREADS: Final = 8
+T = TypeVar("T")
+
+
+def _in_parallel(fn: Callable[[T], None], items: Sequence[T]) -> None:
+    """``fn`` over ``items`` in a few threads (fsync releases the GIL and waits on the disk)."""
+    if len(items) <= 1:
+        for it in items:
+            fn(it)
+        return
+    with ThreadPoolExecutor(max_workers=_SYNC_THREADS, thread_name_prefix="fsync") as pool:
+        list(pool.map(fn, items))
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
     finally:
         os.close(fd)
 

@@ -4,11 +4,14 @@ collection and arrangement): a folder holding ``case.json`` and ``files/``, a fo
 ``<staging>/submission/{case.json, files/}``, the layout ``archive.checks`` reads.
 
 Every byte is read **once** here: each file is copied into the staging folder while SM3 and
-SHA-256 are computed (``archive.storage.hash_stream``, the copy in a helper thread), and the
-copy is made read-only. The digests travel with the folder (``Submission.digests``): the checks
-do not hash again and the publication hard-links the staged files into the store without
-re-hashing them (``archive.ingest.publish_bag``). The copy is what makes that safe: a file
-hard-linked from the submitter's folder could be changed by the submitter after the checks.
+SHA-256 are computed and the built-in EICAR search runs (``archive.storage.hash_stream``, the
+copy in a helper thread), and the copy is made read-only. The digests and the EICAR results
+travel with the folder (``Submission``): the checks do not read the bytes again and the
+publication hard-links the staged files into the store without re-hashing them
+(``archive.ingest.publish_bag``). The copy is what makes that safe: a file hard-linked from the
+submitter's folder could be changed by the submitter after the checks. The staged files are
+flushed to disk in the background while the ingest goes on (``Submission.durable``), so that
+publishing does not wait for a gigabyte to reach the disk.
 
 Zip members are extracted with every path checked (no absolute paths, no ``..``, no links, no
 encrypted members, bounded count and total size): nothing escapes the staging folder.
@@ -20,12 +23,14 @@ import os
 import stat
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, BinaryIO, Final
 
 from archive.errors import CaseMetadataInvalid, UnsafePath
-from archive.storage import Digests, hash_stream
+from archive.scan import EicarStream
+from archive.storage import Digests, fsync_file, hash_stream
 from trust.errors import InvalidInput
 
 __all__ = [
@@ -40,6 +45,8 @@ __all__ = [
 MAX_SUBMISSION_BYTES: Final = 64 * 1024 * 1024 * 1024
 _MAX_MEMBERS: Final = 100_000
 _READ_ONLY: Final = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+#: a large staged file is flushed to disk in steps of this many bytes while it is copied
+_SYNC_STEP: Final = 128 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,17 +62,88 @@ class IngestProgress:
 Progress = Callable[[IngestProgress], None]
 
 
+class _Syncer:
+    """fsyncs staged files in two background threads while the ingest goes on."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage-sync")
+        self._pending: list[Future[None]] = []
+        self._inodes: set[int] = set()
+
+    def file(self, path: Path) -> None:
+        self._inodes.add(os.stat(path).st_ino)
+        self._pending.append(self._pool.submit(fsync_file, path))
+
+    def descriptor(self, fd: int) -> None:
+        """fdatasync a duplicate of ``fd`` (closed afterwards): part of a file being written."""
+        dup = os.dup(fd)
+
+        def run() -> None:
+            try:
+                os.fdatasync(dup)
+            finally:
+                os.close(dup)
+
+        self._pending.append(self._pool.submit(run))
+
+    def wait(self) -> frozenset[int]:
+        for future in self._pending:
+            future.result()
+        self._pending.clear()
+        return frozenset(self._inodes)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _SyncingSink:
+    """A staged file being written: every ``_SYNC_STEP`` bytes, its data so far is flushed in
+    the background, so that the disk keeps up with the copy."""
+
+    def __init__(self, out: BinaryIO, syncer: _Syncer) -> None:
+        self._out, self._syncer = out, syncer
+        self._written, self._next = 0, _SYNC_STEP
+
+    def write(self, data: bytes, /) -> int:
+        n = self._out.write(data)
+        self._written += n
+        if self._written >= self._next:
+            self._out.flush()
+            self._syncer.descriptor(self._out.fileno())
+            self._next += _SYNC_STEP
+        return n
+
+
 @dataclass(frozen=True, slots=True)
 class Submission:
     """The staged submission: ``folder`` holds ``case.json`` and ``files/``; ``digests`` are
-    those of ``files/<name>`` as written (read-only private copies)."""
+    those of ``files/<name>`` as written (read-only private copies), ``eicar`` the built-in
+    EICAR search per file (``archive.scan.EicarStream``)."""
 
     folder: Path
     digests: dict[str, Digests] = field(default_factory=dict)
+    eicar: dict[str, bool] = field(default_factory=dict)
+    _syncer: _Syncer | None = field(default=None, repr=False)
 
     @property
     def total_bytes(self) -> int:
         return sum(d.size for d in self.digests.values())
+
+    def durable(self) -> frozenset[int]:
+        """Wait for the background flushes; the inode numbers of the staged files on disk."""
+        if self._syncer is None:
+            return frozenset()
+        return self._syncer.wait()
+
+    def close(self) -> None:
+        if self._syncer is not None:
+            self._syncer.close()
+
+
+@dataclass
+class _Staged:
+    digests: dict[str, Digests] = field(default_factory=dict)
+    eicar: dict[str, bool] = field(default_factory=dict)
 
 
 class _Meter:
@@ -78,11 +156,14 @@ class _Meter:
             self._progress(IngestProgress("normalising", self._done, self._total))
 
 
-def _copy(src: IO[bytes], dest: Path, meter: _Meter) -> Digests:
+def _copy(src: IO[bytes], dest: Path, meter: _Meter, syncer: _Syncer) -> tuple[Digests, bool]:
+    """Copy, hash and EICAR-search in one pass; the copy is read-only and queued for fsync."""
+    eicar = EicarStream()
     with open(dest, "xb") as out:
-        digests = hash_stream(src, sink=out, on_chunk=meter)
+        digests = hash_stream(src, sink=_SyncingSink(out, syncer), on_chunk=meter, tap=eicar.feed)
     os.chmod(dest, _READ_ONLY)
-    return digests
+    syncer.file(dest)
+    return digests, eicar.hit
 
 
 def _regular(entry: Path, shown: str) -> Path:
@@ -106,11 +187,12 @@ def _members(src: Path) -> Iterator[tuple[str, Path]]:
 def _arrange(
     src: Path,
     dest: Path,
-    known: dict[Path, Digests] | None,
+    known: _Staged | None,
     progress: Progress | None,
-) -> dict[str, Digests]:
+    syncer: _Syncer,
+) -> _Staged:
     """``dest/{case.json, files/}`` from ``src``: copied and hashed (a folder of the
-    submitter), or hard-linked with the ``known`` digests (our own extracted zip)."""
+    submitter), or hard-linked with what is ``known`` (our own extracted zip, by name)."""
     (dest / "files").mkdir(parents=True)
     members = list(_members(src))
     total = sum(path.stat().st_size for _, path in members)
@@ -120,18 +202,19 @@ def _arrange(
     if not (src / "case.json").exists():
         raise CaseMetadataInvalid("case.json is missing", code="archive.case_missing")
     with open(_regular(src / "case.json", "case.json"), "rb") as fh:
-        _copy(fh, dest / "case.json", _Meter(None, 0))
-    digests: dict[str, Digests] = {}
+        _copy(fh, dest / "case.json", _Meter(None, 0), syncer)
+    staged = _Staged()
     for name, path in members:
         target = dest / "files" / name
-        if known is not None and path in known:
+        key = str(path)
+        if known is not None and key in known.digests:
             os.link(path, target)  # private extracted copy: no second copy
-            digests[name] = known[path]
-            meter(known[path].size)
+            staged.digests[name], staged.eicar[name] = known.digests[key], known.eicar[key]
+            meter(known.digests[key].size)
             continue
         with open(path, "rb") as fh:
-            digests[name] = _copy(fh, target, meter)
-    return digests
+            staged.digests[name], staged.eicar[name] = _copy(fh, target, meter, syncer)
+    return staged
 
 
 def _member_path(info: zipfile.ZipInfo) -> str:
@@ -146,13 +229,13 @@ def _member_path(info: zipfile.ZipInfo) -> str:
     return name
 
 
-def _from_zip(src: Path, dest: Path, progress: Progress | None) -> dict[str, Digests]:
+def _from_zip(src: Path, dest: Path, progress: Progress | None, syncer: _Syncer) -> _Staged:
     try:
         archive = zipfile.ZipFile(src)
     except (zipfile.BadZipFile, OSError) as exc:
         raise InvalidInput(f"not a readable zip: {exc}", code="archive.bad_zip") from None
     raw = dest.parent / (dest.name + ".unzipped")
-    known: dict[Path, Digests] = {}
+    known = _Staged()
     with archive:
         infos = [i for i in archive.infolist() if not i.is_dir()]
         if len(infos) > _MAX_MEMBERS:
@@ -172,26 +255,33 @@ def _from_zip(src: Path, dest: Path, progress: Progress | None) -> dict[str, Dig
             target = raw / name.removeprefix(strip)
             target.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(info) as fh:
-                known[target] = _copy(fh, target, meter)
-    return _arrange(raw, dest, known, None)
+                key = str(target)
+                known.digests[key], known.eicar[key] = _copy(fh, target, meter, syncer)
+    return _arrange(raw, dest, known, None, syncer)
 
 
 def normalise_submission(
     source: Path, staging: Path, *, progress: Progress | None = None
 ) -> Submission:
-    """The submission as ``<staging>/submission/{case.json, files/}`` with the digests of every
-    file (module docstring)."""
+    """The submission as ``<staging>/submission/{case.json, files/}`` with the digests and the
+    EICAR search of every file (module docstring); ``close()`` it when done."""
     source = Path(source)
     Path(staging).mkdir(parents=True, exist_ok=True)
     dest = Path(staging) / "submission"
-    if source.is_dir():
-        if not (source / "case.json").is_file():
-            raise CaseMetadataInvalid("case.json is missing", code="archive.case_missing")
-        digests = _arrange(source, dest, None, progress)
-    elif source.is_file() and zipfile.is_zipfile(source):
-        digests = _from_zip(source, dest, progress)
-    else:
-        raise InvalidInput(
-            "a submission is a folder with case.json or a zip of one", code="archive.bad_submission"
-        )
-    return Submission(dest, digests)
+    syncer = _Syncer()
+    try:
+        if source.is_dir():
+            if not (source / "case.json").is_file():
+                raise CaseMetadataInvalid("case.json is missing", code="archive.case_missing")
+            staged = _arrange(source, dest, None, progress, syncer)
+        elif source.is_file() and zipfile.is_zipfile(source):
+            staged = _from_zip(source, dest, progress, syncer)
+        else:
+            raise InvalidInput(
+                "a submission is a folder with case.json or a zip of one",
+                code="archive.bad_submission",
+            )
+    except BaseException:
+        syncer.close()
+        raise
+    return Submission(dest, staged.digests, staged.eicar, syncer)

@@ -20,6 +20,7 @@ from archive.scan import (
     MAX_SCAN_BYTES,
     ClamavScanner,
     EicarDetector,
+    EicarStream,
     ScanStatus,
 )
 from archive.storage import CHUNK_SIZE
@@ -171,3 +172,25 @@ def test_an_optional_scanner_that_is_missing_says_so(tmp_path: Path) -> None:
     scanner = ClamavScanner(executable="no-such-clamscan-ywtb", required=False)
     result = scanner.scan(tmp_path, [])
     assert (result.status, result.required, result.ran) == (ScanStatus.NOT_AVAILABLE, False, False)
+
+
+def test_the_streamed_eicar_search_finds_it_split_anywhere() -> None:
+    data = b"\x00" * 300 + EICAR + b"\x00" * 300
+    for cut in range(1, len(data)):  # every place a chunk boundary can fall
+        stream = EicarStream()
+        stream.feed(data[:cut])
+        stream.feed(data[cut:])
+        assert stream.hit, cut
+    almost = EicarStream()
+    for part in (EICAR[:40], b"x", EICAR[40:]):
+        almost.feed(part)
+    assert not almost.hit
+
+
+def test_the_detector_trusts_a_byte_scan_done_while_staging(tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(b"clean")
+    (tmp_path / "b.ofd").write_bytes(_zip({"Doc_0/x.bin": EICAR}))
+    # the byte scan said "hit" for a.bin: believed without reading it again; a ZIP container
+    # is still opened and its members searched
+    result = EicarDetector({"a.bin": True, "b.ofd": False}).scan(tmp_path, ["a.bin", "b.ofd"])
+    assert {f.path for f in result.findings} == {"a.bin", "b.ofd"}

@@ -15,6 +15,7 @@ from archive.errors import CaseMetadataInvalid, UnsafePath
 from archive.storage import hash_stream
 from archive.submission import IngestProgress, normalise_submission
 from tests.unit.archive.case_factory import CaseFolder
+from tests.unit.archive.test_scan import EICAR
 from trust.errors import InvalidInput
 
 
@@ -98,3 +99,15 @@ def test_neither_folder_nor_zip(tmp_path: Path) -> None:
     junk.write_bytes(b"not a zip")
     with pytest.raises(InvalidInput):
         normalise_submission(junk, tmp_path / "stg")
+
+
+def test_the_eicar_search_rides_on_the_copy(case_folder: CaseFolder, tmp_path: Path) -> None:
+    (case_folder.path / "files" / "zz.bin").write_bytes(b"\x00" * 2_000_000 + EICAR)
+    out = normalise_submission(case_folder.path, tmp_path / "stg")
+    try:
+        assert out.eicar["zz.bin"] is True
+        assert not any(hit for name, hit in out.eicar.items() if name != "zz.bin")
+        durable = out.durable()  # the staged files, flushed in the background
+        assert os.stat(out.folder / "files" / "zz.bin").st_ino in durable
+    finally:
+        out.close()
