@@ -444,14 +444,13 @@ def verify_cmd(ctx: CliContext, value: str, as_json: bool) -> None:
     """Verify a 核验码, a QR payload (EL1:… or the URL) or a licence PDF file."""
     who = Verifier(client="cli")
     with ctx.transaction() as session:
-        path = Path(value)
-        if len(value) < 4096 and path.is_file():
-            result = service_verify.verify_pdf(
-                session=session, clock=ctx.clock, data=path.read_bytes(), who=who
-            )
-        elif value.startswith("EL1") or value[:8].upper() == "HTTPS://":
+        if value.startswith("EL1") or value[:8].upper() == "HTTPS://":
             result = service_verify.verify_qr(
                 session=session, clock=ctx.clock, keystore=ctx.keystore, text=value, who=who
+            )
+        elif _is_file(value):
+            result = service_verify.verify_pdf(
+                session=session, clock=ctx.clock, data=Path(value).read_bytes(), who=who
             )
         else:
             result = service_verify.verify_code(
@@ -465,6 +464,14 @@ def verify_cmd(ctx: CliContext, value: str, as_json: bool) -> None:
         echo_json(result.to_dict())
         return
     click.echo(f"{result.result.value}  {result.reason}")
+
+
+def _is_file(value: str) -> bool:
+    # A QR text may hold "/" and long runs that are no valid path (ENAMETOOLONG): not a file.
+    try:
+        return len(value) < 4096 and Path(value).is_file()
+    except OSError:
+        return False
 
 
 @licence_group.command("expire-due")

@@ -195,3 +195,12 @@ def test_expire_due(ctx: CliContext) -> None:
     assert run(ctx, "licence", "verify", issued["verification_code"], "--json")["result"] == (
         "EXPIRED"
     )
+
+
+def test_verify_never_takes_a_long_qr_text_for_a_file(ctx: CliContext) -> None:
+    """A Base45 QR text may contain "/" and runs longer than a file name may be
+    (ENAMETOOLONG): it is verified as a QR (or a code), never a crash."""
+    long_run = "A" * 300
+    out = run(ctx, "licence", "verify", f"EL1:{long_run}/B", "--json")
+    assert out["result"] == "BAD_SIGNATURE"
+    assert run(ctx, "licence", "verify", f"{long_run}/B", "--json")["result"] == "NOT_FOUND"
