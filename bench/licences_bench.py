@@ -39,6 +39,7 @@ from typing import Any
 from licences.codes import new_code
 from licences.envelope import (
     LicencePayload,
+    StatusReference,
     decode_cose,
     decode_el1,
     encode_el1,
@@ -92,6 +93,7 @@ def _payload() -> LicencePayload:
         valid_until=date(2031, 3, 1),
         masked_holder_name=mask_holder_name("长沙市某某建筑工程有限公司"),
         holder_digest=holder_digest(new_holder_salt(), "001", "91430100MA4L0ABC2X"),
+        status=StatusReference("11430000006122244L-1", 98_765),  # as issued (claim 11)
         issuer_name="湖南省住房和城乡建设厅",
     )
 
