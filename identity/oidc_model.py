@@ -95,9 +95,10 @@ class OidcSsoSession(Base):
     amr: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    idle_expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Indexed for the periodic expiry (``expire_sessions``) and deletion (``cleanup``).
+    idle_expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     absolute_expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None, index=True)
     end_reason: Mapped[str | None] = mapped_column(String(64), default=None)
     client_ip: Mapped[str | None] = mapped_column(String(64), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(200), default=None)

@@ -3,7 +3,9 @@ expired rows (``specs/identity.md`` §3: "TTL cleanup of every token, code, flow
 
 An access token is valid when its signature, type, issuer and times check out against our
 JWKS (``identity.tokens.verify_access_token``) **and** its grant is not revoked (or, for a
-client-credentials token, its ``jti`` was not revoked). Revoking an access token that belongs
+client-credentials token, its ``jti`` was not revoked) **and**, for a grant bound to an SSO
+session (no ``offline_access``), that session is still live - the same rule as for its refresh
+tokens (``identity.oidc_settings``: the lifetime model). Revoking an access token that belongs
 to a grant revokes the grant (RFC 7009 §2.1 allows it; its refresh tokens die too).
 
 Introspection answers only for the calling client's own tokens; anything else is
@@ -36,7 +38,7 @@ from identity.oidc_model import (
     OidcSsoSession,
 )
 from identity.oidc_service_context import OidcContext
-from identity.oidc_service_sessions import revoke_grants
+from identity.oidc_service_sessions import expire_sessions, grant_session, revoke_grants
 from identity.oidc_service_tokens import subject_for
 from identity.service_claims import person_claims
 from identity.tokens import VerifiedAccessToken, parse_refresh_token, verify_access_token
@@ -141,6 +143,8 @@ def check_access_token(
     grant = session.get(OidcGrant, verified.grant_id)
     if grant is None or grant.revoked_at is not None or grant.client_id != verified.client_id:
         raise InvalidToken("access token was revoked")
+    if not grant_session(session=session, clock=clock, grant=grant, lock=False)[0]:
+        raise InvalidToken("the login session of this access token has ended")
     return verified, grant
 
 
@@ -224,8 +228,14 @@ def _introspect_refresh(
         or grant.revoked_at is not None
         or row.revoked_at is not None
         or row.used_at is not None
-        or now >= row.expires_at
     ):
+        return None
+    usable, sso = grant_session(session=session, clock=clock, grant=grant, lock=False)
+    ends = [row.expires_at, grant.absolute_expires_at]
+    if sso is not None:
+        ends += [sso.idle_expires_at, sso.absolute_expires_at]
+    expires = min(ends)
+    if not usable or now >= expires:
         return None
     return {
         "active": True,
@@ -234,7 +244,7 @@ def _introspect_refresh(
         "client_id": grant.client_id,
         "sub": subject_for(ctx=ctx, sector_id=client.sector_id, person_id=grant.person_id),
         "iss": ctx.issuer,
-        "exp": int(row.expires_at.timestamp()),
+        "exp": int(expires.timestamp()),
         "iat": int(row.created_at.timestamp()),
     }
 
@@ -284,6 +294,9 @@ class CleanupReport:
     grants: int
     sessions: int
     revoked_jtis: int
+    #: Sessions that ran out and were ended by this run (reason ``expired``; back-channel
+    #: logouts queued, session-bound grants revoked); deleted by a later run.
+    sessions_expired: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -291,16 +304,26 @@ class CleanupReport:
             "interactions": self.interactions,
             "refresh_tokens": self.refresh_tokens,
             "grants": self.grants,
+            "sessions_expired": self.sessions_expired,
             "sessions": self.sessions,
             "revoked_jtis": self.revoked_jtis,
         }
 
 
-def cleanup(*, session: Session, clock: Clock, ctx: OidcContext) -> CleanupReport:
-    """Delete what can no longer be used: expired codes and interactions, expired or used
-    refresh tokens, grants past their absolute lifetime or revoked (with their codes and
-    refresh tokens) once every access token from them has expired, ended or expired SSO
-    sessions, and revoked ``jti`` values past their expiry."""
+def cleanup(
+    *, session: Session, clock: Clock, ctx: OidcContext, expire_limit: int = 1000
+) -> CleanupReport:
+    """The periodic cleanup (``identity.jobs``, every 10 minutes), in the caller's transaction:
+
+    1. sessions that ran out (idle or absolute) are *ended* through the one end-sessions path
+       (``expire_sessions``, reason ``expired``, at most ``expire_limit`` per run): their
+       portals get back-channel logouts, their session-bound grants are revoked;
+    2. then deleted is what can no longer be used: expired codes and interactions, expired or
+       used refresh tokens, grants past their absolute lifetime or revoked (with their codes
+       and refresh tokens) once every access token from them has expired, sessions ended that
+       long ago too (never a session that was not ended: it is ended first, by step 1 of this
+       or a later run), and revoked ``jti`` values past their expiry."""
+    expired = expire_sessions(session=session, clock=clock, ctx=ctx, limit=expire_limit)
     now = clock.now()
     # Access tokens of a grant live at most access_token_seconds after the grant's last use.
     settled = now - ctx.settings.seconds("access_token") - ctx.settings.seconds("clock_skew")
@@ -326,16 +349,7 @@ def cleanup(*, session: Session, clock: Clock, ctx: OidcContext) -> CleanupRepor
         _run(session, delete(OidcRefreshToken).where(OidcRefreshToken.grant_id.in_(grant_ids)))
         grants = _run(session, delete(OidcGrant).where(OidcGrant.id.in_(grant_ids)))
     interactions = _run(session, delete(OidcInteraction).where(OidcInteraction.expires_at < now))
-    sessions = _run(
-        session,
-        delete(OidcSsoSession).where(
-            or_(
-                OidcSsoSession.absolute_expires_at < now,
-                OidcSsoSession.idle_expires_at < now,
-                OidcSsoSession.ended_at < now,
-            )
-        ),
-    )
+    sessions = _run(session, delete(OidcSsoSession).where(OidcSsoSession.ended_at < settled))
     jtis = _run(session, delete(OidcRevokedJti).where(OidcRevokedJti.expires_at < now))
     return CleanupReport(
         codes=int(codes or 0),
@@ -344,4 +358,5 @@ def cleanup(*, session: Session, clock: Clock, ctx: OidcContext) -> CleanupRepor
         grants=int(grants),
         sessions=int(sessions or 0),
         revoked_jtis=int(jtis or 0),
+        sessions_expired=len(expired),
     )

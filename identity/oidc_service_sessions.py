@@ -3,20 +3,29 @@
 A session is created (or, for the same person, refreshed with a new cookie value - no session
 fixation) when a login completes; it records ``auth_time``, ``acr`` and ``amr`` of the latest
 authentication. It is live while not ended and before both its idle and absolute expiry; each
-use moves the idle expiry forward, never past the absolute one (``identity.oidc_settings``).
+use - the browser at the OP, or a portal's refresh of a session-bound refresh token - moves the
+idle expiry forward, never past the absolute one (the lifetime model: ``identity.oidc_settings``).
 
 ``end_sessions`` is the ONE way a session ends (RP-initiated logout, the sessions page, "log out
 everywhere" by the person, an administrator or a password change, and a session *replaced* when
 another person logs in on the same browser). In the caller's transaction it
 
 1. marks the sessions ended and revokes every grant issued from them (their refresh and access
-   tokens stop working at once);
+   tokens stop working at once) - except ``offline_access`` grants when the session merely
+   ended (``OFFLINE_SURVIVES``: RP-initiated logout, expiry, replaced by another login; OpenID
+   Connect Back-Channel Logout 1.0 §2.7: "Refresh tokens issued with the offline_access
+   property normally SHOULD NOT be revoked"). A deliberate end by the person (sessions page,
+   "log out everywhere"), an administrator or a password change revokes them too;
 2. queues one back-channel logout row per (ended session, client that received tokens in it and
    has a ``backchannel_logout_uri``) in the durable outbox (OpenID Connect Back-Channel Logout
    1.0 §2.7; ``identity.channels_model.BackchannelLogout``). The insert is idempotent: the
    outbox has a unique constraint on ``(sid, client_id)`` and a second queueing of the same pair
    (a concurrent logout of the same session) is ignored by ``ON CONFLICT DO NOTHING``;
 3. records the security event ``logout`` and the transparency-log event ``sessions_ended``.
+
+Sessions that run out (idle or absolute) end through the same path with reason ``expired``
+(``expire_sessions``, called by the periodic cleanup), so their portals are told and their
+grants revoked exactly as for a logout; the ended rows are deleted later (``cleanup``).
 
 So no caller can end a session and forget the portals. Delivery happens later, outside the
 request (``identity.channels_service_logout.deliver_due_logouts``). Nothing is sent here.
@@ -30,7 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -46,19 +55,32 @@ from trust.ids import new_id
 
 __all__ = [
     "FLOW_COOKIE",
+    "OFFLINE_SCOPE",
+    "OFFLINE_SURVIVES",
     "SSO_COOKIE",
     "EndedSession",
     "SsoSessionView",
     "current_sso_session",
     "end_sessions",
     "establish_sso_session",
+    "expire_sessions",
+    "grant_session",
+    "is_offline_grant",
     "revoke_grants",
     "session_by_sid",
+    "session_is_live",
+    "touch_session",
 ]
 
 SSO_COOKIE: Final = "ywtb_sso"
 FLOW_COOKIE: Final = "ywtb_oidc_flow"
 _MAX_COOKIE: Final = 100
+#: OIDC Core §11: a grant with this scope (consented; the client allowed it) is not bound to
+#: the SSO session: its refresh tokens follow the refresh idle/absolute limits only.
+OFFLINE_SCOPE: Final = "offline_access"
+#: End reasons after which ``offline_access`` grants stay valid. Any other reason (the
+#: person's own decision, an administrator, a password change, unknown) revokes them too.
+OFFLINE_SURVIVES: Final = frozenset({"rp_logout", "expired", "replaced"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +116,45 @@ def _view(row: OidcSsoSession) -> SsoSessionView:
     )
 
 
-def _live(row: OidcSsoSession, now: datetime) -> bool:
+def session_is_live(row: OidcSsoSession, now: datetime) -> bool:
+    """Not ended, and before both its idle and its absolute expiry."""
     return row.ended_at is None and now < row.idle_expires_at and now < row.absolute_expires_at
+
+
+def _touch(row: OidcSsoSession, now: datetime, ctx: OidcContext) -> None:
+    """A use of the session: the idle expiry moves forward, never past the absolute one."""
+    row.last_seen_at = now
+    row.idle_expires_at = min(now + ctx.settings.seconds("session_idle"), row.absolute_expires_at)
+
+
+def touch_session(*, row: OidcSsoSession, clock: Clock, ctx: OidcContext) -> None:
+    """Count a use of a live session (a refresh of one of its grants): ``_touch``."""
+    _touch(row, clock.now(), ctx)
+
+
+def is_offline_grant(grant: OidcGrant) -> bool:
+    """The grant carries ``offline_access``: its tokens outlive the SSO session."""
+    return OFFLINE_SCOPE in grant.scope.split()
+
+
+def grant_session(
+    *, session: Session, clock: Clock, grant: OidcGrant, lock: bool
+) -> tuple[bool, OidcSsoSession | None]:
+    """``(usable, session row)`` for the SSO session a grant's tokens depend on.
+
+    An ``offline_access`` grant, or one issued without a browser session, depends on none:
+    ``(True, None)``. A session-bound grant is usable only while its session is live
+    (``session_is_live``). ``lock`` (a refresh, which then touches it) re-reads the row
+    ``FOR UPDATE``, so that a concurrent logout either comes first and is seen, or waits."""
+    if grant.sid is None or is_offline_grant(grant):
+        return True, None
+    stmt = select(OidcSsoSession).where(OidcSsoSession.sid == grant.sid)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    row = session.scalar(stmt)
+    if row is None or not session_is_live(row, clock.now()):
+        return False, row
+    return True, row
 
 
 def current_sso_session(
@@ -108,19 +167,16 @@ def current_sso_session(
         select(OidcSsoSession).where(OidcSsoSession.cookie_hash == secret_digest(cookie_value))
     )
     now = clock.now()
-    if row is None or not _live(row, now):
+    if row is None or not session_is_live(row, now):
         return None
     if touch:
-        row.last_seen_at = now
-        row.idle_expires_at = min(
-            now + ctx.settings.seconds("session_idle"), row.absolute_expires_at
-        )
+        _touch(row, now, ctx)
     return _view(row)
 
 
 def session_by_sid(*, session: Session, clock: Clock, sid: str) -> SsoSessionView | None:
     row = session.get(OidcSsoSession, sid)
-    return _view(row) if row is not None and _live(row, clock.now()) else None
+    return _view(row) if row is not None and session_is_live(row, clock.now()) else None
 
 
 def establish_sso_session(
@@ -134,13 +190,18 @@ def establish_sso_session(
     amr: Sequence[str],
     client_ip: str | None,
     user_agent: str | None,
+    auth_time: datetime | None = None,
 ) -> tuple[SsoSessionView, str]:
     """After a completed login: refresh the current session if it is the same person's, else
-    end it and start a new one. Returns the session and a **new** cookie value."""
+    end it and start a new one. Returns the session and a **new** cookie value.
+
+    ``auth_time``: when the person actively authenticated, if earlier than now (a brokered
+    login reports the upstream's ``auth_time``); never later than now."""
     now = clock.now()
+    authenticated_at = now if auth_time is None else min(auth_time, now)
     cookie = secrets.token_urlsafe(32)
     row = session.get(OidcSsoSession, current_sid) if current_sid else None
-    if row is not None and (row.person_id != person_id or not _live(row, now)):
+    if row is not None and (row.person_id != person_id or not session_is_live(row, now)):
         if row.ended_at is None:
             # Another person logs in on this browser (or the session ran out): the previous
             # session's portals are told, exactly as for a logout.
@@ -165,9 +226,8 @@ def establish_sso_session(
         )
         session.add(row)
     row.cookie_hash = secret_digest(cookie)
-    row.auth_time, row.acr, row.amr = now, acr, list(amr)
-    row.last_seen_at = now
-    row.idle_expires_at = min(now + ctx.settings.seconds("session_idle"), row.absolute_expires_at)
+    row.auth_time, row.acr, row.amr = authenticated_at, acr, list(amr)
+    _touch(row, now, ctx)
     session.flush()
     return _view(row), cookie
 
@@ -200,8 +260,10 @@ def end_sessions(
     client_ip: str | None = None,
 ) -> list[EndedSession]:
     """End the named sessions (or every live session of ``person_id``; both: the named ones of
-    that person), revoke their grants and queue their back-channel logouts, all in the caller's
-    transaction. Idempotent: sessions already ended are skipped."""
+    that person), revoke their grants (``offline_access`` ones only when ``reason`` is not in
+    ``OFFLINE_SURVIVES``) and queue their back-channel logouts - to every client with a live
+    grant in the session, offline or not -, all in the caller's transaction. Idempotent:
+    sessions already ended are skipped."""
     if sids is None and person_id is None:
         return []
     stmt = select(OidcSsoSession).where(OidcSsoSession.ended_at.is_(None))
@@ -218,9 +280,9 @@ def end_sessions(
                 select(OidcGrant).where(OidcGrant.sid == row.sid, OidcGrant.revoked_at.is_(None))
             )
         )
-        revoke_grants(
-            session=session, clock=clock, grant_ids=[g.id for g in grants], reason="logout"
-        )
+        keep_offline = reason in OFFLINE_SURVIVES
+        doomed = [g.id for g in grants if not (keep_offline and is_offline_grant(g))]
+        revoke_grants(session=session, clock=clock, grant_ids=doomed, reason="logout")
         clients = tuple(sorted({g.client_id for g in grants}))
         queued = _queue_backchannel(session, clock, ctx, row, clients, reason)
         ended.append(EndedSession(row.sid, row.person_id, clients, queued))
@@ -229,6 +291,37 @@ def end_sessions(
         session, clock, ended, reason=reason, actor=actor, client_ip=client_ip, all_=sids is None
     )
     return ended
+
+
+def expire_sessions(
+    *, session: Session, clock: Clock, ctx: OidcContext, limit: int = 1000
+) -> list[EndedSession]:
+    """End the sessions that ran out (idle or absolute expiry passed, not yet ended) through
+    ``end_sessions`` with reason ``expired``: session-bound grants revoked, one back-channel
+    logout queued per (session, client), events recorded - as for a logout. At most ``limit``
+    sessions per call, those that ran out first; the rest on the next call. Nothing is deleted
+    here (``identity.oidc_service_resources.cleanup`` deletes ended rows later)."""
+    now = clock.now()
+    # idle_expires_at never passes absolute_expires_at (``_touch``); both are written out.
+    sids = list(
+        session.scalars(
+            select(OidcSsoSession.sid)
+            .where(
+                OidcSsoSession.ended_at.is_(None),
+                or_(
+                    OidcSsoSession.idle_expires_at <= now,
+                    OidcSsoSession.absolute_expires_at <= now,
+                ),
+            )
+            .order_by(OidcSsoSession.idle_expires_at, OidcSsoSession.sid)
+            .limit(limit)
+        )
+    )
+    if not sids:
+        return []
+    return end_sessions(
+        session=session, clock=clock, ctx=ctx, sids=sids, reason="expired", actor="oidc:expiry"
+    )
 
 
 def _queue_backchannel(

@@ -7,7 +7,13 @@
   authorization code").
 * ``refresh_token``: rotation with reuse detection. The first use returns a new pair; within
   ``refresh_grace_seconds`` the previous token returns the same successor again (racing
-  refreshes, ory/hydra#1831); later reuse revokes the grant (the token family).
+  refreshes, ory/hydra#1831); later reuse revokes the grant (the token family). A grant
+  without ``offline_access`` is bound to its SSO session: its refresh is refused once the
+  session has ended or run out (idle or absolute), and a successful refresh is a use of the
+  session (its idle expiry moves, never its absolute one). ``refresh_expires_in`` is the
+  earliest of the token's idle expiry, the grant's absolute expiry and - for a session-bound
+  grant - the session's idle and absolute expiry (the lifetime model:
+  ``identity.oidc_settings``).
 * ``client_credentials``: an RFC 9068 JWT access token, nothing written to the database.
 
 ``create_grant`` + ``issue_tokens`` are the reusable pieces (the device grant uses them);
@@ -27,9 +33,15 @@ from sqlalchemy.orm import Session
 
 from identity.authorize import AuthorizationRequest
 from identity.oidc_errors import OAuthError
-from identity.oidc_model import OidcAuthCode, OidcClient, OidcGrant, OidcRefreshToken
+from identity.oidc_model import (
+    OidcAuthCode,
+    OidcClient,
+    OidcGrant,
+    OidcRefreshToken,
+    OidcSsoSession,
+)
 from identity.oidc_service_context import OidcContext
-from identity.oidc_service_sessions import revoke_grants
+from identity.oidc_service_sessions import grant_session, revoke_grants, touch_session
 from identity.pkce import verify_s256
 from identity.service_claims import person_claims
 from identity.tokens import (
@@ -210,6 +222,17 @@ def _grant(session: Session, grant_id: str) -> OidcGrant:
     return row
 
 
+def _live_session(
+    session: Session, clock: Clock, grant: OidcGrant, *, lock: bool
+) -> OidcSsoSession | None:
+    """The live SSO session a session-bound grant depends on (``None``: not bound to one);
+    ``invalid_grant`` once it has ended or run out."""
+    usable, sso = grant_session(session=session, clock=clock, grant=grant, lock=lock)
+    if not usable:
+        raise OAuthError("invalid_grant", "the login session of this grant has ended")
+    return sso
+
+
 def _id_token_extra(
     session: Session, ctx: OidcContext, grant: OidcGrant, client: OidcClient
 ) -> dict[str, Any]:
@@ -258,11 +281,13 @@ def issue_tokens(
     refresh_row: OidcRefreshToken | None = None,
 ) -> TokenResponse:
     """Access token, ID token and (if the client may refresh) a refresh token for a grant.
-    ``refresh_row``: reuse this refresh token (rotation's successor) instead of a new one."""
+    ``refresh_row``: reuse this refresh token (rotation's successor) instead of a new one.
+    A session-bound grant whose session is no longer live gets nothing (``invalid_grant``)."""
     grant = _grant(session, grant_id)
     client = session.get(OidcClient, grant.client_id)
     if client is None or client.status != "active" or grant.revoked_at is not None:
         raise OAuthError("invalid_grant", "grant or client is no longer valid")
+    sso = _live_session(session, clock, grant, lock=False)
     now = clock.now()
     sub = subject_for(ctx=ctx, sector_id=client.sector_id, person_id=grant.person_id)
     settings = ctx.settings
@@ -303,7 +328,10 @@ def issue_tokens(
     if "refresh_token" in client.grant_types.split():
         row = refresh_row or _new_refresh(session, clock, ctx, grant, None)
         refresh_value = refresh_token_value(ctx.refresh_key, row.id)
-        refresh_expires = max(0, int((row.expires_at - now).total_seconds()))
+        ends = [row.expires_at, grant.absolute_expires_at]
+        if sso is not None:  # session-bound: dies with the session unless it is used again
+            ends += [sso.idle_expires_at, sso.absolute_expires_at]
+        refresh_expires = max(0, int((min(ends) - now).total_seconds()))
     return TokenResponse(
         access_token=access,
         expires_in=settings.access_token_seconds,
@@ -379,10 +407,15 @@ def refresh(
         raise OAuthError("invalid_grant", "refresh token was revoked")
     if "scope" in form and not set(form["scope"].split()) <= set(grant.scope.split()):
         raise OAuthError("invalid_scope", "scope exceeds the original grant")
+    # Checked before anything changes (errors are answered and the transaction commits): a
+    # session-bound grant needs its live session. Only a successful refresh uses it.
+    sso = _live_session(session, clock, grant, lock=True)
     if row.used_at is not None:
         grace = timedelta(seconds=ctx.settings.refresh_grace_seconds)
         successor = session.get(OidcRefreshToken, row.successor_id) if row.successor_id else None
         if now - row.used_at <= grace and successor is not None and successor.used_at is None:
+            if sso is not None:
+                touch_session(row=sso, clock=clock, ctx=ctx)
             return issue_tokens(
                 session=session,
                 clock=clock,
@@ -397,6 +430,8 @@ def refresh(
         raise OAuthError("invalid_grant", "refresh token expired")
     successor = _new_refresh(session, clock, ctx, grant, row.id)
     row.used_at, row.successor_id = now, successor.id
+    if sso is not None:
+        touch_session(row=sso, clock=clock, ctx=ctx)
     return issue_tokens(
         session=session,
         clock=clock,

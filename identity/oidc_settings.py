@@ -10,14 +10,21 @@ field                          default  meaning
 code_seconds                   60       authorisation code, single use
 access_token_seconds           600      JWT access token (RFC 9068); also ``expires_in``
 id_token_seconds               600      ID token ``exp - iat``
+session_idle_seconds           7200     SSO session unused this long ends (2 h); a use is
+                                        a request of the browser that reads the session
+                                        (authorisation, account pages), a login, and a
+                                        successful refresh of one of its session-bound
+                                        refresh tokens; never moves the absolute expiry
+session_absolute_seconds       43200    SSO session ends this long after it began (12 h),
+                                        whatever its use; a later login in the same
+                                        session (``prompt=login``, step-up) does not
+                                        extend it
 refresh_idle_seconds           43200    a refresh token unused this long expires (12 h)
-refresh_absolute_seconds       604800   no refresh token of a grant lives past this (7 d);
-                                        ``refresh_expires_in`` = min of both, always correct
+refresh_absolute_seconds       604800   no refresh token of a grant lives past this (7 d)
+                                        after the grant (the login or device approval)
 refresh_grace_seconds          10       racing refreshes: the previous token returns the
                                         same successor this long; reuse later revokes the
                                         whole grant (family)
-session_idle_seconds           7200     SSO session unused this long ends (2 h)
-session_absolute_seconds       43200    SSO session ends this long after login (12 h)
 interaction_seconds            900      a login/consent page flow must finish within (15 min)
 acr_elevated_seconds           1800     a session's acr above loa:1 satisfies a *hard* minimum
                                         (client min_acr, essential acr) only this long after
@@ -27,8 +34,38 @@ clock_skew_seconds             60       leeway when checking times from others (
                                         ``Settings.clock_skew_seconds``)
 =============================  =======  =====================================================
 
-Refresh tokens are bound to the SSO session they came from: ending the session
-(``identity.oidc_service_sessions.end_sessions``) revokes them.
+How the limits combine (Keycloak's model of online and offline sessions, made explicit):
+
+=======================  ==========================================================================
+grant                    its refresh tokens (and access tokens, at userinfo and introspection) live
+=======================  ==========================================================================
+session-bound (default)  while the SSO session is live (not ended, before its idle and absolute
+                         expiry) **and** before the token's refresh idle and the grant's refresh
+                         absolute expiry. They die with the session: logout, expiry, replacement.
+                         A refresh counts as a use of the session (a person working in one portal
+                         is not logged out after ``session_idle``), so the session's idle expiry
+                         moves - never its absolute one: no refresh outlives
+                         ``session_absolute`` after the login.
+``offline_access``       the scope was requested, the client is allowed it, and the person
+                         consented to it (the consent page; OIDC Core §11). Not bound to the
+                         session: refresh idle and refresh absolute only. The session's end
+                         still sends the portal its back-channel logout; the grant survives an
+                         RP-initiated logout, expiry and replacement (Back-Channel Logout 1.0
+                         §2.7), and is revoked when the person ends the session on the sessions
+                         page or logs out everywhere, by an administrator, a password change,
+                         RFC 7009 revocation, refresh-token reuse or code replay.
+=======================  ==========================================================================
+
+``refresh_expires_in`` in every token response is the earliest of these limits at that moment
+(for a session-bound grant: token idle, grant absolute, session idle, session absolute), so it
+is always correct unless something else uses the session first (which moves it later).
+
+Expired sessions are *ended*, not just deleted: the periodic cleanup
+(``identity.oidc_service_resources.cleanup``, every 10 minutes) ends each session that ran out
+through ``identity.oidc_service_sessions.end_sessions`` with reason ``expired`` - back-channel
+logouts queued once per (session, portal), session-bound grants revoked - and deletes the row
+once the access tokens issued in it have expired. Refresh and userinfo check the session
+themselves, so nothing waits for the cleanup to stop working.
 """
 
 from __future__ import annotations

@@ -204,6 +204,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('oidc_sso_session', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_oidc_sso_session_absolute_expires_at'), ['absolute_expires_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_oidc_sso_session_ended_at'), ['ended_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_oidc_sso_session_idle_expires_at'), ['idle_expires_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_oidc_sso_session_person_id'), ['person_id'], unique=False)
 
     op.create_table('oidc_auth_code',
@@ -282,6 +284,8 @@ def downgrade() -> None:
     op.drop_table('oidc_auth_code')
     with op.batch_alter_table('oidc_sso_session', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_oidc_sso_session_person_id'))
+        batch_op.drop_index(batch_op.f('ix_oidc_sso_session_idle_expires_at'))
+        batch_op.drop_index(batch_op.f('ix_oidc_sso_session_ended_at'))
         batch_op.drop_index(batch_op.f('ix_oidc_sso_session_absolute_expires_at'))
 
     op.drop_table('oidc_sso_session')
