@@ -565,6 +565,8 @@ def serve_our_app(
             "TRUST_DATA_DIR": data_dir,
             "TRUST_MASTER_KEY": BENCH_MASTER_KEY,
             "TRUST_PUBLIC_BASE_URL": base,
+            # Periodic jobs (trust.jobs) would compete with the measured requests.
+            "TRUST_SCHEDULER": "false",
             "PYTHONPATH": str(REPO_ROOT),
             **(extra_env or {}),
         }
