@@ -362,13 +362,16 @@ def make_seal(
     maker_signer = maker.ensure_seal_maker(
         session=session, clock=clock, keystore=keystore, settings=settings, actor=principal.actor
     )
+    # The seal is made now, after both certificates exist: its createDate must not precede the
+    # maker's or the holder's notBefore (the maker is created on first use, in this call).
+    made = clock.now()
     esl = maker.make_esl(
         maker=maker_signer,
         es_id=row.es_id,
         seal_type=SealType(row.seal_type),
         name=row.name,
         holder_cert=holder_cert.der,
-        create_date=_seconds(now),
+        create_date=_seconds(made),
         valid_start=row.valid_from,
         valid_end=row.valid_to,
         picture_png=row.picture_png,
@@ -380,7 +383,7 @@ def make_seal(
     row.maker_key_id = maker_signer.key_id
     row.esl = esl
     row.esl_sm3 = sm3(esl).hex()
-    row.made_at = now
+    row.made_at = made
     session.flush()
     _change(
         session,

@@ -6,7 +6,7 @@ one transparency-log entry per change, in the same transaction."""
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -251,3 +251,27 @@ def test_listing_shows_seals_of_the_principals_organisations(world: World) -> No
     assert [r.id for r in mine] == [seal.id]
     assert theirs == []
     assert [r.id for r in everything] == [seal.id]
+
+
+def test_the_first_seal_is_made_while_the_clock_moves_on(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: the seal maker is created on first use, in the same call; a createDate taken
+    before its certificate was issued made the new seal fail its own check
+    (``cert.not_yet_valid_at_given_time``) whenever a second boundary fell in between."""
+    clock = world.clock
+    stand_still = clock.now
+
+    def ticking() -> datetime:
+        clock.advance(timedelta(milliseconds=700))
+        return stand_still()
+
+    monkeypatch.setattr(clock, "now", ticking)
+    seal = world.seal()
+    assert seal.status == "active"
+    with world.db() as s:
+        parsed = parse_seal(service.seal_esl(session=s, principal=None, seal_id=seal.id))
+    maker = parse_certificate(parsed.maker_cert)
+    holder = parse_certificate(parsed.property.certs[0])
+    assert parsed.property.create_date >= maker.not_before
+    assert parsed.property.create_date >= holder.not_before
