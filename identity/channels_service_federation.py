@@ -15,7 +15,16 @@ be the ID token's) and what it asserts read (``read_upstream_assertion``); then
 3. the upstream's assurance is recorded as evidence of its own kind (``federation``: upstream
    issuer, subject and level; only for verified identity data at level 2 or more), the proofing
    level recomputed, the link updated and the event logged;
-4. an SSO session is established with ``acr = min(proofing, strength of the upstream amr)``.
+4. an SSO session is established with ``acr = min(proofing, strength of the upstream amr)`` and
+   ``auth_time`` the upstream's (when it said, never later than now), so that ``max_age``
+   and the decay of an elevated ``acr`` are measured from the real authentication.
+
+``begin`` asks the upstream for a fresh authentication (``prompt=login``, ``max_age=0``) when
+the authorisation request needs one (``identity.federation.fresh_login_needed``), and
+``complete`` reports whether the upstream really authenticated the person during this broker
+login (``FederatedLogin.fresh``). ``authenticate_interaction`` then makes the login the
+interaction's own: a fresh login satisfies ``prompt=login``, ``max_age`` and a step-up exactly
+like a password login on our login page, with its ``auth_time`` and ``acr``.
 
 Security events are the password login's: ``login.succeeded`` / ``login.failed`` (detail
 ``method: federation``). All network I/O happens before the database writes of step 2-4, which
@@ -28,29 +37,35 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity import _shared as sh
-from identity.assurance import acr_for
+from identity.assurance import acr_for, acr_rank
+from identity.authorize import AuthorizationRequest
 from identity.channels_model import FederatedIdentity, FederationLogin
 from identity.evidence import EvidenceKind, Outcome
 from identity.federation import (
     FederationSettings,
     UpstreamAssertion,
     UpstreamIdentity,
+    fresh_login_needed,
     link_refusal,
     pkce_pair,
     read_upstream_assertion,
+    upstream_authenticated_since,
     validate_upstream_id_token,
 )
 from identity.keying import IdentityKeys
 from identity.model import Evidence
+from identity.oidc_model import OidcInteraction
+from identity.oidc_service_authorize import begin as begin_authorization
+from identity.oidc_service_authorize import interaction_for, new_flow_cookie
 from identity.oidc_service_context import OidcContext
 from identity.oidc_service_sessions import SsoSessionView, establish_sso_session
 from identity.service_accounts import find_person_by_login, register_person
@@ -68,15 +83,21 @@ from trust.ids import new_id
 
 __all__ = [
     "CALLBACK_PATH",
+    "FLOW_SECONDS",
     "FederatedLogin",
     "FederationFailed",
     "FederationRefused",
+    "FederationStart",
+    "Resumption",
+    "authenticate_interaction",
     "begin",
     "complete",
+    "fresh_login_wanted",
+    "resume",
 ]
 
 CALLBACK_PATH: Final = "/oidc/federation/callback"
-_FLOW_SECONDS: Final = 600
+FLOW_SECONDS: Final = 600
 
 
 class FederationFailed(VerificationFailed):
@@ -91,6 +112,9 @@ class FederatedLogin:
     return_to: str
     person_id: str
     proofing_level: int
+    #: The upstream authenticated the person during this broker login (its ``auth_time``),
+    #: so the login may count as a fresh one (``prompt=login``, ``max_age``, step-up).
+    fresh: bool = False
 
     def __repr__(self) -> str:
         return f"<FederatedLogin person={self.person_id} (cookie hidden)>"
@@ -117,6 +141,18 @@ def discover(http: httpx.Client, fed: FederationSettings) -> dict[str, Any]:
     return doc
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class FederationStart:
+    """Where to send the browser, and the ``state`` it carries (the edge binds it to the
+    browser with a cookie: RFC 9700 §4.7.1, CSRF protection of the redirect back)."""
+
+    url: str
+    state: str
+
+    def __repr__(self) -> str:
+        return "<FederationStart (state hidden)>"
+
+
 def begin(
     *,
     session: Session,
@@ -125,8 +161,10 @@ def begin(
     discovery: Mapping[str, Any],
     redirect_uri: str,
     return_to: str,
-) -> str:
-    """The upstream authorisation URL for a new broker login."""
+    fresh_login: bool = False,
+) -> FederationStart:
+    """The upstream authorisation URL for a new broker login; ``fresh_login``: ask the
+    upstream to authenticate the person again (``prompt=login``, ``max_age=0``)."""
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     verifier, challenge = pkce_pair()
     now = clock.now()
@@ -137,7 +175,7 @@ def begin(
             code_verifier=verifier,
             return_to=return_to[:1000],
             created_at=now,
-            expires_at=now + timedelta(seconds=_FLOW_SECONDS),
+            expires_at=now + timedelta(seconds=FLOW_SECONDS),
         )
     )
     params = {
@@ -150,7 +188,9 @@ def begin(
         "code_challenge": challenge,
         "code_challenge_method": "S256",
     }
-    return f"{discovery['authorization_endpoint']}?{urlencode(params)}"
+    if fresh_login:
+        params |= {"prompt": "login", "max_age": "0"}
+    return FederationStart(f"{discovery['authorization_endpoint']}?{urlencode(params)}", state)
 
 
 def _exchange(
@@ -385,10 +425,14 @@ def complete(
             redirect_uri=redirect_uri,
             now=int(now.timestamp()),
         )
+        fresh = upstream_authenticated_since(
+            upstream.who, since=int(flow.created_at.timestamp()), leeway=fed.leeway_seconds
+        )
         with session.begin_nested():
             return _sign_in(
                 session, clock, ctx, keys, fed, upstream, return_to=flow.return_to,
                 current_sid=current_sid, client_ip=client_ip, user_agent=user_agent,
+                fresh=fresh,
             )  # fmt: skip
     except TrustError as exc:
         sh.security_event(
@@ -414,6 +458,7 @@ def _sign_in(
     current_sid: str | None,
     client_ip: str | None,
     user_agent: str | None,
+    fresh: bool,
 ) -> FederatedLogin:
     """Steps 1-4 (database only)."""
     who = upstream.who
@@ -432,6 +477,7 @@ def _sign_in(
         amr=amr,
         client_ip=client_ip,
         user_agent=user_agent,
+        auth_time=None if who.auth_time is None else datetime.fromtimestamp(who.auth_time, UTC),
     )
     sh.security_event(
         session,
@@ -441,4 +487,134 @@ def _sign_in(
         client_ip=client_ip,
         detail={"method": "federation", "proofing_level": proofing},
     )
-    return FederatedLogin(sso, cookie, return_to, person_id, proofing)
+    return FederatedLogin(sso, cookie, return_to, person_id, proofing, fresh)
+
+
+def authenticate_interaction(
+    *, session: Session, clock: Clock, interaction: OidcInteraction, login: FederatedLogin
+) -> bool:
+    """Make a fresh broker login the authorisation interaction's own login, as a password
+    login on our login page would (``identity.oidc_service_login``): the interaction is then
+    authenticated in ``login``'s SSO session, so ``prompt=login``, ``max_age`` and a step-up
+    are satisfied by it, with its ``auth_time`` and ``acr``. The caller has checked that the
+    interaction belongs to this browser (its flow cookie). A login that was not fresh
+    changes nothing (``False``): the interaction then asks again."""
+    if not login.fresh:
+        return False
+    ix = interaction
+    ix.person_id, ix.amr = login.person_id, list(login.sso.amr)
+    ix.second_factor, ix.sms_challenge_id = None, None
+    ix.authenticated, ix.sid = True, login.sso.sid
+    ix.request = {**ix.request}  # the JSON column is replaced, not mutated in place
+    sh.security_event(
+        session,
+        clock,
+        "login.step_up" if ix.step_up else "oidc.login",
+        person_id=login.person_id,
+        detail={"client_id": ix.client_id, "method": "federation", "outcome": login.sso.acr},
+    )
+    return True
+
+
+# --------------------------------------------------------------------------- back to the request
+
+_INTERACTION: Final = "/oidc/interaction/"
+_AUTHORIZE: Final = "/oidc/authorize?"
+#: Shown on the login page when the upstream did not authenticate the person again.
+_NOT_FRESH: Final = "上级身份平台未重新验证您的身份，请重新登录"
+
+
+def _interaction(
+    session: Session, clock: Clock, ctx: OidcContext, return_to: str, flow_cookie: str | None
+) -> OidcInteraction | None:
+    """The interaction ``return_to`` names, if it is live and bound to this browser."""
+    if not return_to.startswith(_INTERACTION):
+        return None
+    return interaction_for(
+        session=session,
+        clock=clock,
+        ctx=ctx,
+        interaction_id=urlsplit(return_to).path.removeprefix(_INTERACTION),
+        flow_cookie=flow_cookie,
+    )
+
+
+def fresh_login_wanted(
+    *, session: Session, clock: Clock, ctx: OidcContext, return_to: str, flow_cookie: str | None
+) -> bool:
+    """Does the authorisation request behind ``return_to`` (this browser's interaction, or an
+    authorisation URL) need a fresh authentication (``fresh_login_needed``)?"""
+    ix = _interaction(session, clock, ctx, return_to, flow_cookie)
+    if ix is not None:
+        req = AuthorizationRequest.from_json(ix.request)
+        return fresh_login_needed(
+            prompt=req.prompt,
+            max_age=req.max_age,
+            step_up=ix.step_up,
+            hard_acr_minimum=req.required_acr is not None and acr_rank(req.required_acr) > 1,
+        )
+    if return_to.startswith(_AUTHORIZE):
+        params = dict(parse_qsl(urlsplit(return_to).query))
+        return fresh_login_needed(
+            prompt=params.get("prompt", "").split(), max_age=0 if "max_age" in params else None
+        )
+    return False
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Resumption:
+    """Where the browser goes after a broker login, and a flow cookie to set (when an
+    interaction was started for an authorisation URL)."""
+
+    redirect: str
+    flow_cookie: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<Resumption {self.redirect[:60]!r} (cookie hidden)>"
+
+
+def _usable_flow_cookie(value: str | None) -> str:
+    if value and 30 <= len(value) <= 100 and value.replace("-", "").replace("_", "").isalnum():
+        return value
+    return new_flow_cookie()
+
+
+def resume(
+    *,
+    session: Session,
+    clock: Clock,
+    ctx: OidcContext,
+    login: FederatedLogin,
+    flow_cookie: str | None,
+) -> Resumption:
+    """Back to the authorisation request the broker login served, the login made the
+    interaction's own (``authenticate_interaction``). An interaction must be bound to this
+    browser (flow cookie), else it is left alone; an authorisation URL first becomes an
+    interaction in the new SSO session, as at the authorisation endpoint. Anything else:
+    ``return_to`` as it is (account pages)."""
+    if login.return_to.startswith(_AUTHORIZE):
+        return _start_interaction(session, clock, ctx, login, _usable_flow_cookie(flow_cookie))
+    ix = _interaction(session, clock, ctx, login.return_to, flow_cookie)
+    if ix is None:
+        return Resumption(login.return_to)
+    return Resumption(_back_to(session, clock, ix, login))
+
+
+def _back_to(session: Session, clock: Clock, ix: OidcInteraction, login: FederatedLogin) -> str:
+    fresh = authenticate_interaction(session=session, clock=clock, interaction=ix, login=login)
+    return f"{_INTERACTION}{ix.id}" + ("" if fresh else f"?e={quote(_NOT_FRESH)}")
+
+
+def _start_interaction(
+    session: Session, clock: Clock, ctx: OidcContext, login: FederatedLogin, flow: str
+) -> Resumption:
+    pairs = parse_qsl(urlsplit(login.return_to).query, keep_blank_values=True)
+    outcome = begin_authorization(
+        session=session, clock=clock, ctx=ctx, pairs=pairs, flow_cookie=flow, sso=login.sso
+    )
+    if outcome.stage == "done" and outcome.redirect is not None:
+        return Resumption(outcome.redirect)  # a code (or an error) for the portal
+    ix = session.get(OidcInteraction, outcome.interaction_id) if outcome.interaction_id else None
+    if outcome.stage == "error" or ix is None:
+        return Resumption(login.return_to)  # the authorisation endpoint shows the error
+    return Resumption(_back_to(session, clock, ix, login), flow)

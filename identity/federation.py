@@ -9,7 +9,15 @@ the pure checks ("一地注册、各地互认"). OIDC Core §3.1.3.7 (ID token v
 * ID token checks, every parameter written out: signature against the upstream JWKS with the
   algorithm allow-list ``ES256``/``RS256`` (never ``none``/HMAC), ``iss`` exactly the configured
   issuer, ``aud`` contains our client id (and ``azp`` is it when several audiences), ``exp``
-  and ``iat`` with leeway, ``nonce`` equal (constant time) to the one we sent, ``sub`` present.
+  and ``iat`` with leeway, ``nonce`` equal (constant time) to the one we sent, ``sub`` present,
+  ``auth_time`` (optional) an integer no later than now plus leeway.
+* Fresh authentication (``upstream_authenticated_since``): when our authorisation request
+  needs one (``prompt=login``, ``max_age``, a step-up or a hard ``acr`` minimum), the broker
+  asks the upstream for ``prompt=login`` and ``max_age=0`` (OIDC Core §3.1.2.1: "max_age=0 is
+  equivalent to prompt=login", and makes ``auth_time`` REQUIRED in the ID token). The
+  upstream login counts as the interaction's own fresh login only if its ``auth_time`` shows
+  that the person authenticated during this broker login - an upstream that ignores the
+  request and answers from its own SSO session does not pass.
 * Configuration also: ``TRUST_FEDERATION_MIN_LINK_LEVEL`` (2-4, default 2): the proofing level
   the upstream must assert before one of its logins may be linked to an *existing* local account.
 * What the upstream asserts (``UpstreamAssertion``, OpenID Connect for Identity Assurance 1.0
@@ -50,9 +58,11 @@ __all__ = [
     "UpstreamAssertion",
     "UpstreamIdentity",
     "federation_login_link",
+    "fresh_login_needed",
     "link_refusal",
     "pkce_pair",
     "read_upstream_assertion",
+    "upstream_authenticated_since",
     "validate_upstream_id_token",
 ]
 
@@ -140,6 +150,20 @@ def federation_login_link(
     return FederationLink(f"{START_PATH}?return_to={return_to}", f"使用{fed.name}账号登录")
 
 
+def fresh_login_needed(
+    *,
+    prompt: tuple[str, ...] | list[str],
+    max_age: int | None,
+    step_up: bool = False,
+    hard_acr_minimum: bool = False,
+) -> bool:
+    """Whether the authorisation request a broker login serves needs a *fresh* authentication
+    (OIDC Core §3.1.2.1 ``prompt=login`` and ``max_age``; a step-up; a hard ``acr`` minimum
+    above ``loa:1``, whose elevated level must be recent): then the upstream is asked for
+    ``prompt=login`` and ``max_age=0``."""
+    return "login" in prompt or max_age is not None or step_up or hard_acr_minimum
+
+
 def pkce_pair() -> tuple[str, str]:
     """RFC 7636 ``(code_verifier, S256 code_challenge)``."""
     verifier = secrets.token_urlsafe(48)
@@ -156,6 +180,8 @@ class UpstreamIdentity:
     acr: str | None
     amr: tuple[str, ...]
     claims: dict[str, Any]
+    #: When the person authenticated at the upstream (seconds since the epoch), if it said.
+    auth_time: int | None = None
 
 
 def _reject(reason: str) -> UpstreamTokenRejected:
@@ -202,6 +228,11 @@ def validate_upstream_id_token(
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub or len(sub) > 255:
         raise _reject("sub")
+    auth_time = claims.get("auth_time")
+    if auth_time is not None and (
+        not isinstance(auth_time, int) or isinstance(auth_time, bool) or auth_time - leeway > now
+    ):
+        raise _reject("auth_time")
     acr = claims.get("acr")
     amr = claims.get("amr")
     return UpstreamIdentity(
@@ -210,7 +241,15 @@ def validate_upstream_id_token(
         acr=acr if isinstance(acr, str) else None,
         amr=tuple(str(m) for m in amr) if isinstance(amr, list) else (),
         claims=claims,
+        auth_time=auth_time,
     )
+
+
+def upstream_authenticated_since(who: UpstreamIdentity, *, since: int, leeway: int) -> bool:
+    """The upstream says the person authenticated at or after ``since`` (the start of our
+    broker login, less the leeway for the upstream's clock). No ``auth_time``: unknown, so
+    ``False``."""
+    return who.auth_time is not None and who.auth_time >= since - leeway
 
 
 @dataclass(frozen=True, slots=True, repr=False)

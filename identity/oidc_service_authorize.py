@@ -7,8 +7,9 @@ or with an error, to the verified redirect URI only.
 renders pages and carries the cookies. Rules, each checked on every authorisation (an elevated
 session never silently satisfies a later request):
 
-* no live SSO session, ``prompt=login`` (without a login in this interaction), ``max_age``
-  exceeded: log in;
+* no live SSO session, ``prompt=login`` or ``max_age`` exceeded (either without a login in
+  this interaction; a brokered login counts when the upstream authenticated the person
+  during it, ``identity.channels_service_federation``): log in;
 * session ``acr`` below the request's hard minimum (client ``min_acr``, essential ``acr``):
   log in again with the strongest factor the account has (step-up); still below after a fresh
   login: ``unmet_authentication_requirements``; voluntary ``acr_values``: one step-up attempt,
@@ -244,7 +245,14 @@ def _needs_login(
     fresh = ix.authenticated
     if "login" in req.prompt and not fresh:
         return True, False
-    if req.max_age is not None and (now - sso.auth_time).total_seconds() > req.max_age:
+    # OIDC Core §3.1.2.1 max_age: "If the elapsed time is greater than this value, the OP MUST
+    # attempt to actively re-authenticate the End-User" - a login in this interaction is that
+    # attempt (else max_age=0, "equivalent to prompt=login", could never be met).
+    if (
+        req.max_age is not None
+        and not fresh
+        and (now - sso.auth_time).total_seconds() > req.max_age
+    ):
         return True, False
     if req.required_acr and not acr_at_least(sso.acr, req.required_acr) and not fresh:
         return True, True

@@ -12,9 +12,11 @@ from joserfc.jwk import ECKey, OctKey, RSAKey
 from identity.federation import (
     FederationSettings,
     federation_login_link,
+    fresh_login_needed,
     link_refusal,
     pkce_pair,
     read_upstream_assertion,
+    upstream_authenticated_since,
     validate_upstream_id_token,
 )
 from trust.errors import InvalidInput, VerificationFailed
@@ -76,11 +78,47 @@ def test_rsa_upstream_is_accepted() -> None:
         {"iat": NOW + 61},
         {"sub": None},
         {"exp": "later"},
+        {"auth_time": "earlier"},
+        {"auth_time": True},
+        {"auth_time": NOW + 61},  # authenticated in the future
     ],
 )
 def test_each_claim_check_can_fail(over: dict[str, Any]) -> None:
     with pytest.raises(VerificationFailed):
         _check(_token(**over))
+
+
+def test_auth_time_and_freshness() -> None:
+    """A broker login counts as fresh only when the upstream says the person authenticated
+    after it began (less the leeway); no ``auth_time`` is not fresh."""
+    assert _check(_token()).auth_time is None
+    who = _check(_token(auth_time=NOW - 100))
+    assert who.auth_time == NOW - 100
+    assert upstream_authenticated_since(who, since=NOW - 160, leeway=60)
+    assert upstream_authenticated_since(who, since=NOW - 40, leeway=60)
+    assert not upstream_authenticated_since(who, since=NOW - 39, leeway=60)
+    assert not upstream_authenticated_since(_check(_token()), since=0, leeway=60)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "max_age", "step_up", "hard", "needed"),
+    [
+        ((), None, False, False, False),
+        (("consent",), None, False, False, False),
+        (("login",), None, False, False, True),
+        ((), 0, False, False, True),
+        ((), 3600, False, False, True),
+        ((), None, True, False, True),
+        ((), None, False, True, True),
+    ],
+)
+def test_fresh_login_needed(
+    prompt: tuple[str, ...], max_age: int | None, step_up: bool, hard: bool, needed: bool
+) -> None:
+    assert (
+        fresh_login_needed(prompt=prompt, max_age=max_age, step_up=step_up, hard_acr_minimum=hard)
+        is needed
+    )
 
 
 def test_leeway_and_azp() -> None:

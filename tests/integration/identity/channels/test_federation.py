@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -33,7 +33,7 @@ from identity.evidence import EvidenceKind
 from identity.federation import federation_login_link
 from identity.keying import IdentityKeys
 from identity.model import Evidence, Person, SecurityEvent
-from identity.oidc_model import OidcSsoSession
+from identity.oidc_model import OidcInteraction, OidcSsoSession
 from identity.oidc_service_clients import RegisteredClient, register_client
 from identity.sim_data import SimCitizen, SimRegistryData
 from tests.conftest import skip_or_fail
@@ -76,6 +76,7 @@ class Upstream:
     db: sessionmaker[Session]
     broker: RegisteredClient
     person_id: str
+    clock: FixedClock
 
 
 @pytest.fixture
@@ -141,7 +142,7 @@ def upstream(
             raise RuntimeError("upstream did not start")
         time.sleep(0.02)
     try:
-        yield Upstream(url, factory, broker, person.id)
+        yield Upstream(url, factory, broker, person.id, clock)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -453,3 +454,168 @@ def test_login_page_link_continues_the_interaction(live: Live, configured: Upstr
     monkey_env = dict(os.environ)
     monkey_env.pop("TRUST_FEDERATION_ISSUER")
     assert federation_login_link(monkey_env, interaction_id=interaction) is None
+
+
+# --------------------------------------------------------------------------- prompt=login
+
+
+def _advance(live: Live, upstream: Upstream, delta: timedelta) -> None:
+    """Time passes at both providers (each has its own fixed clock)."""
+    live.clock.advance(delta)
+    upstream.clock.advance(delta)
+
+
+def _upstream_prompts(upstream: Upstream) -> list[tuple[str, ...]]:
+    """The ``prompt`` of every authorisation request the upstream received, oldest first."""
+    with upstream.db() as s:
+        rows = s.scalars(select(OidcInteraction).order_by(OidcInteraction.created_at)).all()
+        return [tuple(r.request["prompt"]) for r in rows]
+
+
+def _interaction_of(agent: _TwoSiteAgent, url: str) -> str:
+    first = agent.http.get(url, allow_redirects=False)
+    assert first.status_code == 303, first.text
+    location = first.headers["location"]
+    assert "/oidc/interaction/" in location, location
+    return urlsplit(location).path.rsplit("/", 1)[-1]
+
+
+def test_prompt_login_through_the_federation_link_completes_the_interaction(
+    live: Live, configured: Upstream
+) -> None:
+    """Logged in here (through the upstream) and at the upstream, the person opens a portal
+    asking ``prompt=login`` and picks the upstream on our login page. The broker asks the
+    upstream to authenticate again; that login is the fresh authentication the portal asked
+    for: the interaction completes without our login page coming back, and the ID token
+    carries the new ``auth_time`` and the ``acr`` of the brokered login."""
+    portal = live.client("门户壬", redirect_uris=["http://127.0.0.1:9/portal-i/cb"])
+    agent = _TwoSiteAgent(live.url)
+    first = _rp.start(live.url, portal)
+    link = federation_login_link(os.environ, interaction_id=_interaction_of(agent, first.url))
+    assert link is not None
+    final, _ = agent.run(
+        live.url + link.url,
+        stop_at=portal.client.redirect_uris[0],
+        login="wangwu",
+        password=PASSWORD,
+    )
+    token = _rp.exchange(live.url, portal, _rp.query(final)["code"], first.verifier)
+    before, _ = _rp.id_token_claims(live.url, token.json()["id_token"])
+    _advance(live, configured, timedelta(minutes=5))
+    again = _rp.start(live.url, portal, prompt="login")
+    interaction = _interaction_of(agent, again.url)
+    page = agent.http.get(f"{live.url}/oidc/interaction/{interaction}")
+    assert 'action="/oidc/interaction/' in page.text  # our login page: prompt=login
+    link = federation_login_link(os.environ, interaction_id=interaction)
+    assert link is not None
+    final, pages = agent.run(
+        live.url + link.url,
+        stop_at=portal.client.redirect_uris[0],
+        login="wangwu",
+        password=PASSWORD,
+    )
+    # One login page: the upstream's (it had a session, so it re-authenticated only because
+    # the broker asked). Ours did not come back (the federated account has no password here:
+    # the agent could not have passed it).
+    assert pages.stages == ["login"]
+    assert _upstream_prompts(configured) == [(), ("login",)]
+    query = _rp.query(final)
+    assert query["state"] == again.state
+    token = _rp.exchange(live.url, portal, query["code"], again.verifier)
+    assert token.status_code == 200, token.text
+    after, _ = _rp.id_token_claims(live.url, token.json()["id_token"])
+    assert after["auth_time"] == before["auth_time"] + 300
+    assert after["auth_time"] == int(live.clock.now().timestamp())
+    assert (after["acr"], after["amr"]) == (before["acr"], before["amr"])
+    assert after["sid"] == before["sid"]  # the same SSO session, authenticated again
+    with live.db() as s:
+        logins = s.scalars(
+            select(SecurityEvent)
+            .where(SecurityEvent.kind == "oidc.login")
+            .order_by(SecurityEvent.at)
+        ).all()
+        # Both brokered logins were fresh, each the login of its interaction.
+        assert [(e.detail["method"], e.detail["client_id"]) for e in logins] == [
+            ("federation", portal.client.client_id)
+        ] * 2
+
+
+def test_prompt_login_with_the_authorisation_url_as_return_to(
+    live: Live, configured: Upstream
+) -> None:
+    """``/oidc/federation/start?return_to=/oidc/authorize?…prompt=login`` (a portal linking to
+    the upstream login directly): the callback starts the interaction itself and the fresh
+    upstream login completes it."""
+    portal = live.client("门户癸", redirect_uris=["http://127.0.0.1:9/portal-j/cb"])
+    started = _rp.start(live.url, portal, prompt="login", max_age="0")
+    parts = urlsplit(started.url)
+    start = f"{live.url}/oidc/federation/start?return_to=" + quote(f"{parts.path}?{parts.query}")
+    agent = _TwoSiteAgent(live.url)
+    final, pages = agent.run(
+        start, stop_at=portal.client.redirect_uris[0], login="wangwu", password=PASSWORD
+    )
+    assert pages.stages == ["login", "consent"]  # the upstream's (its broker client's scopes)
+    assert _upstream_prompts(configured) == [("login",)]
+    token = _rp.exchange(live.url, portal, _rp.query(final)["code"], started.verifier)
+    assert token.status_code == 200, token.text
+    claims, _ = _rp.id_token_claims(live.url, token.json()["id_token"])
+    assert claims["auth_time"] == int(live.clock.now().timestamp())
+
+
+def test_an_upstream_login_that_is_not_fresh_does_not_satisfy_prompt_login(
+    live: Live, configured: Upstream
+) -> None:
+    """The upstream's clock says the person authenticated 5 minutes before our broker login
+    began (as an upstream that ignores ``prompt=login`` and answers from its own session
+    would): the person is logged in, but the portal's ``prompt=login`` is not met - our login
+    page comes back, saying why."""
+    configured.clock.advance(timedelta(minutes=-5))
+    portal = live.client("门户子", redirect_uris=["http://127.0.0.1:9/portal-k/cb"])
+    agent = _TwoSiteAgent(live.url)
+    started = _rp.start(live.url, portal, prompt="login")
+    interaction = _interaction_of(agent, started.url)
+    link = federation_login_link(os.environ, interaction_id=interaction)
+    assert link is not None
+    target, pages = agent.run(
+        live.url + link.url,
+        stop_at=f"{live.url}/oidc/interaction/",
+        login="wangwu",
+        password=PASSWORD,
+    )
+    assert pages.stages == ["login", "consent"]  # the upstream's
+    assert urlsplit(target).path == f"/oidc/interaction/{interaction}"
+    page = agent.http.get(target)
+    assert "上级身份平台未重新验证您的身份" in html.unescape(page.text)
+    assert f'action="/oidc/interaction/{interaction}/login"' in page.text
+    with live.db() as s:
+        # Logged in all the same, with the upstream's (older) auth_time.
+        (row,) = s.scalars(select(OidcSsoSession)).all()
+        assert row.auth_time == live.clock.now() - timedelta(minutes=5)
+
+
+def test_the_callback_only_works_in_the_browser_that_started_the_login(
+    live: Live, configured: Upstream
+) -> None:
+    """The ``state`` is bound to the starting browser by a cookie: a callback URL carried to
+    another browser logs nobody in there and leaves the state unused; the first browser
+    completes; a replay fails."""
+    agent = _TwoSiteAgent(live.url)
+    callback, _ = agent.run(
+        f"{live.url}/oidc/federation/start",
+        stop_at=f"{live.url}/oidc/federation/callback",
+        login="wangwu",
+        password=PASSWORD,
+    )
+    other = requests.Session()
+    elsewhere = other.get(callback, allow_redirects=False)
+    assert elsewhere.status_code == 400
+    assert "登录请求已失效" in html.unescape(elsewhere.text)
+    assert "ywtb_sso" not in other.cookies
+    state = _rp.query(callback)["state"]
+    done = agent.http.get(callback, allow_redirects=False)
+    assert done.status_code == 303, done.text
+    assert done.headers["location"] == "/account/sessions"
+    assert "ywtb_sso" in done.cookies
+    replay = agent.http.get(callback, allow_redirects=False, cookies={"ywtb_fed_state": state})
+    assert replay.status_code == 400
+    assert "登录请求已失效" in html.unescape(replay.text)

@@ -5,9 +5,12 @@ Response type ``code``, ``client_secret_basic`` unless stated; real HTTP on loop
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -306,6 +309,36 @@ def test_max_age(live: Live, rp: RegisteredClient, person: PersonRecord) -> None
         live.url, _tokens(live, rp, _rp.query(final), fresh)["id_token"]
     )
     assert again["auth_time"] >= first["auth_time"] + 2
+
+
+def test_max_age_zero_is_met_by_the_login_it_asks_for(
+    live: Live, rp: RegisteredClient, person: PersonRecord
+) -> None:
+    """``max_age=0`` ("equivalent to prompt=login", OIDC Core §3.1.2.1): the login in the
+    interaction satisfies it even though time passes before the interaction continues (it
+    always does on a real clock) - no second login page."""
+    agent = live.agent()
+    s = _rp.start(live.url, rp, max_age="0")
+    first = agent.http.get(s.url, allow_redirects=False)
+    page_url = urljoin(live.url, first.headers["location"])
+    page = agent.http.get(page_url)
+    action = re.search(r'<form method="post" action="([^"]+)"', page.text)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert action is not None
+    assert csrf is not None
+    posted = agent.http.post(
+        urljoin(live.url, html.unescape(action.group(1))),
+        data={"csrf": html.unescape(csrf.group(1)), "login": "zhangsan", "password": PASSWORD},
+        allow_redirects=False,
+    )
+    assert posted.status_code == 303
+    live.clock.advance(timedelta(seconds=1))
+    final, pages = agent.run(
+        urljoin(live.url, posted.headers["location"]), stop_at=rp.client.redirect_uris[0]
+    )
+    assert pages.stages == []
+    claims, _h = _rp.id_token_claims(live.url, _tokens(live, rp, _rp.query(final), s)["id_token"])
+    assert claims["auth_time"] == int(live.clock.now().timestamp()) - 1
 
 
 def test_code_reuse_refused_and_revokes(
