@@ -68,19 +68,19 @@ JOBS: Final = (
         name="identity.deliver-logouts",
         every=timedelta(seconds=5),
         run=_deliver_logouts,
-        description="deliver due back-channel logout tokens to portals (with retries)",
+        description="向接入网站投递到期的后端通道退出通知（失败重试）",
         lease=timedelta(minutes=2),
     ),
     PeriodicJob(
         name="identity.cleanup",
         every=timedelta(minutes=10),
         run=_cleanup,
-        description="delete expired codes, tokens, sessions, device and scan logins, outbox rows",
+        description="结束过期会话并清理过期的授权码、令牌、设备与扫码登录及投递记录",
     ),
     PeriodicJob(
         name="identity.prune-signing-keys",
         every=timedelta(hours=1),
         run=_prune_keys,
-        description="destroy retired token-signing keys once no token they signed is valid",
+        description="销毁已退役且所签令牌均已过期的令牌签名密钥",
     ),
 )

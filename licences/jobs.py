@@ -25,6 +25,6 @@ JOBS: Final = (
         name="licences.expire",
         every=timedelta(hours=1),
         run=_expire,
-        description="mark licences past their validity EXPIRED and update the status lists",
+        description="将超过有效期的证照标记为已过期并更新状态列表",
     ),
 )

@@ -22,6 +22,25 @@ def test_home_page(client: TestClient) -> None:
     assert 'href="/openapi.yaml"' in html
     assert 'href="/docs"' in html
     assert "透明日志" in html
+    for page in ("/account", "/seals/verify", "/licences/verify", "/archive"):
+        assert f'href="{page}"' in html
+        assert client.get(page, follow_redirects=False).status_code in (200, 303, 401)
+
+
+def test_home_page_lists_the_periodic_jobs_with_their_last_outcome(client: TestClient) -> None:
+    from trust.jobs.schedule import JobContext, run_job
+
+    state = client.app.state
+    html = client.get("/").text
+    assert "定期任务" in html
+    assert "archive.fixity" in html
+    assert "每 1 小时" in html
+    assert "尚未运行" in html
+    job = next(j for j in state.jobs if j.name == "identity.cleanup")
+    ctx = JobContext(state.settings, state.session_factory, state.clock, state.keystore)
+    assert run_job(ctx, job, holder="test", force=True) is not None
+    html = client.get("/").text
+    assert "成功（" in html
 
 
 def test_home_page_still_renders_without_a_database(client: TestClient) -> None:

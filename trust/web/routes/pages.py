@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from trust import __version__
+from trust.jobs.schedule import job_states
 from trust.web.openapi_export import export_openapi
 from trust.web.status import crypto_backend_name, log_status, readiness
 
@@ -23,11 +24,36 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 
 _BEIJING: Final = timezone(timedelta(hours=8), "CST")
+#: key, name, summary, and the pages people start from (label, path).
 _CAPABILITIES: Final = (
-    ("identity", "统一身份认证", "OpenID Connect 登录、实名认证等级与单点登出"),
-    ("seals", "电子印章", "印章制作、盖章与验章（GB/T 38540）"),
-    ("licences", "电子证照", "证照签发、亮证与核验码查验"),
-    ("archive", "电子档案", "办件归档、四性检测与长期保存"),
+    (
+        "identity",
+        "统一身份认证",
+        "OpenID Connect 登录、实名认证等级与单点登出",
+        (("我的账户", "/account"), ("登录会话", "/account/sessions")),
+    ),
+    (
+        "seals",
+        "电子印章",
+        "印章制作、盖章与验章（GB/T 38540）",
+        (("验章（任何人）", "/seals/verify"), ("印章管理", "/seals/manage")),
+    ),
+    (
+        "licences",
+        "电子证照",
+        "证照签发、亮证与核验码查验",
+        (
+            ("证照核验", "/licences/verify"),
+            ("我的证照", "/licences/mine"),
+            ("发证管理", "/licences/manage"),
+        ),
+    ),
+    (
+        "archive",
+        "电子档案",
+        "办件归档、四性检测与长期保存",
+        (("档案检索", "/archive"),),
+    ),
 )
 
 
@@ -37,6 +63,16 @@ class Capability:
     name: str
     summary: str
     available: bool
+    pages: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class JobLine:
+    name: str
+    description: str
+    every: str
+    last: str
+    ok: bool | None  # None: not run yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +84,38 @@ class Link:
 
 def _capabilities() -> list[Capability]:
     return [
-        Capability(key, name, summary, importlib.util.find_spec(f"{key}.api") is not None)
-        for key, name, summary in _CAPABILITIES
+        Capability(key, name, summary, importlib.util.find_spec(f"{key}.api") is not None, pages)
+        for key, name, summary, pages in _CAPABILITIES
     ]
+
+
+def _every(seconds: int | None) -> str:
+    if seconds is None:
+        return "已停用"
+    for unit, label in ((86400, "天"), (3600, "小时"), (60, "分钟")):
+        if seconds >= unit and seconds % unit == 0:
+            return f"每 {seconds // unit} {label}"
+    return f"每 {seconds} 秒"
+
+
+def _jobs(request: Request) -> list[JobLine]:
+    """The periodic jobs and their last outcome; empty if the schedule cannot be read."""
+    state = request.app.state
+    try:
+        with state.session_factory() as session:
+            states = job_states(
+                session, settings=state.settings, clock=state.clock, jobs=state.jobs
+            )
+    except Exception:  # the status block above already says the database is unavailable
+        return []
+    lines = []
+    for job in states:
+        outcome = {"ok": "成功", "failed": "失败", "running": "运行中"}.get(job.last_outcome)
+        when = _beijing(job.last_finished_at)
+        last = f"{outcome}（{when}）" if outcome and when else (outcome or "尚未运行")
+        ok = None if job.last_outcome in ("never", "running") else job.last_outcome == "ok"
+        lines.append(JobLine(job.name, job.description, _every(job.every_seconds), last, ok))
+    return lines
 
 
 def _find(schema: dict[str, Any], method: str, *needles: str) -> str | None:
@@ -93,6 +158,7 @@ def home(request: Request) -> Response:
         "log_time": _beijing(log.latest_checkpoint_time) if log else None,
         "capabilities": _capabilities(),
         "links": _service_links(request.app),
+        "jobs": _jobs(request),
     }
     return templates.TemplateResponse(request, "index.html", context)
 
