@@ -30,7 +30,7 @@ from identity.evidence import EvidenceKind, Outcome
 from identity.keying import IdentityKeys
 from identity.model import Evidence, Person, TotpCredential
 from identity.oidc_service_context import OidcContext
-from identity.oidc_service_sessions import SsoSessionView
+from identity.oidc_service_sessions import SsoSessionView, revoke_offline_grants
 from identity.pii import mask_phone
 from identity.proofing import EvidenceFact, derive_proofing_level
 from identity.records import ActingFor, AuthorisationRecord
@@ -407,4 +407,12 @@ def change_password_and_end_other_sessions(
             actor=f"person:{sso.person_id}",
             client_ip=client_ip,
         )
+    # Offline access (which outlives sessions) granted outside this browser ends too.
+    revoke_offline_grants(
+        session=session,
+        clock=clock,
+        person_id=sso.person_id,
+        reason="password_changed",
+        except_sid=sso.sid,
+    )
     return PasswordChangeDone(True, changed.reason, 0, len(others))

@@ -15,7 +15,9 @@ another person logs in on the same browser). In the caller's transaction it
    ended (``OFFLINE_SURVIVES``: RP-initiated logout, expiry, replaced by another login; OpenID
    Connect Back-Channel Logout 1.0 §2.7: "Refresh tokens issued with the offline_access
    property normally SHOULD NOT be revoked"). A deliberate end by the person (sessions page,
-   "log out everywhere"), an administrator or a password change revokes them too;
+   "log out everywhere"), an administrator or a password change revokes them too; ending
+   *every* session of a person so (``person_id`` without ``sids``) also revokes the offline
+   grants left from sessions that had ended before (``revoke_offline_grants``);
 2. queues one back-channel logout row per (ended session, client that received tokens in it and
    has a ``backchannel_logout_uri``) in the durable outbox (OpenID Connect Back-Channel Logout
    1.0 §2.7; ``identity.channels_model.BackchannelLogout``). The insert is idempotent: the
@@ -67,6 +69,7 @@ __all__ = [
     "grant_session",
     "is_offline_grant",
     "revoke_grants",
+    "revoke_offline_grants",
     "session_by_sid",
     "session_is_live",
     "touch_session",
@@ -248,6 +251,26 @@ def revoke_grants(
     return rows
 
 
+def revoke_offline_grants(
+    *,
+    session: Session,
+    clock: Clock,
+    person_id: str,
+    reason: str,
+    except_sid: str | None = None,
+) -> int:
+    """Revoke every live ``offline_access`` grant of a person - also those whose session has
+    long ended - except the ones issued in ``except_sid`` (the browser that asks, e.g. a
+    password change keeps its own session). Returns how many were revoked."""
+    stmt = select(OidcGrant.id, OidcGrant.scope).where(
+        OidcGrant.person_id == person_id, OidcGrant.revoked_at.is_(None)
+    )
+    if except_sid is not None:
+        stmt = stmt.where(or_(OidcGrant.sid.is_(None), OidcGrant.sid != except_sid))
+    ids = [gid for gid, scope in session.execute(stmt) if OFFLINE_SCOPE in scope.split()]
+    return len(revoke_grants(session=session, clock=clock, grant_ids=ids, reason=reason))
+
+
 def end_sessions(
     *,
     session: Session,
@@ -286,6 +309,8 @@ def end_sessions(
         clients = tuple(sorted({g.client_id for g in grants}))
         queued = _queue_backchannel(session, clock, ctx, row, clients, reason)
         ended.append(EndedSession(row.sid, row.person_id, clients, queued))
+    if sids is None and person_id is not None and reason not in OFFLINE_SURVIVES:
+        revoke_offline_grants(session=session, clock=clock, person_id=person_id, reason=reason)
     session.flush()
     _record(
         session, clock, ended, reason=reason, actor=actor, client_ip=client_ip, all_=sids is None

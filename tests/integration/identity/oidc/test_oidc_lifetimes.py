@@ -13,15 +13,18 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from identity.account_service import change_password_and_end_other_sessions
 from identity.channels_model import BackchannelLogout
+from identity.channels_service_logout import log_out_everywhere
 from identity.model import SecurityEvent
 from identity.oidc_model import OidcGrant, OidcSsoSession
 from identity.oidc_service_clients import RegisteredClient
 from identity.oidc_service_context import OidcContext
 from identity.oidc_service_resources import CleanupReport, cleanup
-from identity.oidc_service_sessions import end_sessions
+from identity.oidc_service_sessions import end_sessions, session_by_sid
 from identity.oidc_settings import load_oidc_settings
 from identity.records import PersonRecord
+from identity.throttle import Lockout
 from tests.integration.identity._factories import PASSWORD
 from tests.integration.identity.oidc import _rp
 from tests.integration.identity.oidc._agent import UserAgent
@@ -182,8 +185,8 @@ def test_offline_access_refresh_survives_the_session(live: Live, person: PersonR
     assert survived.json()["refresh_expires_in"] == 43200
     fresh_access = survived.json()["access_token"]
     assert _rp.userinfo(live.url, fresh_access).status_code == 200
-    # A deliberate end of a live session - here the person's "log out everywhere" after a
-    # new login - revokes the offline grants issued in it too.
+    # A deliberate end - here the person's "log out everywhere" after a new login - revokes
+    # offline grants too.
     _login(live, offline, agent, scope="openid offline_access")
     with live.db() as s, s.begin():
         ended = end_sessions(
@@ -201,9 +204,9 @@ def test_offline_access_refresh_survives_the_session(live: Live, person: PersonR
         ).all()
         new = [g for g in offline_grants if g.sid == ended[0].sid]
         assert [g.revoked_at is not None for g in new] == [True]
-        # The earlier offline grant belonged to the expired session, not to the one ended.
+        # "Everywhere" also means the offline grant left from the expired session.
         old = [g for g in offline_grants if g.sid == sid]
-        assert [g.revoked_at is None for g in old] == [True]
+        assert [g.revoke_reason for g in old] == ["self_all"]
 
 
 @pytest.mark.parametrize(
@@ -235,6 +238,59 @@ def test_which_session_ends_offline_access_survives(
     refreshed = _refresh(live, rp, tokens["refresh_token"])
     assert (refreshed.status_code == 200) is survives, refreshed.text
     assert (_rp.userinfo(live.url, tokens["access_token"]).status_code == 200) is survives
+
+
+def test_everywhere_also_ends_offline_access_of_sessions_ended_before(
+    live: Live, person: PersonRecord
+) -> None:
+    """Offline access outlives an RP-initiated logout. A password change (in another browser)
+    then revokes it - though its session had already ended - and keeps that browser's own;
+    an administrator's "log out everywhere" revokes the rest."""
+    rp = live.client("offline-all", redirect_uris=["http://127.0.0.1:9/oa"])
+    first, _ = _login(live, rp, scope="openid offline_access")
+    with live.db() as s, s.begin():
+        end_sessions(
+            session=s,
+            clock=live.clock,
+            ctx=_ctx(live),
+            sids=[_sid(live, first)],
+            reason="rp_logout",
+            actor="test",
+        )
+    survived = _refresh(live, rp, first["refresh_token"])
+    assert survived.status_code == 200, survived.text
+    second, _ = _login(live, rp, live.agent(), scope="openid offline_access")
+    with live.db() as s, s.begin():
+        sso = session_by_sid(session=s, clock=live.clock, sid=_sid(live, second))
+        assert sso is not None
+        done = change_password_and_end_other_sessions(
+            session=s,
+            clock=live.clock,
+            ctx=_ctx(live),
+            sso=sso,
+            current_password=PASSWORD,
+            new_password="another correct horse 2026",
+            lockout=Lockout(threshold=5, base_seconds=30, max_seconds=300),
+            client_ip=None,
+        )
+        assert done.ok
+    refused = _refresh(live, rp, survived.json()["refresh_token"])
+    assert refused.json()["error"] == "invalid_grant"
+    kept = _refresh(live, rp, second["refresh_token"])
+    assert kept.status_code == 200, kept.text
+    with live.db() as s, s.begin():
+        log_out_everywhere(
+            session=s,
+            clock=live.clock,
+            ctx=_ctx(live),
+            person_id=person.id,
+            reason="admin",
+            actor="staff:root",
+        )
+    assert _refresh(live, rp, kept.json()["refresh_token"]).json()["error"] == "invalid_grant"
+    with live.db() as s:
+        reasons = sorted(str(g.revoke_reason) for g in s.scalars(select(OidcGrant)).all())
+        assert reasons == ["logout", "password_changed"]
 
 
 def test_offline_refresh_follows_refresh_idle(live: Live, person: PersonRecord) -> None:
