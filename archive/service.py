@@ -59,6 +59,7 @@ from archive.service_catalogue import (
     existing_package,
     file_rows,
     metadata_text,
+    note_item_name,
     refusal,
     retention_end,
 )
@@ -350,6 +351,7 @@ class _Ingest:
         self.session.add(row)
         self.session.flush()
         self.session.add_all(file_rows(row.id, bag))
+        note_item_name(self.session, case.service_item.code, case.service_item.name)
         return row
 
     def _log(

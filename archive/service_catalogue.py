@@ -15,12 +15,20 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from archive.bag import WrittenBag
 from archive.case import Case
 from archive.checks_report import CheckItem, CheckOutcome, CheckReport, Dimension, item
-from archive.model import ArchiveCase, ArchiveFile, ArchivePackage, ArchiveServiceItem
+from archive.model import (
+    ArchiveCase,
+    ArchiveFile,
+    ArchiveItemName,
+    ArchivePackage,
+    ArchiveServiceItem,
+)
 from archive.service_errors import IngestRefused
 from archive.storage import hash_stream
 
@@ -31,6 +39,7 @@ __all__ = [
     "existing_package",
     "file_rows",
     "metadata_text",
+    "note_item_name",
     "refusal",
     "retention_end",
 ]
@@ -165,6 +174,16 @@ def metadata_text(case: Case, code: str) -> str:
     parts += [f"{lic.name} {lic.number}" for lic in case.licences]
     parts += [n.result or "" for n in case.nodes]
     return " ".join(p for p in parts if p)[:20000]
+
+
+def note_item_name(session: Session, code: str, name: str) -> None:
+    """Remember the (item code, name) pair for the item-name search; a pair already there (or
+    being added by a concurrent ingest) is left alone, without an error or a savepoint."""
+    values = {"item_code": code, "item_name": name}
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(pg_insert(ArchiveItemName).values(values).on_conflict_do_nothing())
+    else:
+        session.execute(sqlite_insert(ArchiveItemName).values(values).on_conflict_do_nothing())
 
 
 def file_rows(package_id: str, bag: WrittenBag) -> list[ArchiveFile]:
