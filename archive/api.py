@@ -54,6 +54,7 @@ from archive.schemas import (
     UploadCreate,
     UploadRead,
 )
+from archive.search import MAX_OFFSET
 from archive.service import ingest_case
 from archive.service_records import PackageRecord, find_package_row, package_record
 from archive.service_tools import archive_store, archive_tools, transfers_root, uploads_root
@@ -259,7 +260,8 @@ def search_cases(
     date_to: date | None = None,
     text: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    after: Annotated[str | None, Query(max_length=60, description="上一页返回的 next 游标")] = None,
     purpose: Annotated[str, Query(min_length=1, max_length=200)] = "档案检索",
 ) -> PackagePage:
     _read(principal)
@@ -278,9 +280,15 @@ def search_cases(
             text=text,
             limit=limit,
             offset=offset,
+            after=after,
         ),
     )
-    return PackagePage(total=result.total, items=[_package(r) for r in result.items])
+    return PackagePage(
+        total=result.total,
+        items=[_package(r) for r in result.items],
+        total_capped=result.total_capped,
+        next=result.next,
+    )
 
 
 @router.get(
@@ -311,6 +319,7 @@ def get_case(
         "files": list(view.files),
         "seals": list(view.seals),
         "report_verdict": view.report.get("verdict"),
+        "versions": [v.to_dict() for v in view.versions],
     }
 
 

@@ -36,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 import trust.web
 from archive import preservation, retrieval
 from archive.retrieval import SearchQuery
+from archive.search import SUBSTRING_MIN
 from archive.service_records import find_package_row
 from archive.service_tools import archive_store, archive_tools
 from seals.api_pages import STAFF_COOKIE, csrf_for
@@ -207,6 +208,7 @@ def search_page(
     date_from: Annotated[str | None, Query(max_length=10)] = None,
     date_to: Annotated[str | None, Query(max_length=10)] = None,
     text: Annotated[str | None, Query(max_length=200)] = None,
+    after: Annotated[str | None, Query(max_length=60)] = None,
     purpose: Purpose = None,
     t: LinkToken = None,
 ) -> Response:
@@ -224,28 +226,40 @@ def search_page(
         "purpose": purpose or DEFAULT_PURPOSE,
     }
     confirmed = _confirmed(request, t, purpose)
+    page: dict[str, Any] = {"staff": gate, "form": form, "result": None, "min_chars": SUBSTRING_MIN}
     if confirmed is None:  # the empty form: nothing searched, nothing recorded
-        return _render(request, "archive/search.html", staff=gate, form=form, result=None)
-    try:
+        return _render(request, "archive/search.html", **page)
+    try:  # a refused query (too short, bad cursor) is shown on the form and not recorded
+        result = retrieval.search(
+            session=session,
+            query=SearchQuery(
+                case_number=_none_if_blank(case_number),
+                archival_code=_none_if_blank(archival_code),
+                applicant=_none_if_blank(applicant),
+                item=_none_if_blank(item),
+                date_from=_day(date_from),
+                date_to=_day(date_to),
+                text=_none_if_blank(text),
+                limit=50,
+                after=_none_if_blank(after),
+            ),
+        )
         retrieval.record_access(
             session=session, clock=clock, actor=gate.actor, action="search", purpose=confirmed
         )
     except TrustError as exc:
-        return _error(request, gate, exc)
-    result = retrieval.search(
-        session=session,
-        query=SearchQuery(
-            case_number=_none_if_blank(case_number),
-            archival_code=_none_if_blank(archival_code),
-            applicant=_none_if_blank(applicant),
-            item=_none_if_blank(item),
-            date_from=_day(date_from),
-            date_to=_day(date_to),
-            text=_none_if_blank(text),
-            limit=50,
-        ),
+        if exc.http_status >= 500:
+            raise
+        return _render(request, "archive/search.html", 400, **page, error=exc.detail)
+    first = urlencode({k: v for k, v in form.items() if v})
+    return _render(
+        request,
+        "archive/search.html",
+        **{**page, "result": result},
+        first_query=first,
+        next_query=f"{first}&{urlencode({'after': result.next})}" if result.next else None,
+        paged=bool(after),
     )
-    return _render(request, "archive/search.html", staff=gate, form=form, result=result)
 
 
 # --------------------------------------------------------------------------- case views

@@ -13,17 +13,24 @@ import json
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archive.bag import StoredBagSource, export_bag
 from archive.model import ArchiveAccess, ArchiveFile, ArchivePackage
+from archive.search import SearchQuery, SearchResult, search
 from archive.service_errors import PackageNotFound
-from archive.service_records import PackageRecord, find_package_row, package_record, stored_bag
+from archive.service_records import (
+    PackageRecord,
+    VersionRecord,
+    case_versions,
+    find_package_row,
+    package_record,
+    stored_bag,
+)
 from archive.storage import CHUNK_SIZE, BlobStore
 from trust.clock import Clock
 from trust.errors import InvalidInput
@@ -46,7 +53,6 @@ __all__ = [
 ]
 
 ORIGINALS: Final = "data/representations/original/data/"
-MAX_PAGE: Final = 200
 
 
 def record_access(
@@ -76,64 +82,6 @@ def record_access(
 
 
 @dataclass(frozen=True, slots=True)
-class SearchQuery:
-    case_number: str | None = None
-    archival_code: str | None = None
-    applicant: str | None = None
-    item: str | None = None  # service item code or a part of its name
-    date_from: date | None = None  # 办结 date range
-    date_to: date | None = None
-    text: str | None = None  # any part of the metadata text
-    status: str | None = None
-    limit: int = 20
-    offset: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class SearchResult:
-    total: int
-    items: tuple[PackageRecord, ...]
-
-
-def _like(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def search(*, session: Session, query: SearchQuery) -> SearchResult:
-    """Catalogue search; every given criterion must hold. Newest 办结 first."""
-    conditions: list[Any] = []
-    p = ArchivePackage
-    if query.case_number:
-        conditions.append(p.case_number == query.case_number.strip())
-    if query.archival_code:
-        conditions.append(p.archival_code == query.archival_code.strip())
-    if query.applicant:
-        conditions.append(p.applicant_name.like(_like(query.applicant.strip()), escape="\\"))
-    if query.item:
-        it = query.item.strip()
-        conditions.append((p.item_code == it) | p.item_name.like(_like(it), escape="\\"))
-    if query.date_from:
-        conditions.append(p.closed_on >= query.date_from)
-    if query.date_to:
-        conditions.append(p.closed_on <= query.date_to)
-    if query.text:
-        conditions.append(p.metadata_text.like(_like(query.text.strip()), escape="\\"))
-    if query.status:
-        conditions.append(p.status == query.status)
-    limit = max(1, min(query.limit, MAX_PAGE))
-    total = session.scalar(select(func.count()).select_from(p).where(*conditions)) or 0
-    rows = session.scalars(
-        select(p)
-        .where(*conditions)
-        .order_by(p.closed_on.desc(), p.id)
-        .limit(limit)
-        .offset(max(0, query.offset))
-    ).all()
-    return SearchResult(total, tuple(package_record(r) for r in rows))
-
-
-@dataclass(frozen=True, slots=True)
 class CaseView:
     package: PackageRecord
     case: dict[str, Any]  # the archived case.json
@@ -142,6 +90,8 @@ class CaseView:
     timeline: tuple[dict[str, Any], ...]
     files: tuple[dict[str, Any], ...]  # path, size, sm3, title for originals
     seals: tuple[dict[str, Any], ...]  # subject, index, kind, verdict
+    #: every archived version of the case (this one included), oldest first
+    versions: tuple[VersionRecord, ...] = ()
 
 
 def _json_at(session: Session, store: BlobStore, package_id: str, path: str) -> dict[str, Any]:
@@ -191,6 +141,7 @@ def case_view(
         timeline=tuple(case.get("nodes", [])),
         files=tuple(files),
         seals=tuple(report.get("seals", [])),
+        versions=case_versions(session, row.case_number),
     )
 
 

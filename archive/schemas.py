@@ -87,8 +87,14 @@ class IngestRead(BaseModel):
 
 
 class PackagePage(BaseModel):
-    total: int
+    total: int = Field(description="匹配的档案数；检索时最多计数到 1000")
     items: list[PackageRead]
+    total_capped: bool = Field(
+        default=False, description="true：匹配数超过 total（计数到上限即停止）"
+    )
+    next: str | None = Field(
+        default=None, description="下一页游标（作为 after 参数传回）；最后一页为 null"
+    )
 
 
 class DisposalCreate(_In):

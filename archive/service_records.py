@@ -15,7 +15,14 @@ from archive.bag import StoredBag
 from archive.model import ArchivePackage
 from archive.service_errors import PackageNotFound
 
-__all__ = ["PackageRecord", "find_package_row", "package_record", "stored_bag"]
+__all__ = [
+    "PackageRecord",
+    "VersionRecord",
+    "case_versions",
+    "find_package_row",
+    "package_record",
+    "stored_bag",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,44 @@ def package_record(row: ArchivePackage) -> PackageRecord:
         file_count=row.file_count,
         total_bytes=row.total_bytes,
         signer_key_id=row.signer_key_id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    """One archived version of a case (earchive spec §7.1: AIP id = 档号 + "/v" + n)."""
+
+    version: int
+    id: str
+    ref: str  # 档号/v<n>
+    ingested_at: datetime
+    root_sm3: str
+    status: str
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ingested_at"] = self.ingested_at.isoformat()
+        return out
+
+
+def case_versions(session: Session, case_number: str) -> tuple[VersionRecord, ...]:
+    """Every archived version of a case, oldest first (disposed ones included, marked so)."""
+    p = ArchivePackage
+    rows = session.execute(
+        select(p.version, p.id, p.archival_code, p.ingested_at, p.root_sm3, p.status)
+        .where(p.case_number == case_number)
+        .order_by(p.version)
+    )
+    return tuple(
+        VersionRecord(
+            version=r.version,
+            id=r.id,
+            ref=f"{r.archival_code}/v{r.version}",
+            ingested_at=r.ingested_at,
+            root_sm3=r.root_sm3,
+            status=r.status,
+        )
+        for r in rows
     )
 
 

@@ -16,7 +16,7 @@ import stat
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,9 +51,25 @@ class Seeded:
     jpg_object: Path
     database: str
     decision_pdf: bytes
+    #: a second case archived in two versions: its 档号 and the two package ids
+    versioned: tuple[str, str, str]
 
 
-def _seed(base: Path) -> tuple[Path, str, str, str, Path]:
+VERSIONED_CASE = "SP20260601-000777"
+
+
+def _versioned(version: int) -> Callable[[dict[str, Any]], None]:
+    def mutate(case: dict[str, Any]) -> None:
+        case["case_number"] = VERSIONED_CASE
+        case["version"] = version
+        case["archival_code"] = None
+        case["applicant"]["name"] = "演示餐饮管理有限公司"
+        case["decision"]["number"] = "某审批许决字〔2026〕777号"
+
+    return mutate
+
+
+def _seed(base: Path) -> tuple[Path, str, str, str, Path, tuple[str, str, str]]:
     data_dir = base / "var"
     settings = load_settings(
         environ={},
@@ -78,23 +94,40 @@ def _seed(base: Path) -> tuple[Path, str, str, str, Path]:
             source=folder,
             actor="seed",
         )
+    versions = []
+    for n in (1, 2):
+        with sessions() as s, s.begin():
+            versions.append(
+                ingest_case(
+                    session=s,
+                    clock=clock,
+                    keystore=keystore,
+                    tools=archive_tools(session=s, settings=settings),
+                    source=write_case(base / f"versioned-{n}", mutate=_versioned(n)).path,
+                    actor="seed",
+                ).package
+            )
+    versioned = (versions[0].archival_code, versions[0].id, versions[1].id)
     from sqlalchemy import select
 
     from archive.model import ArchiveFile
 
     with sessions() as s:
         row = s.scalars(
-            select(ArchiveFile).where(ArchiveFile.path.like("%0002-营业执照.jpg"))
+            select(ArchiveFile).where(
+                ArchiveFile.package_id == done.package.id,
+                ArchiveFile.path.like("%0002-营业执照.jpg"),
+            )
         ).one()
         jpg = archive_store(settings).path_of(row.sm3)
     engine.dispose()
-    return data_dir, archivist.token, done.package.archival_code, done.package.id, jpg
+    return data_dir, archivist.token, done.package.archival_code, done.package.id, jpg, versioned
 
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     base = tmp_path_factory.mktemp("archive-pages")
-    data_dir, token, code, package_id, jpg = _seed(base)
+    data_dir, token, code, package_id, jpg, versioned = _seed(base)
     database = f"sqlite:///{(data_dir / 'trust.db').resolve()}"
     decision = (base / "case" / "files" / "0006-准予许可决定书.pdf").read_bytes()
     port = _free_port()
@@ -104,6 +137,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         "TRUST_DATA_DIR": str(data_dir),
         "TRUST_MASTER_KEY": TEST_MASTER_KEY,
         "PYTHONPATH": str(REPO_ROOT),
+        # no periodic jobs: the fixity sweep would check the package before the test does
+        "TRUST_SCHEDULER": "false",
     }
     env.pop("TRUST_DATABASE_URL", None)
     env.pop("TRUST_CONFIG", None)
@@ -113,7 +148,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, proc)
-        yield Seeded(url, token, code, package_id, jpg, database, decision)
+        yield Seeded(url, token, code, package_id, jpg, database, decision, versioned)
     finally:
         proc.terminate()
         try:
@@ -158,7 +193,7 @@ def test_search_view_download_report_and_fixity(page: Any, seeded: Seeded, artif
     assert page.locator("h1").inner_text() == "档案检索"
     assert "检索结果" not in page.locator("main").inner_text()  # nothing searched yet
     assert len(_accesses(seeded)) == before
-    page.fill("#applicant", "科技")
+    page.fill("#applicant", "科技有限")
     page.fill("#purpose", "行政复议调卷")
     with page.expect_navigation():
         page.get_by_role("button", name="检索").click()
@@ -270,3 +305,62 @@ def test_a_forged_fixity_form_is_refused(page: Any, seeded: Seeded) -> None:
         f"{seeded.url}/archive/view/{seeded.package_id}/fixity", form={"csrf": "forged"}
     )
     assert response.status == 403
+
+
+def test_the_case_page_lists_every_version_and_links_to_each(page: Any, seeded: Seeded) -> None:
+    code, v1, v2 = seeded.versioned
+    _login(page, seeded)
+    page.goto(seeded.url + "/archive")
+    page.fill("#case_number", VERSIONED_CASE)
+    page.fill("#purpose", "核对各版本")
+    with page.expect_navigation():
+        page.get_by_role("button", name="检索").click()
+    assert "共 2 件" in page.locator("main").inner_text()
+    with page.expect_navigation():
+        page.locator(f"a[href^='/archive/view/{v2}?']").click()
+    versions = page.locator("table.archive-versions")
+    assert "（第 2 版）" in page.locator("table.archive-meta").inner_text()
+    assert versions.locator("tbody tr").count() == 2
+    current = versions.locator("a[aria-current='page']")
+    assert (current.inner_text(), current.get_attribute("href").split("?")[0]) == (
+        "版本 2",
+        f"/archive/view/{v2}",
+    )
+    assert "（当前查看）" in versions.locator("tbody tr").nth(1).inner_text()
+    times = versions.locator("tbody tr td:nth-child(2)").all_inner_texts()
+    assert len(times) == 2
+    assert all(t.startswith("20") for t in times), times
+
+    with page.expect_navigation():
+        versions.get_by_role("link", name="版本 1").click()
+    assert page.locator("h1").inner_text() == f"档案详情：{code}"
+    assert page.url.split("?")[0].endswith(f"/archive/view/{v1}")
+    assert "（第 1 版）" in page.locator("table.archive-meta").inner_text()
+    assert versions.locator("a[aria-current='page']").inner_text() == "版本 1"
+    assert (
+        page.locator("table.archive-versions tbody tr td:nth-child(2)").all_inner_texts() == times
+    )
+    with page.expect_navigation():
+        versions.get_by_role("link", name="版本 2").click()
+    assert page.url.split("?")[0].endswith(f"/archive/view/{v2}")
+    assert "利用目的：核对各版本" in page.locator("main").inner_text()
+
+
+def test_a_short_text_query_is_explained_on_the_form(page: Any, seeded: Seeded) -> None:
+    _login(page, seeded)
+    before = len(_accesses(seeded))
+    page.goto(seeded.url + "/archive")
+    assert "至少 3 个字" in page.locator("#text-hint").inner_text()
+    page.fill("#applicant", "演示")  # 2 characters: the start of the name
+    page.fill("#purpose", "查找")
+    with page.expect_navigation():
+        page.get_by_role("button", name="检索").click()
+    assert "共 2 件" in page.locator("main").inner_text()
+    page.goto(
+        seeded.url
+        + "/archive?text=%E8%AE%B8&purpose=x&t="
+        + page.locator("input[name=t]").get_attribute("value")
+    )
+    assert page.get_by_role("alert").inner_text() == "元数据全文检索至少需要 3 个字"
+    assert "检索结果" not in page.locator("main").inner_text()
+    assert [a for a, _ in _accesses(seeded)[before:]] == ["search"]  # the refused one is not

@@ -341,8 +341,9 @@ def export_cmd(ctx: CliContext, ref: str, out: Path, purpose: str, quiet: bool) 
 @click.option("--item")
 @click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]))
-@click.option("--text")
+@click.option("--text", help="A part of the metadata text (3 characters or more)")
 @click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--after", help="The cursor of the next page (printed after a page)")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handle_errors
@@ -356,9 +357,10 @@ def search_cmd(
     date_to: Any,
     text: str | None,
     limit: int,
+    after: str | None,
     as_json: bool,
 ) -> None:
-    """Search the catalogue."""
+    """Search the catalogue (applicant: 3+ characters match anywhere, 1-2 the start)."""
     query = SearchQuery(
         case_number=case_number,
         archival_code=archival_code,
@@ -368,15 +370,25 @@ def search_cmd(
         date_to=date_to.date() if date_to else None,
         text=text,
         limit=limit,
+        after=after,
     )
     with ctx.transaction() as session:
         result = retrieval.search(session=session, query=query)
     if as_json:
-        echo_json({"total": result.total, "items": [r.to_dict() for r in result.items]})
+        echo_json(
+            {
+                "total": result.total,
+                "total_capped": result.total_capped,
+                "next": result.next,
+                "items": [r.to_dict() for r in result.items],
+            }
+        )
         return
-    click.echo(f"共 {result.total} 件")
+    click.echo(f"超过 {result.total:,} 件" if result.total_capped else f"共 {result.total:,} 件")
     for r in result.items:
         click.echo(f"{r.archival_code}  {r.case_number} v{r.version}  {r.item_name}  {r.closed_on}")
+    if result.next:
+        click.echo(f"下一页：--after {result.next}")
 
 
 @archive_group.command("items")

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive.bag import DirectoryBagSource, validate_bag
-from archive.model import ArchivePackage, ArchiveUpload
+from archive.model import ArchiveAccess, ArchivePackage, ArchiveUpload
 from archive.service_tools import archive_store, uploads_root
 from keys.software import SoftwareKeyStore
 from tests.api._support import TestClient
@@ -195,7 +195,7 @@ def test_search_view_download_fixity_and_disposal(
     created = api.submit(api.upload(api.zipped())).json()["package"]
     ref = created["id"]
     h = api.auditor.headers
-    found = api.client.get("/archive/cases", params={"applicant": "科技"}, headers=h).json()
+    found = api.client.get("/archive/cases", params={"applicant": "科技有限"}, headers=h).json()
     assert found["total"] == 1
     assert found["items"][0]["id"] == ref
     no_purpose = api.client.get(f"/archive/cases/{ref}", headers=h)
@@ -203,6 +203,11 @@ def test_search_view_download_fixity_and_disposal(
     view = api.client.get(f"/archive/cases/{ref}", params={"purpose": "审计抽查"}, headers=h)
     assert view.status_code == 200
     assert view.json()["case"]["case_number"] == "SP20260510-000123"
+    assert [(v["version"], v["id"], v["ref"], v["status"]) for v in view.json()["versions"]] == [
+        (1, ref, f"{created['archival_code']}/v1", "active")
+    ]
+    assert view.json()["versions"][0]["ingested_at"] == view.json()["package"]["ingested_at"]
+    assert (found["total_capped"], found["next"]) == (False, None)
     f = api.client.get(
         f"/archive/cases/{ref}/files/0006-准予许可决定书.pdf", params={"purpose": "核对"}, headers=h
     )
@@ -258,6 +263,23 @@ def test_search_view_download_fixity_and_disposal(
     gone = api.client.get(f"/archive/cases/{ref}", params={"purpose": "x"}, headers=h)
     assert gone.status_code == 404
     assert gone.json()["code"] == "archive.not_found"
+
+
+def test_search_problems_are_problem_json_and_record_no_access(
+    api: Api, db: sessionmaker[Session]
+) -> None:
+    h = api.auditor.headers
+    short = api.client.get("/archive/cases", params={"text": "许可"}, headers=h)
+    assert short.status_code == 400
+    assert short.json()["code"] == "archive.search_too_short"
+    cursor = api.client.get("/archive/cases", params={"after": "yesterday"}, headers=h)
+    assert (cursor.status_code, cursor.json()["code"]) == (400, "archive.bad_cursor")
+    deep = api.client.get("/archive/cases", params={"offset": 1001}, headers=h)
+    assert deep.status_code == 422
+    with db() as s:
+        assert s.scalars(select(ArchiveAccess)).all() == []  # rolled back with the search
+    ok = api.client.get("/archive/cases", params={"text": "许可证"}, headers=h)
+    assert ok.json() == {"total": 0, "items": [], "total_capped": False, "next": None}
 
 
 def test_transfer_download_and_receipt(api: Api, tmp_path: Path) -> None:

@@ -100,7 +100,7 @@ def test_ingest_fixity_export_search(ready: CliContext, tmp_path: Path) -> None:
 
     bagit.Bag(str(exported)).validate()
 
-    found = json.loads(_run(ready, "archive", "search", "--applicant", "科技", "--json").output)
+    found = json.loads(_run(ready, "archive", "search", "--applicant", "科技有限", "--json").output)
     assert [i["archival_code"] for i in found["items"]] == [answer["archival_code"]]
 
     with ready.sessions() as s:

@@ -51,13 +51,56 @@ def test_search_by_each_criterion(world: ArchiveWorld) -> None:
     assert _search(world) == sorted([a, b])
     assert _search(world, case_number="SP20260510-000123") == [a]
     assert _search(world, archival_code=b) == [b]
-    assert _search(world, applicant="餐饮") == [b]
+    assert _search(world, applicant="餐饮管理") == [b]  # 3+ characters: anywhere in the name
     assert _search(world, item="000123456789-XK-0001") == sorted([a, b])
-    assert _search(world, item="食品经营") == sorted([a, b])
+    assert _search(world, item="食品经营") == sorted([a, b])  # by the names seen at ingest
+    assert _search(world, item="不存在的事项") == []
     assert _search(world, date_from=date(2026, 6, 1)) == [b]
     assert _search(world, date_to=date(2026, 5, 31)) == [a]
     assert _search(world, text="〔2026〕200号") == [b]
     assert _search(world, text="100%") == []  # LIKE wildcards are literal
+    assert _search(world, applicant="另一家", text="200号", date_from=date(2026, 6, 1)) == [b]
+
+
+def test_short_queries_match_the_start_of_a_name_or_are_refused(world: ArchiveWorld) -> None:
+    """A trigram index cannot serve 1-2 characters: the applicant then matches the start of
+    the name (a person's name, exactly or as a prefix), and metadata text is refused."""
+    _a, b = _two_cases(world)
+    assert _search(world, applicant="另一") == [b]
+    assert _search(world, applicant="餐饮") == []  # inside the name, not at its start
+    assert _search(world, item="食品") != []  # item names come from a small table: any length
+    for short in ("20", "号", " 号 "):
+        with pytest.raises(InvalidInput) as err:
+            _search(world, text=short)
+        assert err.value.code == "archive.search_too_short"
+
+
+def test_the_case_view_lists_every_version(world: ArchiveWorld) -> None:
+    v1 = world.ingest(world.case("v1").path)
+
+    def second(case: dict[str, Any]) -> None:
+        case["version"] = 2
+        case["archival_code"] = None
+
+    v2 = world.ingest(world.case("v2", mutate=second).path)
+    code = v1.package.archival_code
+    for ref in (code, f"{code}/v1", v2.package.id):
+        with world.db() as s, s.begin():
+            view = retrieval.case_view(
+                session=s,
+                clock=world.clock,
+                store=world.tools_store(),
+                ref=ref,
+                actor="u",
+                purpose="核对版本",
+            )
+        assert [(v.version, v.id, v.ref) for v in view.versions] == [
+            (1, v1.package.id, f"{code}/v1"),
+            (2, v2.package.id, f"{code}/v2"),
+        ]
+        assert [v.root_sm3 for v in view.versions] == [v1.package.root_sm3, v2.package.root_sm3]
+        assert all(v.ingested_at == world.clock.now() for v in view.versions)
+    assert view.package.version == 2
 
 
 def test_case_view_and_the_access_register(world: ArchiveWorld) -> None:
