@@ -307,7 +307,9 @@ def test_a_forged_fixity_form_is_refused(page: Any, seeded: Seeded) -> None:
     assert response.status == 403
 
 
-def test_the_case_page_lists_every_version_and_links_to_each(page: Any, seeded: Seeded) -> None:
+def test_the_case_page_lists_every_version_and_links_to_each(
+    page: Any, seeded: Seeded, artifacts: Path
+) -> None:
     code, v1, v2 = seeded.versioned
     _login(page, seeded)
     page.goto(seeded.url + "/archive")
@@ -330,6 +332,7 @@ def test_the_case_page_lists_every_version_and_links_to_each(page: Any, seeded: 
     times = versions.locator("tbody tr td:nth-child(2)").all_inner_texts()
     assert len(times) == 2
     assert all(t.startswith("20") for t in times), times
+    page.screenshot(path=str(artifacts / "archive_versions.png"), full_page=True)
 
     with page.expect_navigation():
         versions.get_by_role("link", name="版本 1").click()
@@ -346,7 +349,9 @@ def test_the_case_page_lists_every_version_and_links_to_each(page: Any, seeded: 
     assert "利用目的：核对各版本" in page.locator("main").inner_text()
 
 
-def test_a_short_text_query_is_explained_on_the_form(page: Any, seeded: Seeded) -> None:
+def test_a_short_text_query_is_explained_on_the_form(
+    page: Any, seeded: Seeded, artifacts: Path
+) -> None:
     _login(page, seeded)
     before = len(_accesses(seeded))
     page.goto(seeded.url + "/archive")
@@ -362,5 +367,6 @@ def test_a_short_text_query_is_explained_on_the_form(page: Any, seeded: Seeded) 
         + page.locator("input[name=t]").get_attribute("value")
     )
     assert page.get_by_role("alert").inner_text() == "元数据全文检索至少需要 3 个字"
+    page.screenshot(path=str(artifacts / "archive_search_too_short.png"), full_page=True)
     assert "检索结果" not in page.locator("main").inner_text()
     assert [a for a, _ in _accesses(seeded)[before:]] == ["search"]  # the refused one is not
