@@ -585,50 +585,102 @@ def _search_queries(n: int, rng: Any) -> dict[str, Callable[[], Any]]:
     }
 
 
+def _percentiles(times: list[float]) -> tuple[float, float]:
+    ordered = sorted(times)
+    return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, len(ordered) * 99 // 100)]
+
+
 def _latencies(
-    sessions: Any, queries: dict[str, Callable[[], Any]], samples: int
-) -> dict[str, tuple[float, float]]:
-    """Criterion -> (p50, p99) in ms; each sample is one ``search`` (page + capped count) in
-    its own session, as a request would run it. A cursor query first fetches page 1 (not
-    timed) to get its cursor."""
+    catalogues: list[tuple[Any, dict[str, Callable[[], Any]]]], samples: int
+) -> dict[str, list[tuple[float, float]]]:
+    """Criterion -> (p50, p99) in ms per catalogue. Each sample is one ``search`` (capped keys
+    + page) in its own session, as a request runs it; the catalogues take turns sample by
+    sample, so that the load of a shared machine falls on both alike. A cursor query first
+    fetches page 1 (not timed) to get its cursor; the first tenth of the samples only warms."""
     from archive.retrieval import search
 
-    out: dict[str, tuple[float, float]] = {}
-    for label, make in queries.items():
-        times: list[float] = []
-        found = 0
-        for k in range(samples + samples // 10):  # the first tenth warms caches and plans
-            query = make()
-            if "cursor" in label:
+    out: dict[str, list[tuple[float, float]]] = {}
+    for label in catalogues[0][1]:
+        times: list[list[float]] = [[] for _ in catalogues]
+        found = [0 for _ in catalogues]
+        for k in range(samples + samples // 10):
+            for n, (sessions, queries) in enumerate(catalogues):
+                query = queries[label]()
+                if "cursor" in label:
+                    with sessions() as s:
+                        query = replace(query, after=search(session=s, query=query).next)
+                started = time.perf_counter()
                 with sessions() as s:
-                    query = replace(query, after=search(session=s, query=query).next)
-            started = time.perf_counter()
-            with sessions() as s:
-                result = search(session=s, query=query)
-            elapsed = (time.perf_counter() - started) * 1000
-            found += bool(result.items)
-            if k >= samples // 10:
-                times.append(elapsed)
-        if found < samples // 2:
+                    result = search(session=s, query=query)
+                elapsed = (time.perf_counter() - started) * 1000
+                found[n] += bool(result.items)
+                if k >= samples // 10:
+                    times[n].append(elapsed)
+        if min(found) < samples // 2:
             raise RuntimeError(f"bench search {label!r} found nothing too often ({found})")
-        times.sort()
-        out[label] = (times[len(times) // 2], times[min(len(times) - 1, len(times) * 99 // 100)])
+        out[label] = [_percentiles(t) for t in times]
     return out
+
+
+def _load_catalogue(url: str, schema: str, count: int) -> tuple[Any, float, float]:
+    """A catalogue of ``count`` cases in its own schema: tables from the models, secondary
+    indexes dropped, rows COPYed, indexes rebuilt, VACUUM ANALYZE. Returns the engine and the
+    seconds of COPY and of index building."""
+    from sqlalchemy import Table, insert, text
+
+    from archive.model import ArchiveCase, ArchiveItemName, ArchivePackage
+    from trust.db import make_engine
+
+    admin = make_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    engine = make_engine(url, search_path=schema)
+    tables = [
+        cast(Table, model.__table__) for model in (ArchiveCase, ArchivePackage, ArchiveItemName)
+    ]
+    ArchivePackage.metadata.create_all(engine, tables=tables)
+    secondary = list(tables[1].indexes)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(ArchiveItemName),
+            [
+                {"item_code": f"000123456789-XK-{k:04d}", "item_name": name}
+                for k, name in enumerate(_ITEM_NAMES)
+            ],
+        )
+        for ix in secondary:
+            ix.drop(conn)
+    raw = engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        assert driver is not None
+        started = time.perf_counter()
+        _copy_cases(driver, 0, count)
+        copied = time.perf_counter() - started
+    finally:
+        raw.close()
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+        for ix in secondary:
+            ix.create(conn)
+    indexed = time.perf_counter() - started
+    _vacuum(engine)
+    return engine, copied, indexed
 
 
 def _search_rows(quick: bool) -> list[dict[str, Any]]:
     """Catalogue search latency (``archive.search``) on PostgreSQL with 10 thousand and with
-    1 million cases (quick: 100 thousand), in a private database: rows COPYed in (the second
-    load with the secondary indexes dropped and rebuilt, as a bulk load would), ANALYZEd, then
-    each criterion timed over many random probes. Rows give p50 and p99 at the large size,
-    with the small size as the peer and ratio = large / small (1.0: size does not matter)."""
+    1 million cases (quick: 100 thousand), side by side in one private database (a schema
+    each; rows COPYed with the secondary indexes dropped, then rebuilt, as a bulk load would;
+    VACUUM ANALYZE), then each criterion timed over many random probes, the two catalogues
+    taking turns. Rows give p50 and p99 at the large size, with the small size as the peer and
+    ratio = large / small (1.0: the catalogue size does not matter)."""
     import random
 
-    from sqlalchemy import Table, insert
-
-    from archive.model import ArchiveCase, ArchiveItemName, ArchivePackage
     from bench.http_load import postgres_base_url, private_postgres_database
-    from trust.db import make_engine, session_factory
+    from trust.db import session_factory
 
     server = postgres_base_url()
     if server is None:
@@ -637,69 +689,30 @@ def _search_rows(quick: bool) -> list[dict[str, Any]]:
     samples = 60 if quick else 200
     rng = random.Random(20261122)
     with private_postgres_database(server) as url:
-        engine = make_engine(url)
-        tables = [
-            cast(Table, model.__table__) for model in (ArchiveCase, ArchivePackage, ArchiveItemName)
-        ]
-        ArchivePackage.metadata.create_all(engine, tables=tables)
-        with engine.begin() as conn:
-            conn.execute(
-                insert(ArchiveItemName),
-                [
-                    {"item_code": f"000123456789-XK-{k:04d}", "item_name": name}
-                    for k, name in enumerate(_ITEM_NAMES)
-                ],
-            )
-        sessions = session_factory(engine)
-        raw = engine.raw_connection()
-        try:
-            driver = raw.driver_connection
-            assert driver is not None
-            started = time.perf_counter()
-            _copy_cases(driver, 0, small)
-            load_small = time.perf_counter() - started
-            _vacuum(engine)
-            at_small = _latencies(sessions, _search_queries(small, rng), samples)
-            started = time.perf_counter()
-            secondary = list(tables[1].indexes)
-            with driver.cursor() as cur:
-                for ix in secondary:
-                    cur.execute(f'DROP INDEX "{ix.name}"')
-            driver.commit()
-            _copy_cases(driver, small, large)
-            copied = time.perf_counter() - started
-            with engine.begin() as conn:
-                conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
-                for ix in secondary:
-                    ix.create(conn)
-            indexed = time.perf_counter() - started - copied
-            with driver.cursor() as cur:
-                cur.execute("SELECT pg_total_relation_size('archive_package')")
-                size_row = cur.fetchone()
-            driver.commit()
-        finally:
-            raw.close()
-        _vacuum(engine)
-        at_large = _latencies(sessions, _search_queries(large, rng), samples)
-        engine.dispose()
+        small_engine, _copied, _indexed = _load_catalogue(url, "small", small)
+        large_engine, copied, indexed = _load_catalogue(url, "large", large)
+        with large_engine.connect() as conn:
+            size = conn.exec_driver_sql(
+                "SELECT pg_total_relation_size('archive_package')"
+            ).scalar_one()
+        load = os.getloadavg()[0]
+        measured = _latencies(
+            [
+                (session_factory(small_engine), _search_queries(small, rng)),
+                (session_factory(large_engine), _search_queries(large, rng)),
+            ],
+            samples,
+        )
+        load = max(load, os.getloadavg()[0])
+        small_engine.dispose()
+        large_engine.dispose()
     rows = [
-        _row(f"COPY {small:,} cases (indexes in place)", small / load_small, "rows/s", *_NONE),
-        _row(
-            f"COPY {large - small:,} more cases (indexes dropped)",
-            (large - small) / copied,
-            "rows/s",
-            *_NONE,
-        ),
-        _row("rebuild the package indexes (incl. 2 trigram GIN)", indexed, "s", *_NONE),
-        _row(
-            f"archive_package size with indexes, {large:,} cases",
-            (size_row[0] if size_row else 0) / MB,
-            "MB",
-            *_NONE,
-        ),
+        _row(f"COPY {large:,} cases (indexes dropped)", large / copied, "rows/s", *_NONE),
+        _row("build the package indexes (incl. 2 trigram GIN)", indexed, "s", *_NONE),
+        _row(f"archive_package size with indexes, {large:,} cases", size / MB, "MB", *_NONE),
+        _row("machine load average (1 min, higher of start/end)", load, "", *_NONE),
     ]
-    for label, (p50, p99) in at_large.items():
-        s50, s99 = at_small[label]
+    for label, ((s50, s99), (p50, p99)) in measured.items():
         for name, value, peer in (("p50", p50, s50), ("p99", p99, s99)):
             rows.append(
                 {
