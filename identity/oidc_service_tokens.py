@@ -18,17 +18,23 @@
 
 ``create_grant`` + ``issue_tokens`` are the reusable pieces (the device grant uses them);
 ``EXTRA_GRANTS`` lets another module add a grant type to the token endpoint.
+
+The token endpoint itself (client authentication, the caches of its hot path, the code
+exchange in as few statements as possible, ``client_credentials``) is
+``identity.oidc_service_token_endpoint``. Tokens are issued from a grant's facts read with one
+Core statement (``grant_facts``); person claims are read only when a scope releases one into
+the ID token.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from identity.authorize import AuthorizationRequest
@@ -40,9 +46,15 @@ from identity.oidc_model import (
     OidcRefreshToken,
     OidcSsoSession,
 )
+from identity.oidc_service_clients import ClientSnapshot, TokenClient
 from identity.oidc_service_context import OidcContext
-from identity.oidc_service_sessions import grant_session, revoke_grants, touch_session
-from identity.pkce import verify_s256
+from identity.oidc_service_sessions import (
+    OFFLINE_SCOPE,
+    grant_session,
+    revoke_grants,
+    session_is_live,
+    touch_session,
+)
 from identity.service_claims import person_claims
 from identity.tokens import (
     mint_access_token,
@@ -60,12 +72,14 @@ from trust.signing import SignatureAlgorithm
 
 __all__ = [
     "EXTRA_GRANTS",
+    "GRANT_COLUMNS",
+    "GrantFacts",
     "GrantHandler",
     "TokenResponse",
-    "client_credentials",
     "create_grant",
-    "exchange_code",
+    "grant_facts",
     "issue_code",
+    "issue_for_grant",
     "issue_tokens",
     "refresh",
     "subject_for",
@@ -73,6 +87,9 @@ __all__ = [
 ]
 
 _ID_TOKEN_SCOPE_CLAIMS: Final = ("name", "phone_number", "phone_number_verified")
+#: Scopes that release one of ``_ID_TOKEN_SCOPE_CLAIMS`` (``identity.service_claims``).
+_ID_TOKEN_CLAIM_SCOPES: Final = frozenset({"profile", "phone"})
+_GRANT: Final = OidcGrant.__table__
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -215,11 +232,52 @@ def issue_code(
     return code
 
 
+@dataclass(frozen=True, slots=True)
+class GrantFacts:
+    """What issuing tokens reads of a grant (one Core row, no ORM object)."""
+
+    # The field names are the ``oidc_grant`` column names (``GRANT_COLUMNS``).
+
+    id: str
+    client_id: str
+    person_id: str
+    sid: str | None
+    scope: str
+    acr: str
+    amr: list[str]
+    auth_time: datetime
+    legal_person: dict[str, Any] | None
+    absolute_expires_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> GrantFacts:
+        return cls(*(getattr(row, name) for name in _GRANT_FIELDS))
+
+
+_GRANT_FIELDS: Final = tuple(GrantFacts.__dataclass_fields__)
+#: The ``oidc_grant`` columns ``GrantFacts.of`` reads, in its field order.
+GRANT_COLUMNS: Final = tuple(_GRANT.c[name] for name in _GRANT_FIELDS)
+
+
 def _grant(session: Session, grant_id: str) -> OidcGrant:
     row = session.get(OidcGrant, grant_id)
     if row is None:  # pragma: no cover - callers pass ids of rows they just read
         raise OAuthError("invalid_grant", "grant not found")
     return row
+
+
+def grant_facts(session: Session, grant_id: str) -> GrantFacts:
+    """The facts of one grant (one statement)."""
+    row = session.execute(select(*GRANT_COLUMNS).where(_GRANT.c.id == grant_id)).one_or_none()
+    if row is None:  # pragma: no cover - callers pass ids of rows they just read
+        raise OAuthError("invalid_grant", "grant not found")
+    return GrantFacts.of(row)
+
+
+def _client_of(session: Session, client_id: str) -> TokenClient | None:
+    row = session.get(OidcClient, client_id)
+    return ClientSnapshot.of(row).client if row is not None else None
 
 
 def _live_session(
@@ -233,19 +291,32 @@ def _live_session(
     return sso
 
 
+def _live_sso(session: Session, clock: Clock, grant: GrantFacts) -> OidcSsoSession | None:
+    """``_live_session`` without a lock, for grant facts: the same rule as ``grant_session``
+    (an ``offline_access`` grant or one without a browser session depends on none)."""
+    if grant.sid is None or OFFLINE_SCOPE in grant.scope.split():
+        return None
+    row = session.scalar(select(OidcSsoSession).where(OidcSsoSession.sid == grant.sid))
+    if row is None or not session_is_live(row, clock.now()):
+        raise OAuthError("invalid_grant", "the login session of this grant has ended")
+    return row
+
+
 def _id_token_extra(
-    session: Session, ctx: OidcContext, grant: OidcGrant, client: OidcClient
+    session: Session, ctx: OidcContext, grant: GrantFacts, client_id: str
 ) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if grant.legal_person:
         extra["legal_person"] = grant.legal_person
     scopes = grant.scope.split()
+    if _ID_TOKEN_CLAIM_SCOPES.isdisjoint(scopes):
+        return extra  # no scope releases a person claim into the ID token: nothing to read
     claims = person_claims(
         session=session,
         keys=ctx.keys,
         person_id=grant.person_id,
         scopes=scopes,
-        client_id=client.client_id,
+        client_id=client_id,
     )
     for name in _ID_TOKEN_SCOPE_CLAIMS:
         if name in claims:
@@ -254,15 +325,21 @@ def _id_token_extra(
 
 
 def _new_refresh(
-    session: Session, clock: Clock, ctx: OidcContext, grant: OidcGrant, parent: str | None
+    session: Session,
+    clock: Clock,
+    ctx: OidcContext,
+    *,
+    grant_id: str,
+    absolute_expires_at: datetime,
+    parent: str | None,
 ) -> OidcRefreshToken:
     now = clock.now()
     row = OidcRefreshToken(
         id=new_id("ort"),
-        grant_id=grant.id,
+        grant_id=grant_id,
         parent_id=parent,
         created_at=now,
-        expires_at=min(now + ctx.settings.seconds("refresh_idle"), grant.absolute_expires_at),
+        expires_at=min(now + ctx.settings.seconds("refresh_idle"), absolute_expires_at),
     )
     session.add(row)
     session.flush()
@@ -279,19 +356,46 @@ def issue_tokens(
     nonce: str | None = None,
     with_id_token: bool = True,
     refresh_row: OidcRefreshToken | None = None,
+    client: TokenClient | None = None,
 ) -> TokenResponse:
     """Access token, ID token and (if the client may refresh) a refresh token for a grant.
     ``refresh_row``: reuse this refresh token (rotation's successor) instead of a new one.
+    ``client``: the authenticated client, if it is the grant's (else its row is read).
     A session-bound grant whose session is no longer live gets nothing (``invalid_grant``)."""
-    grant = _grant(session, grant_id)
-    client = session.get(OidcClient, grant.client_id)
+    return issue_for_grant(
+        session=session,
+        clock=clock,
+        ctx=ctx,
+        signer=signer,
+        grant=grant_facts(session, grant_id),
+        client=client,
+        nonce=nonce,
+        with_id_token=with_id_token,
+        refresh_row=refresh_row,
+    )
+
+
+def issue_for_grant(
+    *,
+    session: Session,
+    clock: Clock,
+    ctx: OidcContext,
+    signer: Signer,
+    grant: GrantFacts,
+    client: TokenClient | None,
+    nonce: str | None = None,
+    with_id_token: bool = True,
+    refresh_row: OidcRefreshToken | None = None,
+) -> TokenResponse:
+    """``issue_tokens`` for a grant whose facts were read already (e.g. with its code)."""
+    if client is None or client.client_id != grant.client_id:
+        client = _client_of(session, grant.client_id)
     if client is None or client.status != "active" or grant.revoked_at is not None:
         raise OAuthError("invalid_grant", "grant or client is no longer valid")
-    sso = _live_session(session, clock, grant, lock=False)
+    sso = _live_sso(session, clock, grant)
     now = clock.now()
     sub = subject_for(ctx=ctx, sector_id=client.sector_id, person_id=grant.person_id)
     settings = ctx.settings
-    at_extra = {"legal_person": grant.legal_person} if grant.legal_person else None
     access, _jti = mint_access_token(
         signer=signer,
         issuer=ctx.issuer,
@@ -305,7 +409,7 @@ def issue_tokens(
         acr=grant.acr,
         amr=grant.amr,
         sid=grant.sid,
-        extra_claims=at_extra,
+        extra_claims={"legal_person": grant.legal_person} if grant.legal_person else None,
     )
     id_token = None
     if with_id_token and "openid" in grant.scope.split():
@@ -322,11 +426,18 @@ def issue_tokens(
             sid=grant.sid,
             nonce=nonce,
             access_token=access,
-            extra_claims=_id_token_extra(session, ctx, grant, client),
+            extra_claims=_id_token_extra(session, ctx, grant, client.client_id),
         )
     refresh_value = refresh_expires = None
     if "refresh_token" in client.grant_types.split():
-        row = refresh_row or _new_refresh(session, clock, ctx, grant, None)
+        row = refresh_row or _new_refresh(
+            session,
+            clock,
+            ctx,
+            grant_id=grant.id,
+            absolute_expires_at=grant.absolute_expires_at,
+            parent=None,
+        )
         refresh_value = refresh_token_value(ctx.refresh_key, row.id)
         ends = [row.expires_at, grant.absolute_expires_at]
         if sso is not None:  # session-bound: dies with the session unless it is used again
@@ -342,51 +453,13 @@ def issue_tokens(
     )
 
 
-def exchange_code(
-    *,
-    session: Session,
-    clock: Clock,
-    ctx: OidcContext,
-    signer: Signer,
-    client: OidcClient,
-    form: Mapping[str, str],
-) -> TokenResponse:
-    code = form.get("code") or ""
-    row = session.scalar(
-        select(OidcAuthCode).where(OidcAuthCode.code_hash == secret_digest(code)).with_for_update()
-    )
-    now = clock.now()
-    if row is None or row.client_id != client.client_id:
-        raise OAuthError("invalid_grant", "authorization code is invalid")
-    if row.used_at is not None:
-        revoke_grants(session=session, clock=clock, grant_ids=[row.grant_id], reason="code_reuse")
-        raise OAuthError("invalid_grant", "authorization code was already used")
-    if now >= row.expires_at:
-        raise OAuthError("invalid_grant", "authorization code expired")
-    # RFC 6749 §4.1.3: redirect_uri must be identical to the one in the authorisation request.
-    if form.get("redirect_uri") != row.redirect_uri:
-        raise OAuthError("invalid_grant", "redirect_uri does not match")
-    # RFC 7636 §4.6: verify code_verifier against the stored S256 challenge.
-    if not verify_s256(unverified_verifier=form.get("code_verifier"), challenge=row.code_challenge):
-        raise OAuthError("invalid_grant", "PKCE verification failed")
-    row.used_at = now
-    return issue_tokens(
-        session=session,
-        clock=clock,
-        ctx=ctx,
-        signer=signer,
-        grant_id=row.grant_id,
-        nonce=row.nonce,
-    )
-
-
 def refresh(
     *,
     session: Session,
     clock: Clock,
     ctx: OidcContext,
     signer: Signer,
-    client: OidcClient,
+    client: TokenClient,
     form: Mapping[str, str],
 ) -> TokenResponse:
     row_id = parse_refresh_token(ctx.refresh_key, form.get("refresh_token") or "")
@@ -423,12 +496,20 @@ def refresh(
                 signer=signer,
                 grant_id=grant.id,
                 refresh_row=successor,
+                client=client,
             )
         revoke_grants(session=session, clock=clock, grant_ids=[grant.id], reason="refresh_reuse")
         raise OAuthError("invalid_grant", "refresh token was already used")
     if now >= row.expires_at or now >= grant.absolute_expires_at:
         raise OAuthError("invalid_grant", "refresh token expired")
-    successor = _new_refresh(session, clock, ctx, grant, row.id)
+    successor = _new_refresh(
+        session,
+        clock,
+        ctx,
+        grant_id=grant.id,
+        absolute_expires_at=grant.absolute_expires_at,
+        parent=row.id,
+    )
     row.used_at, row.successor_id = now, successor.id
     if sso is not None:
         touch_session(row=sso, clock=clock, ctx=ctx)
@@ -439,38 +520,5 @@ def refresh(
         signer=signer,
         grant_id=grant.id,
         refresh_row=successor,
+        client=client,
     )
-
-
-def client_credentials(
-    *,
-    session: Session,
-    clock: Clock,
-    ctx: OidcContext,
-    signer: Signer,
-    client: OidcClient,
-    form: Mapping[str, str],
-) -> TokenResponse:
-    """RFC 6749 §4.4; ``sub`` is the client itself (RFC 9068 §2.2)."""
-    allowed = client.allowed_scopes.split()
-    requested = form.get("scope", "").split()
-    scope = [s for s in requested if s in allowed and s != "openid"]
-    access, _jti = mint_access_token(
-        signer=signer,
-        issuer=ctx.issuer,
-        sub=client.client_id,
-        client_id=client.client_id,
-        scope=" ".join(scope),
-        now=clock.now(),
-        lifetime_seconds=ctx.settings.access_token_seconds,
-    )
-    return TokenResponse(
-        access_token=access, expires_in=ctx.settings.access_token_seconds, scope=" ".join(scope)
-    )
-
-
-GRANTS: Final[dict[str, Callable[..., TokenResponse]]] = {
-    "authorization_code": exchange_code,
-    "refresh_token": refresh,
-    "client_credentials": client_credentials,
-}

@@ -17,8 +17,10 @@ tokens, and verification of our own access tokens with joserfc.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +34,6 @@ from identity.oidc_errors import InvalidToken
 from keys.interfaces import Signer
 from trust.crypto import constant_time_equal, hmac_sm3
 from trust.errors import InvalidInput, Misconfigured
-from trust.ids import new_id
 from trust.signing import SignatureAlgorithm
 
 __all__ = [
@@ -80,12 +81,16 @@ def at_hash(access_token: str) -> str:
     return _b64(hashlib.sha256(access_token.encode("ascii")).digest()[:16])
 
 
+@functools.lru_cache(maxsize=64)
+def _encoded_header(kid: str, typ: str) -> str:
+    return _b64(_json({"alg": "ES256", "kid": kid, "typ": typ}))
+
+
 def sign_jwt(signer: Signer, claims: Mapping[str, Any], *, typ: str) -> str:
     """A compact JWS over ``claims`` with ``alg`` ES256, ``kid`` and ``typ``."""
     if signer.algorithm is not SignatureAlgorithm.ES256:
         raise Misconfigured("token signer is not ES256", code="oidc.signer_not_es256")
-    header = {"alg": "ES256", "kid": signer.key_id, "typ": typ}
-    signing_input = f"{_b64(_json(header))}.{_b64(_json(claims))}".encode("ascii")
+    signing_input = f"{_encoded_header(signer.key_id, typ)}.{_b64(_json(claims))}".encode("ascii")
     signature = signer.sign(signing_input)
     if len(signature) != 64:
         raise Misconfigured("ES256 signer returned a non-JOSE signature")
@@ -156,8 +161,8 @@ def mint_access_token(
 ) -> tuple[str, str]:
     """An RFC 9068 JWT access token; returns ``(token, jti)``. ``aud`` is the issuer (our own
     resource endpoints: userinfo and the service APIs). ``gid`` names the grant so that
-    revoking the grant kills the token."""
-    jti = new_id("at")
+    revoking the grant kills the token. ``jti``: ``at_`` and 120 random bits."""
+    jti = "at_" + secrets.token_urlsafe(15)
     claims: dict[str, Any] = dict(extra_claims or {})
     claims.update(
         {

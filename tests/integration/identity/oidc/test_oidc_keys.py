@@ -15,6 +15,7 @@ from joserfc.jwk import KeySet
 
 from identity.oidc_service_context import OidcContext
 from identity.oidc_service_resources import prune_retired_signing_keys, retired_key_grace
+from identity.oidc_service_token_endpoint import SIGNER_CACHE_SECONDS, signer_cache_ttl
 from identity.oidc_settings import load_oidc_settings
 from identity.records import PersonRecord
 from keys.interfaces import KeyStatus, KeyUsage
@@ -36,6 +37,10 @@ def _id_token(live: Live, agent: Any, rp: Any) -> str:
 
 
 def test_rotation_is_published_before_signing(live: Live, person: PersonRecord) -> None:
+    """Another process rotates the key (a keystore of its own). Within the signer cache
+    (``SIGNER_CACHE_SECONDS``) this server may still sign with the key it just retired, and
+    those tokens verify with the RP's cached and the current JWKS alike; after it, the new key
+    signs, and the RP's JWKS cached before the rotation already holds it."""
     rp = live.client("rot", redirect_uris=["http://127.0.0.1:9/rot"])
     agent = live.agent()
     first = _id_token(live, agent, rp)
@@ -49,6 +54,13 @@ def test_rotation_is_published_before_signing(live: Live, person: PersonRecord) 
             session=s, clock=live.clock, usage=KeyUsage.TOKEN_SIGNING,
             algorithm=SignatureAlgorithm.ES256,
         )  # fmt: skip
+    current_set = requests.get(f"{live.url}/oidc/jwks").json()
+    within = _id_token(live, agent, rp)
+    assert jwt.decode(within, KeySet.import_key_set(cached), algorithms=["ES256"]).header[
+        "kid"
+    ] == kid_before  # fmt: skip
+    assert jwt.decode(within, KeySet.import_key_set(current_set), algorithms=["ES256"])
+    live.clock.advance(timedelta(seconds=SIGNER_CACHE_SECONDS))
     second = _id_token(live, agent, rp)
     header = jwt.decode(second, KeySet.import_key_set(cached), algorithms=["ES256"]).header
     assert header["kid"] == new.key_id != kid_before
@@ -92,6 +104,9 @@ def test_retired_key_is_dropped_once_every_token_it_signed_has_expired(
     ).header["kid"]  # fmt: skip
     ctx = OidcContext(load_oidc_settings(live.settings), live.keys)
     assert retired_key_grace(ctx) == timedelta(seconds=660)
+    # A process may sign with a just-retired key for signer_cache_ttl: its tokens (600 s)
+    # still expire while the key is published.
+    assert timedelta(seconds=600) + signer_cache_ttl(ctx) <= retired_key_grace(ctx)
     keystore = SoftwareKeyStore.from_settings(live.settings)
     with live.db() as s, s.begin():
         keystore.rotate(
