@@ -13,45 +13,30 @@ Kept lean without weakening a check:
 * every other grant runs in one transaction (``token_response``), committed before the answer
   and also when the answer is an error (what an error must keep - a replay revokes its grant -
   is kept);
-* the code exchange: on PostgreSQL one statement (``UPDATE oidc_auth_code … FROM oidc_grant …
-  RETURNING``) takes the code only if it is unused, unexpired, and bound to this client and
-  ``redirect_uri``, and returns its grant's facts; SQLite returns no joined columns, so there the
-  grant is a second, in-process read. A code that cannot be taken is told apart on a slower path
-  (unknown, replayed - which revokes its grant -, expired, other ``redirect_uri``); a failed PKCE
-  check gives the code back, so that it stays as it was (it is only used by a complete exchange).
+* the code exchange (``identity.oidc_service_code_exchange``) takes its code in one statement
+  and can share its transaction and commit with concurrent requests' (``exchange_codes``, a
+  ``trust.db_batch`` handler); its tokens are minted after the commit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Final, cast
+from datetime import timedelta
+from typing import Final
 
-from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.oidc_errors import OAuthError
-from identity.oidc_model import OidcAuthCode, OidcClient, OidcGrant
+from identity.oidc_model import OidcClient
 from identity.oidc_service_clients import (
     TokenClient,
     authenticate_token_client,
     token_client_from_cache,
 )
+from identity.oidc_service_code_exchange import exchange_code
 from identity.oidc_service_context import OidcContext
-from identity.oidc_service_sessions import revoke_grants
-from identity.oidc_service_tokens import (
-    EXTRA_GRANTS,
-    GRANT_COLUMNS,
-    GrantFacts,
-    TokenResponse,
-    grant_facts,
-    issue_for_grant,
-    refresh,
-    token_signer,
-)
-from identity.pkce import verify_s256
-from identity.tokens import mint_access_token, secret_digest
+from identity.oidc_service_tokens import EXTRA_GRANTS, TokenResponse, refresh, token_signer
+from identity.tokens import mint_access_token
 from keys.interfaces import KeyStore, Signer
 from trust.clock import Clock
 
@@ -60,7 +45,6 @@ __all__ = [
     "SIGNER_CACHE_SECONDS",
     "cached_token_signer",
     "client_credentials",
-    "exchange_code",
     "signer_cache_ttl",
     "token_response",
     "token_response_from_cache",
@@ -70,8 +54,6 @@ __all__ = [
 #: Upper bound of how long a process keeps signing with the token key it last looked up.
 SIGNER_CACHE_SECONDS: Final = 5
 _SIGNER_KEY: Final = "es256"
-_CODE: Final = cast(Table, OidcAuthCode.__table__)
-_GRANT_ID: Final = OidcGrant.__table__.c.id
 
 
 def signer_cache_ttl(ctx: OidcContext) -> timedelta:
@@ -111,130 +93,6 @@ def cached_token_signer(
     signer = token_signer(session=session, clock=clock, keystore=keystore)
     ctx.signers.put(_SIGNER_KEY, (keystore, signer), now=clock.now(), ttl=signer_cache_ttl(ctx))
     return signer
-
-
-@dataclass(frozen=True, slots=True)
-class _TakenCode:
-    code_challenge: str
-    nonce: str | None
-    grant: GrantFacts
-
-
-def _take_code(
-    session: Session, *, code_hash: bytes, client_id: str, redirect_uri: str | None, now: datetime
-) -> _TakenCode | None:
-    """Mark the code used if - and only if - it exists, is unused, unexpired and was issued to
-    this client for this ``redirect_uri``; its challenge, nonce and grant, else ``None``.
-
-    One statement on PostgreSQL (``UPDATE … FROM oidc_grant … RETURNING``: the row lock makes
-    a concurrent second use wait, then find it used); SQLite returns no joined columns, so the
-    grant is a second read there (in process, under the transaction's write lock)."""
-    if redirect_uri is None:
-        return None
-    stmt = (
-        update(_CODE)
-        .where(
-            _CODE.c.code_hash == code_hash,
-            _CODE.c.used_at.is_(None),
-            _CODE.c.client_id == client_id,
-            _CODE.c.redirect_uri == redirect_uri,
-            _CODE.c.expires_at > now,
-        )
-        .values(used_at=now)
-    )
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        joined = stmt.where(_CODE.c.grant_id == _GRANT_ID).returning(
-            _CODE.c.code_challenge, _CODE.c.nonce, *GRANT_COLUMNS
-        )
-        row = connection.execute(joined).one_or_none()
-        if row is None:
-            return None
-        return _TakenCode(row.code_challenge, row.nonce, GrantFacts.of(row))
-    taken = connection.execute(
-        stmt.returning(_CODE.c.code_challenge, _CODE.c.nonce, _CODE.c.grant_id)
-    ).one_or_none()
-    if taken is None:
-        return None
-    return _TakenCode(taken.code_challenge, taken.nonce, grant_facts(session, taken.grant_id))
-
-
-def _refuse_code(
-    session: Session,
-    clock: Clock,
-    *,
-    code_hash: bytes,
-    client_id: str,
-    redirect_uri: str | None,
-    now: datetime,
-) -> OAuthError:
-    """Why a code could not be taken (the error to answer); a replay revokes its grant."""
-    row = session.execute(
-        select(
-            _CODE.c.client_id,
-            _CODE.c.grant_id,
-            _CODE.c.used_at,
-            _CODE.c.expires_at,
-            _CODE.c.redirect_uri,
-        )
-        .where(_CODE.c.code_hash == code_hash)
-        .with_for_update()
-    ).one_or_none()
-    if row is None or row.client_id != client_id:
-        return OAuthError("invalid_grant", "authorization code is invalid")
-    # RFC 6749 §4.1.2: a code used twice revokes (when possible) all tokens issued from it.
-    if row.used_at is not None:
-        revoke_grants(session=session, clock=clock, grant_ids=[row.grant_id], reason="code_reuse")
-        return OAuthError("invalid_grant", "authorization code was already used")
-    if now >= row.expires_at:
-        return OAuthError("invalid_grant", "authorization code expired")
-    # RFC 6749 §4.1.3: redirect_uri must be identical to the one in the authorisation request.
-    if redirect_uri != row.redirect_uri:
-        return OAuthError("invalid_grant", "redirect_uri does not match")
-    return OAuthError("invalid_grant", "authorization code is invalid")  # pragma: no cover
-
-
-def exchange_code(
-    *,
-    session: Session,
-    clock: Clock,
-    ctx: OidcContext,
-    signer: Signer,
-    client: TokenClient,
-    form: Mapping[str, str],
-) -> TokenResponse:
-    """RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6); see the module docstring for the statements."""
-    code_hash = secret_digest(form.get("code") or "")
-    redirect_uri = form.get("redirect_uri")
-    now = clock.now()
-    taken = _take_code(
-        session, code_hash=code_hash, client_id=client.client_id, redirect_uri=redirect_uri, now=now
-    )
-    if taken is None:
-        raise _refuse_code(
-            session,
-            clock,
-            code_hash=code_hash,
-            client_id=client.client_id,
-            redirect_uri=redirect_uri,
-            now=now,
-        )
-    # RFC 7636 §4.6: verify code_verifier against the stored S256 challenge.
-    if not verify_s256(
-        unverified_verifier=form.get("code_verifier"), challenge=taken.code_challenge
-    ):
-        # Not a use: the code stays as it was (the checks before PKCE never consumed it).
-        session.execute(update(_CODE).where(_CODE.c.code_hash == code_hash).values(used_at=None))
-        raise OAuthError("invalid_grant", "PKCE verification failed")
-    return issue_for_grant(
-        session=session,
-        clock=clock,
-        ctx=ctx,
-        signer=signer,
-        grant=taken.grant,
-        client=client,
-        nonce=taken.nonce,
-    )
 
 
 def client_credentials(

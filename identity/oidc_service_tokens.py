@@ -75,12 +75,13 @@ __all__ = [
     "GRANT_COLUMNS",
     "GrantFacts",
     "GrantHandler",
+    "PreparedTokens",
     "TokenResponse",
     "create_grant",
     "grant_facts",
     "issue_code",
-    "issue_for_grant",
     "issue_tokens",
+    "prepare_tokens",
     "refresh",
     "subject_for",
     "token_signer",
@@ -362,73 +363,109 @@ def issue_tokens(
     ``refresh_row``: reuse this refresh token (rotation's successor) instead of a new one.
     ``client``: the authenticated client, if it is the grant's (else its row is read).
     A session-bound grant whose session is no longer live gets nothing (``invalid_grant``)."""
-    return issue_for_grant(
+    return prepare_tokens(
         session=session,
         clock=clock,
         ctx=ctx,
-        signer=signer,
         grant=grant_facts(session, grant_id),
         client=client,
         nonce=nonce,
         with_id_token=with_id_token,
         refresh_row=refresh_row,
-    )
+    ).mint(signer)
 
 
-def issue_for_grant(
+@dataclass(frozen=True, slots=True, repr=False)
+class PreparedTokens:
+    """The tokens of one grant once everything they need was read and written (and, on the
+    hot path, committed): minting them is CPU work only (``mint``), so that it never holds a
+    transaction open."""
+
+    ctx: OidcContext
+    grant: GrantFacts
+    client: TokenClient
+    now: datetime
+    nonce: str | None
+    #: Extra ID-token claims; ``None``: no ID token.
+    id_token_extra: dict[str, Any] | None
+    refresh_id: str | None
+    refresh_expires_in: int | None
+
+    def mint(self, signer: Signer) -> TokenResponse:
+        ctx, grant, client, now = self.ctx, self.grant, self.client, self.now
+        settings = ctx.settings
+        sub = subject_for(ctx=ctx, sector_id=client.sector_id, person_id=grant.person_id)
+        access, _jti = mint_access_token(
+            signer=signer,
+            issuer=ctx.issuer,
+            sub=sub,
+            client_id=client.client_id,
+            scope=grant.scope,
+            now=now,
+            lifetime_seconds=settings.access_token_seconds,
+            grant_id=grant.id,
+            auth_time=grant.auth_time,
+            acr=grant.acr,
+            amr=grant.amr,
+            sid=grant.sid,
+            extra_claims={"legal_person": grant.legal_person} if grant.legal_person else None,
+        )
+        id_token = None
+        if self.id_token_extra is not None:
+            id_token = mint_id_token(
+                signer=signer,
+                issuer=ctx.issuer,
+                sub=sub,
+                client_id=client.client_id,
+                now=now,
+                lifetime_seconds=settings.id_token_seconds,
+                auth_time=grant.auth_time,
+                acr=grant.acr,
+                amr=grant.amr,
+                sid=grant.sid,
+                nonce=self.nonce,
+                access_token=access,
+                extra_claims=self.id_token_extra,
+            )
+        return TokenResponse(
+            access_token=access,
+            expires_in=settings.access_token_seconds,
+            scope=grant.scope,
+            id_token=id_token,
+            refresh_token=(
+                refresh_token_value(ctx.refresh_key, self.refresh_id) if self.refresh_id else None
+            ),
+            refresh_expires_in=self.refresh_expires_in,
+        )
+
+    def __repr__(self) -> str:
+        return f"<PreparedTokens grant={self.grant.id}>"
+
+
+def prepare_tokens(
     *,
     session: Session,
     clock: Clock,
     ctx: OidcContext,
-    signer: Signer,
     grant: GrantFacts,
     client: TokenClient | None,
     nonce: str | None = None,
     with_id_token: bool = True,
     refresh_row: OidcRefreshToken | None = None,
-) -> TokenResponse:
-    """``issue_tokens`` for a grant whose facts were read already (e.g. with its code)."""
+) -> PreparedTokens:
+    """The database half of ``issue_tokens`` for a grant whose facts were read already (e.g.
+    with its code): checks (client active, grant not revoked, session live), ID-token claims,
+    a new refresh token row if the client may refresh."""
     if client is None or client.client_id != grant.client_id:
         client = _client_of(session, grant.client_id)
     if client is None or client.status != "active" or grant.revoked_at is not None:
         raise OAuthError("invalid_grant", "grant or client is no longer valid")
     sso = _live_sso(session, clock, grant)
     now = clock.now()
-    sub = subject_for(ctx=ctx, sector_id=client.sector_id, person_id=grant.person_id)
-    settings = ctx.settings
-    access, _jti = mint_access_token(
-        signer=signer,
-        issuer=ctx.issuer,
-        sub=sub,
-        client_id=client.client_id,
-        scope=grant.scope,
-        now=now,
-        lifetime_seconds=settings.access_token_seconds,
-        grant_id=grant.id,
-        auth_time=grant.auth_time,
-        acr=grant.acr,
-        amr=grant.amr,
-        sid=grant.sid,
-        extra_claims={"legal_person": grant.legal_person} if grant.legal_person else None,
-    )
-    id_token = None
+    extra = None
     if with_id_token and "openid" in grant.scope.split():
-        id_token = mint_id_token(
-            signer=signer,
-            issuer=ctx.issuer,
-            sub=sub,
-            client_id=client.client_id,
-            now=now,
-            lifetime_seconds=settings.id_token_seconds,
-            auth_time=grant.auth_time,
-            acr=grant.acr,
-            amr=grant.amr,
-            sid=grant.sid,
-            nonce=nonce,
-            access_token=access,
-            extra_claims=_id_token_extra(session, ctx, grant, client.client_id),
-        )
-    refresh_value = refresh_expires = None
+        extra = _id_token_extra(session, ctx, grant, client.client_id)
+    refresh_id = refresh_expires = None
     if "refresh_token" in client.grant_types.split():
         row = refresh_row or _new_refresh(
             session,
@@ -438,19 +475,12 @@ def issue_for_grant(
             absolute_expires_at=grant.absolute_expires_at,
             parent=None,
         )
-        refresh_value = refresh_token_value(ctx.refresh_key, row.id)
+        refresh_id = row.id
         ends = [row.expires_at, grant.absolute_expires_at]
         if sso is not None:  # session-bound: dies with the session unless it is used again
             ends += [sso.idle_expires_at, sso.absolute_expires_at]
         refresh_expires = max(0, int((min(ends) - now).total_seconds()))
-    return TokenResponse(
-        access_token=access,
-        expires_in=settings.access_token_seconds,
-        scope=grant.scope,
-        id_token=id_token,
-        refresh_token=refresh_value,
-        refresh_expires_in=refresh_expires,
-    )
+    return PreparedTokens(ctx, grant, client, now, nonce, extra, refresh_id, refresh_expires)
 
 
 def refresh(

@@ -1,0 +1,287 @@
+"""The authorisation-code exchange (RFC 6749 §4.1.3, RFC 7636 §4.6, OIDC Core §3.1.3.2), for
+one request or for many at once (a batch handler for ``trust.db_batch``: the exchanges of
+concurrent requests share one transaction and one commit, and each request answers only after
+that commit).
+
+A code is *taken* - marked used - only if it exists, is unused and unexpired; one statement for
+the whole batch: ``UPDATE oidc_auth_code SET used_at = now WHERE code_hash IN (…) AND used_at IS
+NULL AND expires_at > now RETURNING …``, on PostgreSQL joined with ``oidc_grant`` (``UPDATE …
+FROM``) so that the grants' facts come back with it; SQLite returns no joined columns, so there
+the grants are one more, in-process read. The row lock makes a concurrent second use of a code
+wait for the first one's commit, then find it used.
+
+Then, per request and in the order of the RFCs' checks: the code must have been issued to this
+client, for this ``redirect_uri`` (RFC 6749 §4.1.3: "identical"), and the ``code_verifier``
+must match its S256 challenge (RFC 7636 §4.6, constant-time). A request failing one of these
+gives the code back (``used_at`` restored to null, in the same transaction): only a complete
+exchange uses a code, as before these checks were folded into one statement. A code that could
+not be taken is told apart on a slower path: unknown, expired, or *already used* - a replay,
+which revokes the grant and so every token issued from the code (RFC 6749 §4.1.2). Several
+requests for the same code in one batch are taken in arrival order, round by round, so the
+outcome is the one of sequential transactions.
+
+The outcome of each request is ``PreparedTokens`` (``identity.oidc_service_tokens``: minting,
+CPU only, happens after the commit) or an ``OAuthError``, committed like a success: what an
+error must keep - the revocation of a replay - is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, cast
+
+from sqlalchemy import Row, Table, select, update
+from sqlalchemy.orm import Session
+
+from identity.oidc_errors import OAuthError
+from identity.oidc_model import OidcAuthCode, OidcGrant
+from identity.oidc_service_clients import TokenClient
+from identity.oidc_service_context import OidcContext
+from identity.oidc_service_sessions import revoke_grants
+from identity.oidc_service_tokens import (
+    GRANT_COLUMNS,
+    GrantFacts,
+    PreparedTokens,
+    TokenResponse,
+    prepare_tokens,
+)
+from identity.pkce import verify_s256
+from identity.tokens import secret_digest
+from keys.interfaces import Signer
+from trust.clock import Clock
+
+__all__ = ["CodeExchange", "exchange_code", "exchange_codes"]
+
+_CODE: Final = cast(Table, OidcAuthCode.__table__)
+_GRANT_ID: Final = cast(Table, OidcGrant.__table__).c.id
+#: What taking a code returns of it (labelled: ``oidc_grant`` has a ``client_id`` too).
+_CODE_COLUMNS: Final = (
+    _CODE.c.code_hash,
+    _CODE.c.client_id.label("code_client_id"),
+    _CODE.c.redirect_uri.label("code_redirect_uri"),
+    _CODE.c.code_challenge,
+    _CODE.c.nonce,
+    _CODE.c.grant_id,
+)
+
+Outcome = PreparedTokens | OAuthError
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class CodeExchange:
+    """One token request with ``grant_type=authorization_code`` whose client is authenticated."""
+
+    clock: Clock
+    ctx: OidcContext
+    client: TokenClient
+    code_hash: bytes
+    redirect_uri: str | None
+    unverified_verifier: str | None
+
+    @classmethod
+    def of(
+        cls, *, clock: Clock, ctx: OidcContext, client: TokenClient, form: Mapping[str, str]
+    ) -> CodeExchange:
+        return cls(
+            clock=clock,
+            ctx=ctx,
+            client=client,
+            code_hash=secret_digest(form.get("code") or ""),
+            redirect_uri=form.get("redirect_uri"),
+            unverified_verifier=form.get("code_verifier"),
+        )
+
+    def __repr__(self) -> str:
+        return f"<CodeExchange client={self.client.client_id} (code hidden)>"
+
+
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    nonce: str | None
+    grant_id: str
+    #: The grant's facts when the statement returned them (PostgreSQL).
+    grant: GrantFacts | None
+
+
+def exchange_code(
+    *,
+    session: Session,
+    clock: Clock,
+    ctx: OidcContext,
+    signer: Signer,
+    client: TokenClient,
+    form: Mapping[str, str],
+) -> TokenResponse:
+    """One exchange in the caller's transaction (the token endpoint's ``GRANTS`` handler)."""
+    item = CodeExchange.of(clock=clock, ctx=ctx, client=client, form=form)
+    outcome = exchange_codes(session, [item])[0]
+    if isinstance(outcome, OAuthError):
+        raise outcome
+    return outcome.mint(signer)
+
+
+def exchange_codes(session: Session, items: Sequence[CodeExchange]) -> list[Outcome]:
+    """The exchanges of ``items`` in the caller's transaction (``trust.db_batch`` handler):
+    one outcome per item, in order; never raises an ``OAuthError``."""
+    outcomes: list[Outcome | None] = [None] * len(items)
+    for positions in _rounds(items):
+        _exchange_round(session, items, positions, outcomes)
+    return [cast(Outcome, outcome) for outcome in outcomes]
+
+
+def _rounds(items: Sequence[CodeExchange]) -> list[list[int]]:
+    """Positions in rounds of distinct codes: the n-th request for a code is in round n."""
+    seen: dict[bytes, int] = {}
+    rounds: list[list[int]] = []
+    for i, item in enumerate(items):
+        n = seen.get(item.code_hash, 0)
+        seen[item.code_hash] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(i)
+    return rounds
+
+
+def _exchange_round(
+    session: Session,
+    items: Sequence[CodeExchange],
+    positions: list[int],
+    outcomes: list[Outcome | None],
+) -> None:
+    now = items[positions[0]].clock.now()
+    taken = _take(session, [items[i].code_hash for i in positions], now)
+    given_back: list[bytes] = []
+    missing: list[int] = []
+    passed: list[tuple[int, _Taken]] = []
+    for i in positions:
+        item = items[i]
+        row = taken.get(item.code_hash)
+        if row is None:
+            missing.append(i)
+            continue
+        error = _check(item, row)
+        if error is None:
+            passed.append((i, row))
+        else:
+            outcomes[i] = error
+            given_back.append(item.code_hash)
+    if given_back:  # not a use: those codes stay as they were before this round
+        session.execute(update(_CODE).where(_CODE.c.code_hash.in_(given_back)).values(used_at=None))
+    if missing:
+        _refuse(session, items, missing, now, outcomes)
+    grants = _grants(session, [row for _, row in passed])
+    for i, row in passed:
+        item = items[i]
+        try:
+            outcomes[i] = prepare_tokens(
+                session=session,
+                clock=item.clock,
+                ctx=item.ctx,
+                grant=row.grant or grants[row.grant_id],
+                client=item.client,
+                nonce=row.nonce,
+            )
+        except OAuthError as exc:  # e.g. the grant was revoked: the code stays used
+            outcomes[i] = exc
+
+
+def _take(session: Session, hashes: list[bytes], now: datetime) -> dict[bytes, _Taken]:
+    stmt = (
+        update(_CODE)
+        .where(
+            _CODE.c.code_hash.in_(hashes),
+            _CODE.c.used_at.is_(None),
+            _CODE.c.expires_at > now,
+        )
+        .values(used_at=now)
+    )
+    connection = session.connection()
+    joined = connection.dialect.name == "postgresql"
+    if joined:
+        stmt = stmt.where(_CODE.c.grant_id == _GRANT_ID).returning(*_CODE_COLUMNS, *GRANT_COLUMNS)
+    else:
+        stmt = stmt.returning(*_CODE_COLUMNS)
+    return {
+        bytes(row.code_hash): _taken(row, GrantFacts.of(row) if joined else None)
+        for row in connection.execute(stmt)
+    }
+
+
+def _taken(row: Row[Any], grant: GrantFacts | None) -> _Taken:
+    return _Taken(
+        client_id=row.code_client_id,
+        redirect_uri=row.code_redirect_uri,
+        code_challenge=row.code_challenge,
+        nonce=row.nonce,
+        grant_id=row.grant_id,
+        grant=grant,
+    )
+
+
+def _check(item: CodeExchange, row: _Taken) -> OAuthError | None:
+    """The per-request checks of a code that was taken; ``None`` when it may be used."""
+    if row.client_id != item.client.client_id:
+        return OAuthError("invalid_grant", "authorization code is invalid")
+    # RFC 6749 §4.1.3: redirect_uri must be identical to the one in the authorisation request.
+    if item.redirect_uri != row.redirect_uri:
+        return OAuthError("invalid_grant", "redirect_uri does not match")
+    # RFC 7636 §4.6: verify code_verifier against the stored S256 challenge.
+    if not verify_s256(unverified_verifier=item.unverified_verifier, challenge=row.code_challenge):
+        return OAuthError("invalid_grant", "PKCE verification failed")
+    return None
+
+
+def _grants(session: Session, rows: list[_Taken]) -> dict[str, GrantFacts]:
+    """The facts of the grants the statement did not return (SQLite): one read."""
+    wanted = {row.grant_id for row in rows if row.grant is None}
+    if not wanted:
+        return {}
+    found = session.execute(select(*GRANT_COLUMNS).where(_GRANT_ID.in_(wanted)))
+    return {row.id: GrantFacts.of(row) for row in found}
+
+
+def _refuse(
+    session: Session,
+    items: Sequence[CodeExchange],
+    positions: list[int],
+    now: datetime,
+    outcomes: list[Outcome | None],
+) -> None:
+    """Why codes could not be taken; a replayed one revokes its grant."""
+    hashes = [items[i].code_hash for i in positions]
+    rows = {
+        bytes(row.code_hash): row
+        for row in session.execute(
+            select(
+                _CODE.c.code_hash,
+                _CODE.c.client_id,
+                _CODE.c.grant_id,
+                _CODE.c.used_at,
+                _CODE.c.expires_at,
+            )
+            .where(_CODE.c.code_hash.in_(hashes))
+            .with_for_update()
+        )
+    }
+    replayed: list[str] = []
+    for i in positions:
+        row = rows.get(items[i].code_hash)
+        if row is None or row.client_id != items[i].client.client_id:
+            outcomes[i] = OAuthError("invalid_grant", "authorization code is invalid")
+        elif row.used_at is not None:
+            # RFC 6749 §4.1.2: a code used twice revokes (when possible) all tokens issued
+            # from it - its grant.
+            replayed.append(row.grant_id)
+            outcomes[i] = OAuthError("invalid_grant", "authorization code was already used")
+        elif now >= row.expires_at:
+            outcomes[i] = OAuthError("invalid_grant", "authorization code expired")
+        else:  # pragma: no cover - an unused, live code is always taken
+            outcomes[i] = OAuthError("invalid_grant", "authorization code is invalid")
+    if replayed:
+        clock = items[positions[0]].clock
+        revoke_grants(session=session, clock=clock, grant_ids=replayed, reason="code_reuse")
