@@ -102,6 +102,10 @@ def test_ingest_fixity_export_search(ready: CliContext, tmp_path: Path) -> None:
 
     found = json.loads(_run(ready, "archive", "search", "--applicant", "科技有限", "--json").output)
     assert [i["archival_code"] for i in found["items"]] == [answer["archival_code"]]
+    assert (found["total"], found["total_capped"], found["next"]) == (1, False, None)
+    short = _run(ready, "archive", "search", "--text", "许可")
+    assert short.exit_code != 0
+    assert "archive.search_too_short" in short.output
 
     with ready.sessions() as s:
         row = s.scalars(
