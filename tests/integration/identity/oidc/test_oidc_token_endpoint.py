@@ -1,0 +1,338 @@
+"""The token endpoint's hot paths (``identity.oidc_service_token_endpoint``,
+``identity.oidc_service_code_exchange``) on the test database (SQLite, or PostgreSQL with
+``TRUST_TEST_DATABASE_URL``): per-process caches that expire as documented, client credentials
+without any database statement, the code exchange in one statement (two on SQLite), and the
+exchange's rules when many requests share one transaction or race in separate ones."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
+from sqlalchemy import event, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from identity.authorize import AuthorizationRequest
+from identity.keying import IdentityKeys
+from identity.oidc_errors import OAuthError
+from identity.oidc_model import OidcAuthCode, OidcClient, OidcGrant
+from identity.oidc_service_clients import (
+    CLIENT_CACHE_SECONDS,
+    TokenClient,
+    authenticate_token_client,
+    register_client,
+    token_client_from_cache,
+)
+from identity.oidc_service_code_exchange import CodeExchange, exchange_codes
+from identity.oidc_service_context import OidcContext
+from identity.oidc_service_resources import published_jwks
+from identity.oidc_service_token_endpoint import (
+    token_response,
+    token_response_from_cache,
+)
+from identity.oidc_service_tokens import PreparedTokens, create_grant, issue_code
+from identity.oidc_settings import load_oidc_settings
+from identity.pkce import challenge_s256
+from identity.sim_data import SimRegistryData
+from keys.software import SoftwareKeyStore
+from tests.integration.identity._factories import make_person
+from trust.clock import FixedClock
+from trust.config import Settings
+
+REDIRECT = "https://rp.example/cb"
+VERIFIER = "v" * 50
+
+
+@dataclass
+class Op:
+    db: sessionmaker[Session]
+    clock: FixedClock
+    ctx: OidcContext
+    keystore: SoftwareKeyStore
+    client_id: str
+    secret: str
+    person_id: str
+
+    def client(self) -> TokenClient:
+        with self.db() as s, s.begin():
+            return authenticate_token_client(
+                session=s, ctx=self.ctx, clock=self.clock, client_id=self.client_id,
+                client_secret=self.secret,
+            )  # fmt: skip
+
+    def code(self, *, client_id: str | None = None, scope: str = "openid") -> str:
+        """A fresh code (and its grant) for ``client_id`` (this client by default)."""
+        cid = client_id or self.client_id
+        with self.db() as s, s.begin():
+            grant_id = create_grant(
+                session=s, clock=self.clock, ctx=self.ctx, client_id=cid,
+                person_id=self.person_id, scope=scope.split(), acr="urn:ywtb:loa:2",
+                amr=["pwd"], auth_time=self.clock.now(),
+            )  # fmt: skip
+            req = AuthorizationRequest(
+                client_id=cid, redirect_uri=REDIRECT, scopes=tuple(scope.split()),
+                code_challenge=challenge_s256(VERIFIER), nonce="n-1",
+            )  # fmt: skip
+            return issue_code(session=s, clock=self.clock, ctx=self.ctx, grant_id=grant_id, req=req)
+
+    def exchange(self, code: str, **form: str) -> dict[str, str]:
+        return {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": VERIFIER,
+            **form,
+        }
+
+    def item(self, code: str, client: TokenClient | None = None, **form: str) -> CodeExchange:
+        return CodeExchange.of(
+            clock=self.clock, ctx=self.ctx, client=client or self.client(),
+            form=self.exchange(code, **form),
+        )  # fmt: skip
+
+    def batch(self, items: list[CodeExchange]) -> list[Any]:
+        with self.db() as s, s.begin():
+            return exchange_codes(s, items)
+
+    def grant_of(self, code_client: str) -> OidcGrant:
+        with self.db() as s:
+            row = s.scalars(select(OidcGrant).where(OidcGrant.client_id == code_client)).first()
+            assert row is not None
+            return row
+
+
+def _register(db: sessionmaker[Session], clock: FixedClock, name: str) -> tuple[str, str]:
+    with db() as s, s.begin():
+        registered = register_client(
+            session=s, clock=clock, name=name, redirect_uris=[REDIRECT],
+            scopes=["openid", "profile"],
+            grant_types=["authorization_code", "client_credentials"], actor="test",
+        )  # fmt: skip
+    assert registered.client_secret is not None
+    return registered.client.client_id, registered.client_secret
+
+
+@pytest.fixture
+def op(
+    db: sessionmaker[Session],
+    clock: FixedClock,
+    settings: Settings,
+    keys: IdentityKeys,
+    sim_data: SimRegistryData,
+) -> Op:
+    keystore = SoftwareKeyStore.from_settings(settings)
+    ctx = OidcContext(load_oidc_settings(settings), keys, keystore=keystore)
+    client_id, secret = _register(db, clock, "门户")
+    with db() as s, s.begin():
+        person = make_person(s, clock, keys, sim_data.citizens[0])
+    return Op(db, clock, ctx, keystore, client_id, secret, person.id)
+
+
+@pytest.fixture
+def statements(db: sessionmaker[Session]) -> Iterator[list[str]]:
+    """The SQL statements sent while the test runs (BEGIN/COMMIT included where sent)."""
+    engine: Engine = db.kw["bind"]
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement.split(None, 1)[0].upper())
+
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def _cc(op: Op, secret: str | None = None) -> dict[str, Any]:
+    return {
+        "clock": op.clock,
+        "ctx": op.ctx,
+        "keystore": op.keystore,
+        "client_id": op.client_id,
+        "client_secret": secret or op.secret,
+        "form": {"grant_type": "client_credentials", "scope": "profile openid"},
+    }
+
+
+# ----------------------------------------------------------------------- client credentials
+
+
+def test_client_credentials_from_the_caches_sends_no_statement(
+    op: Op, statements: list[str]
+) -> None:
+    assert token_response_from_cache(**_cc(op)) is None  # nothing cached yet
+    first = token_response(session_factory=op.db, **_cc(op))
+    statements.clear()
+    cached = token_response_from_cache(**_cc(op))
+    assert cached is not None
+    assert statements == []
+    assert cached.scope == first.scope == "profile"  # openid is never a client-credentials scope
+    with op.db() as s:
+        keyset = KeySet.import_key_set(
+            published_jwks(session=s, keystore=op.keystore, clock=op.clock, ctx=op.ctx)
+        )  # type: ignore[arg-type]
+    claims = jwt.decode(cached.access_token, keyset, algorithms=["ES256"]).claims
+    assert claims["sub"] == claims["client_id"] == op.client_id
+    statements.clear()
+    # The cached snapshot still authenticates: a wrong secret is refused without I/O.
+    with pytest.raises(OAuthError) as refused:
+        token_response_from_cache(**_cc(op, secret="wrong-" + op.secret))
+    assert (refused.value.oauth_error, refused.value.status) == ("invalid_client", 401)
+    assert statements == []
+
+
+def test_a_disabled_client_stops_within_the_cache_time(op: Op) -> None:
+    token_response(session_factory=op.db, **_cc(op))  # cached now
+    with op.db() as s, s.begin():
+        s.execute(
+            update(OidcClient).where(OidcClient.client_id == op.client_id).values(status="disabled")
+        )
+    # Within CLIENT_CACHE_SECONDS this process may still answer from its snapshot (until
+    # RENEW_AT of it, when one request reads the row again) ...
+    op.clock.advance(timedelta(seconds=CLIENT_CACHE_SECONDS) * 0.7)
+    cached = token_client_from_cache(
+        ctx=op.ctx, clock=op.clock, client_id=op.client_id, client_secret=op.secret
+    )
+    assert cached is not None
+    assert cached.client_id == op.client_id
+    # ... and from then on, no process does.
+    op.clock.advance(timedelta(seconds=CLIENT_CACHE_SECONDS) * 0.3)
+    assert token_client_from_cache(
+        ctx=op.ctx, clock=op.clock, client_id=op.client_id, client_secret=op.secret
+    ) is None  # fmt: skip
+    with pytest.raises(OAuthError) as refused:
+        token_response(session_factory=op.db, **_cc(op))
+    assert refused.value.oauth_error == "invalid_client"
+    # The new snapshot (disabled) refuses it without I/O from now on.
+    with pytest.raises(OAuthError) as again:
+        token_client_from_cache(
+            ctx=op.ctx, clock=op.clock, client_id=op.client_id, client_secret=op.secret
+        )
+    assert again.value.oauth_error == "invalid_client"
+
+
+def test_a_changed_grant_type_applies_after_the_cache_time(op: Op) -> None:
+    token_response(session_factory=op.db, **_cc(op))
+    with op.db() as s, s.begin():
+        s.execute(
+            update(OidcClient)
+            .where(OidcClient.client_id == op.client_id)
+            .values(grant_types="authorization_code")
+        )
+    op.clock.advance(timedelta(seconds=CLIENT_CACHE_SECONDS))
+    with pytest.raises(OAuthError) as refused:
+        token_response(session_factory=op.db, **_cc(op))
+    assert refused.value.oauth_error == "unauthorized_client"
+
+
+# --------------------------------------------------------------------------- code exchange
+
+
+def test_one_exchange_is_one_statement_on_postgresql_two_on_sqlite(
+    op: Op, statements: list[str]
+) -> None:
+    code = op.code()
+    client = op.client()
+    statements.clear()
+    with op.db() as s, s.begin():
+        (outcome,) = exchange_codes(s, [op.item(code, client)])
+    assert isinstance(outcome, PreparedTokens)
+    work = [st for st in statements if st not in {"BEGIN", "COMMIT"}]
+    dialect = op.db.kw["bind"].dialect.name
+    assert work == (["UPDATE"] if dialect == "postgresql" else ["UPDATE", "SELECT"]), statements
+
+
+def test_a_batch_shares_one_statement_and_keeps_every_rule(op: Op) -> None:
+    client = op.client()
+    replayed = op.code()
+    op.batch([op.item(replayed, client)])  # used once already
+    expired = op.code()
+    op.clock.advance(timedelta(seconds=op.ctx.settings.code_seconds))
+    live, wrong_pkce, wrong_uri = op.code(), op.code(), op.code()
+    outcomes = op.batch(
+        [
+            op.item(live, client),
+            op.item(replayed, client),
+            op.item(wrong_pkce, client, code_verifier="w" * 50),
+            op.item(wrong_uri, client, redirect_uri=REDIRECT + "/x"),
+            op.item(expired, client),
+            op.item("no-such-code", client),
+        ]
+    )
+    assert isinstance(outcomes[0], PreparedTokens)
+    errors = [o.detail if isinstance(o, OAuthError) else o for o in outcomes[1:]]
+    assert errors == [
+        "authorization code was already used",
+        "PKCE verification failed",
+        "redirect_uri does not match",
+        "authorization code expired",
+        "authorization code is invalid",
+    ]
+    # The refused checks gave their codes back: a correct exchange still works.
+    again = op.batch([op.item(wrong_pkce, client), op.item(wrong_uri, client)])
+    assert all(isinstance(o, PreparedTokens) for o in again), again
+
+
+def test_a_replay_revokes_the_grant_also_within_one_batch(op: Op) -> None:
+    client = op.client()
+    code = op.code()
+    first, second = op.batch([op.item(code, client), op.item(code, client)])
+    assert isinstance(first, PreparedTokens)
+    assert isinstance(second, OAuthError)
+    assert second.detail == "authorization code was already used"
+    with op.db() as s:
+        grant = s.get(OidcGrant, first.grant.id)
+        assert grant is not None
+        assert grant.revoked_at is not None
+        assert grant.revoke_reason == "code_reuse"
+
+
+def test_another_clients_code_is_invalid_and_stays_usable(op: Op) -> None:
+    other_id, _secret = _register(op.db, op.clock, "另一门户")
+    code = op.code(client_id=other_id)
+    (outcome,) = op.batch([op.item(code, op.client())])
+    assert isinstance(outcome, OAuthError)
+    assert outcome.detail == "authorization code is invalid"
+    with op.db() as s:
+        row = s.scalar(select(OidcAuthCode).where(OidcAuthCode.client_id == other_id))
+        assert row is not None
+        assert row.used_at is None
+
+
+def test_racing_exchanges_of_one_code_in_separate_transactions(op: Op) -> None:
+    """Eight threads, each with its own connection and transaction (as several server
+    processes would be): exactly one exchange succeeds, the others see a replay, and the
+    grant ends up revoked."""
+    client = op.client()
+    code = op.code()
+    items = [op.item(code, client) for _ in range(8)]
+    outcomes: list[Any] = []
+    start = threading.Barrier(len(items))
+
+    def run(item: CodeExchange) -> None:
+        start.wait()
+        try:
+            outcomes.extend(op.batch([item]))
+        except Exception as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=run, args=(item,)) for item in items]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    won = [o for o in outcomes if isinstance(o, PreparedTokens)]
+    lost = [o for o in outcomes if isinstance(o, OAuthError)]
+    assert len(won) == 1, outcomes
+    assert len(lost) == 7, outcomes
+    assert {o.detail for o in lost} == {"authorization code was already used"}
+    with op.db() as s:
+        grant = s.get(OidcGrant, won[0].grant.id)
+        assert grant is not None
+        assert grant.revoked_at is not None
