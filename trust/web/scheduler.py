@@ -51,13 +51,16 @@ async def run_scheduler(
         return
     holder = new_holder()
     running: dict[str, asyncio.Task[object]] = {}
+    prepared = False
     try:
-        await run_in_threadpool(_prepare, ctx, enabled)
         while True:
             try:
+                if not prepared:
+                    await run_in_threadpool(_prepare, ctx, enabled)
+                    prepared = True
                 due = await run_in_threadpool(_due, ctx, enabled)
-            except Exception:  # the database may be briefly unavailable: try again next tick
-                _log.exception("scheduler: cannot read the schedule")
+            except Exception:  # database briefly unavailable, or not migrated yet: next tick
+                _log.warning("scheduler: cannot read the schedule; trying again", exc_info=True)
                 due = []
             for job in due:
                 task = running.get(job.name)

@@ -7,6 +7,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select, text
@@ -208,3 +209,48 @@ def test_the_server_scheduler_runs_due_jobs_until_cancelled(
     runner.join(30)
     assert counter.calls >= 3
     assert _row(ctx, "test.tick").last_outcome == "ok"
+
+
+def test_the_scheduler_waits_for_a_schema_that_is_not_there_yet(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A server started before ``trustctl db upgrade`` must not crash its scheduler: it tries
+    again every tick and runs the jobs once the table exists."""
+    from trust.clock import SystemClock
+    from trust.jobs.model import ScheduledJob as Table
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    counter = Counter()
+    ctx = JobContext(
+        settings, session_factory(engine), SystemClock(), SoftwareKeyStore.from_settings(settings)
+    )
+    job = PeriodicJob("test.late", timedelta(hours=1), counter, "late")
+
+    async def scenario() -> None:
+        task = asyncio.create_task(run_scheduler(ctx, [job], tick=0.02))
+        await asyncio.sleep(0.2)
+        assert not task.done()  # still trying, not crashed
+        assert counter.calls == 0
+        Table.__table__.create(engine)
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            if counter.calls:
+                break
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(scenario())
+        except BaseException as exc:  # surfaced below, in the test's own thread
+            errors.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    runner.join(30)
+    engine.dispose()
+    assert errors == []
+    assert counter.calls == 1
