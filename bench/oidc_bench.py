@@ -13,15 +13,29 @@ Two measurements, each as requests/s (ratio ours/peer, target >= 1.0) and p99 la
   bench-only route); the answer holds an ES256 JWT access token and an ES256 ID token, no
   refresh token on either side (neither client may refresh).
 
+Two peer configurations, differing only in where the provider keeps codes and grants, and each
+measurement is compared with both (the row names say which):
+
+- ``in-memory store``: a Map in the node process (``server.mjs``; like the provider's own
+  ``MemoryAdapter``, which its documentation says is not for production): a restart loses every
+  code and grant, and two processes cannot share them. Ours is durable, so this is the upper
+  bound of what the peer could do, not a like-for-like comparison;
+- ``Redis store``: ``server.mjs``'s Redis adapter on a private ``redis-server`` started for the
+  run with an append-only file fsynced every second (Redis's documented durable setting; our
+  PostgreSQL commits with a synchronous fsync, our SQLite in WAL with ``synchronous=NORMAL``).
+  Shared by several processes and kept across a restart, like our store. When ``redis-server``
+  is not installed these rows say "not available".
+
 A last row gives, for context, the requests/s of the bare FastAPI ``GET /small`` under the same
 uvicorn flags in the same run (the ceiling of any FastAPI endpoint on this machine).
 
-Both servers run one process: uvicorn with one worker (``--no-access-log``) for ours, one node
-process for the peer. Ours runs on SQLite and, when reachable, PostgreSQL (a private database).
-Our token endpoint is taken from ``/.well-known/openid-configuration``; if discovery or the
-endpoint is not there, our rows say "not available" and the peer is still measured.
+The servers run one process each: uvicorn with one worker (``--no-access-log``) for ours, one
+node process per peer. Ours runs on SQLite and, when reachable, PostgreSQL (a private
+database). Our token endpoint is taken from ``/.well-known/openid-configuration``; if discovery
+or the endpoint is not there, our rows say "not available" and the peers are still measured.
 
-The peer is installed on first use with ``npm ci`` into ``bench/peers/node/node_modules``.
+The peer is installed on first use with ``npm ci`` into ``bench/peers/node/node_modules``
+(``oidc-provider`` and ``ioredis``, versions pinned in ``package-lock.json``).
 Run: ``python -m bench --only oidc_bench [--quick]`` or ``python -m bench.oidc_bench``.
 """
 
@@ -31,10 +45,13 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
 import secrets
 import shutil
+import socket
 import subprocess
 import tempfile
+import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -45,12 +62,12 @@ from urllib.parse import quote, urlencode, urlsplit
 from bench.http_load import (
     LoadResult,
     ServedApp,
-    alternate,
     build_request,
     comparison_rows,
     databases,
     free_port,
     load,
+    pool,
     serve_fastapi_peer,
     serve_our_app,
     serve_process,
@@ -58,6 +75,11 @@ from bench.http_load import (
 
 NODE_DIR = Path(__file__).resolve().parent / "peers" / "node"
 PEER_NAME = "node oidc-provider"
+#: The two peer configurations: store -> (row label, peer column).
+PEER_STORES: dict[str, tuple[str, str]] = {
+    "memory": ("in-memory peer", "oidc-provider, Map (not durable)"),
+    "redis": ("Redis peer", "oidc-provider, Redis AOF 1s"),
+}
 TARGET = 1.0
 REDIRECT_URI = "https://rp.bench.example/cb"
 VERIFIER = "bench-pkce-verifier-" + "x" * 40  # 60 characters, RFC 7636 alphabet
@@ -121,7 +143,8 @@ class Target:
 
 def ensure_node_peer() -> str | None:
     """Install the peer with ``npm ci`` if needed; None when ready, else why not."""
-    if (NODE_DIR / "node_modules" / "oidc-provider" / "package.json").exists():
+    modules = NODE_DIR / "node_modules"
+    if all((modules / name / "package.json").exists() for name in ("oidc-provider", "ioredis")):
         return None
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
@@ -141,7 +164,48 @@ def _post_json(url: str) -> Any:
 
 
 @contextlib.contextmanager
-def serve_node_peer() -> Iterator[Target]:
+def serve_private_redis() -> Iterator[str]:
+    """A ``redis-server`` of our own on a free loopback port, persisting to an append-only file
+    fsynced every second in a temporary directory (no RDB snapshots); yields its URL."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("redis-server not installed")
+    with tempfile.TemporaryDirectory(prefix="oidc-peer-redis-") as tmp:
+        port = free_port()
+        argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", tmp, "--save", ""]
+        argv += ["--appendonly", "yes", "--appendfsync", "everysec", "--daemonize", "no"]
+        with (Path(tmp) / "redis.log").open("wb") as log:
+            proc = subprocess.Popen(argv, stdout=log, stderr=log)
+            try:
+                _wait_redis(port, proc)
+                yield f"redis://127.0.0.1:{port}/0"
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def _wait_redis(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("redis-server did not answer")
+
+
+@contextlib.contextmanager
+def serve_node_peer(store: str = "memory", redis_url: str | None = None) -> Iterator[Target]:
+    """The peer with its ``store`` (``PEER_STORES``; ``redis`` needs ``redis_url``)."""
     client_id, secret = "bench-client", secrets.token_urlsafe(32)
     config = {
         "client_id": client_id,
@@ -149,6 +213,8 @@ def serve_node_peer() -> Iterator[Target]:
         "redirect_uri": REDIRECT_URI,
         "resource": "urn:bench:api",
         "scope": "api:read",
+        "store": store,
+        "redis_url": redis_url,
     }
     with tempfile.TemporaryDirectory(prefix="oidc-peer-") as tmp:
         path = Path(tmp) / "config.json"
@@ -286,13 +352,15 @@ def _check_one(target: Target, request: bytes) -> str | None:
     return None
 
 
-def _not_available(name: str, reason: str, peer: LoadResult | None) -> dict[str, Any]:
-    print(f"{name}: ours not available: {reason[:300]}")
+def _not_available(
+    name: str, reason: str, peer: LoadResult | None, peer_name: str = PEER_NAME
+) -> dict[str, Any]:
+    print(f"{name}: not available: {reason[:300]}")
     return {
-        "name": f"{name} req/s (ours n/a)",
+        "name": f"{name} req/s (n/a)",
         "value": 0.0,
         "unit": "req/s",
-        "peer": PEER_NAME,
+        "peer": peer_name,
         "peer_value": peer.rps if peer else None,
         "ratio": None,
         "target": TARGET,
@@ -300,18 +368,18 @@ def _not_available(name: str, reason: str, peer: LoadResult | None) -> dict[str,
     }
 
 
-def _measure_pair(
-    peer: Target,
-    ours: Target | None,
+def _measure_round_robin(
+    targets: dict[str, Target],
     kind: str,
     *,
     duration: float,
     warmup: float,
     rounds: int,
-    codes: tuple[int, int] = (0, 0),
-) -> tuple[LoadResult | None, LoadResult]:
-    """``codes``: authorisation codes to pre-create per round for (ours, peer); a run ends when
-    they are used up or after ``duration``, whichever comes first."""
+    codes: dict[str, int],
+) -> dict[str, LoadResult]:
+    """Each target in turn, ``rounds`` times (so that a shared machine's drift falls on all
+    alike); each side's rounds pooled. ``codes``: authorisation codes to pre-create per round
+    for each target; a run ends when they are used up or after ``duration``."""
 
     def measure(target: Target, n_codes: int) -> LoadResult:
         if kind == "client_credentials":
@@ -320,16 +388,118 @@ def _measure_pair(
             source = target.code_requests(n_codes)
         return load(target.base_url, source, duration=duration, warmup=warmup)
 
-    if ours is None:
-        return None, measure(peer, codes[1])
-    our_target = ours
-    return alternate(lambda: measure(our_target, codes[0]), lambda: measure(peer, codes[1]), rounds)
+    runs: dict[str, list[LoadResult]] = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, target in targets.items():
+            runs[name].append(measure(target, codes.get(name, 0)))
+    return {name: pool(results) for name, results in runs.items()}
 
 
 def _codes_for(cc: LoadResult | None, seconds: float, cap: int) -> int:
     """Codes enough for ``seconds`` at the client-credentials rate (an exchange does more work)."""
     rate = cc.rps if cc is not None and cc.rps > 0 else cap
     return max(300, min(cap, int(rate * seconds * 1.5)))
+
+
+@contextlib.contextmanager
+def _peers() -> Iterator[tuple[dict[str, Target], dict[str, str]]]:
+    """The working peer configurations, and why the others are not available."""
+    with contextlib.ExitStack() as stack:
+        peers: dict[str, Target] = {}
+        missing: dict[str, str] = {}
+        peers["memory"] = stack.enter_context(serve_node_peer("memory"))
+        try:
+            redis_url = stack.enter_context(serve_private_redis())
+            peers["redis"] = stack.enter_context(serve_node_peer("redis", redis_url))
+        except (RuntimeError, OSError) as exc:
+            missing["redis"] = str(exc)
+        for name, peer in peers.items():
+            for check in (peer.client_credentials_request(), peer.code_requests(1)[0]):
+                failure = _check_one(peer, check)
+                if failure:
+                    raise RuntimeError(f"peer ({name}) not working: {failure}")
+        yield peers, missing
+
+
+def _ours(served: ServedApp) -> tuple[Target | None, str]:
+    try:
+        ours = our_target(served)
+        for check in (ours.client_credentials_request(), ours.code_requests(1)[0]):
+            failure = _check_one(ours, check)
+            if failure:
+                raise RuntimeError(failure)
+    except Exception as exc:  # not there yet, or broken: reported as a row
+        return None, f"{type(exc).__name__}: {exc}"
+    return ours, ""
+
+
+def _rows_for(
+    name: str,
+    results: dict[str, LoadResult],
+    missing: dict[str, str],
+    reason: str,
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    ours = results.get("ours")
+    for store, (label, peer_name) in PEER_STORES.items():
+        row_name = f"{name} vs {label}"
+        peer = results.get(store)
+        if peer is None:
+            rows.append(_not_available(row_name, missing.get(store, "?"), None, peer_name))
+        elif ours is None:
+            rows.append(_not_available(row_name, reason, peer, peer_name))
+            rows.append(_peer_only_p99(row_name, peer, peer_name))
+        else:
+            rows += comparison_rows(row_name, ours, peer, peer_name=peer_name, target=TARGET)
+    return rows
+
+
+def _bench_database(
+    db: str,
+    peers: dict[str, Target],
+    missing: dict[str, str],
+    *,
+    duration: float,
+    warmup: float,
+    rounds: int,
+    code_cap: int,
+    notes: dict[str, Any],
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with serve_our_app(db) as served:
+        ours, reason = _ours(served)
+        targets = {**peers, **({"ours": ours} if ours is not None else {})}
+        cc: dict[str, LoadResult] = {}
+        for kind in ("client_credentials", "authorization_code"):
+            name = f"{kind} ({db})"
+            seconds = duration + warmup
+            codes = {t: _codes_for(cc.get(t), seconds, code_cap) for t in targets}
+            results = _measure_round_robin(
+                targets, kind, duration=duration, warmup=warmup, rounds=rounds, codes=codes
+            )
+            if kind == "client_credentials":
+                cc = results
+            notes[name] = {t: r.summary() for t, r in results.items()}
+            if ours is None:
+                notes[name]["ours"] = reason
+            rows += _rows_for(name, results, missing, reason)
+    return rows
+
+
+def _reference_row(duration: float, warmup: float, notes: dict[str, Any]) -> dict[str, Any]:
+    """Context for the ratios: what a bare FastAPI endpoint under the same uvicorn does here."""
+    with serve_fastapi_peer() as url:
+        small = build_request("GET", "/small", host=urlsplit(url).netloc)
+        ref = load(url, small, duration=duration, warmup=warmup)
+    notes["reference: bare FastAPI GET /small"] = ref.summary()
+    return {
+        "name": "reference: bare FastAPI GET /small",
+        "value": ref.rps,
+        "unit": "req/s",
+        "peer": None,
+        "ratio": None,
+        "target": None,
+    }
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -340,81 +510,34 @@ def run(quick: bool = False) -> dict[str, Any]:
     if why is not None:
         out["rows"].append(_not_available("OIDC peer", why, None))
         return out
-    notes: dict[str, Any] = {}
-    with serve_node_peer() as peer:
-        for check in (peer.client_credentials_request(), peer.code_requests(1)[0]):
-            failure = _check_one(peer, check)
-            if failure:
-                raise RuntimeError(f"peer not working: {failure}")
+    notes: dict[str, Any] = {"load_average_before": os.getloadavg()}
+    with _peers() as (peers, missing):
         for db in databases():
-            ours: Target | None = None
-            reason = ""
             try:
-                with serve_our_app(db) as served:
-                    try:
-                        ours = our_target(served)
-                        for check in (ours.client_credentials_request(), ours.code_requests(1)[0]):
-                            failure = _check_one(ours, check)
-                            if failure:
-                                raise RuntimeError(failure)
-                    except Exception as exc:  # not there yet, or broken: reported as a row
-                        ours, reason = None, f"{type(exc).__name__}: {exc}"
-                    cc: tuple[LoadResult | None, LoadResult | None] = (None, None)
-                    for kind in ("client_credentials", "authorization_code"):
-                        name = f"{kind} ({db})"
-                        codes = (
-                            _codes_for(cc[0], duration + warmup, code_cap),
-                            _codes_for(cc[1], duration + warmup, code_cap),
-                        )
-                        our_result, peer_result = _measure_pair(
-                            peer,
-                            ours,
-                            kind,
-                            duration=duration,
-                            warmup=warmup,
-                            rounds=rounds,
-                            codes=codes,
-                        )
-                        if kind == "client_credentials":
-                            cc = (our_result, peer_result)
-                        notes[name] = {
-                            "peer": peer_result.summary(),
-                            "ours": our_result.summary() if our_result else reason,
-                        }
-                        if our_result is None:
-                            out["rows"].append(_not_available(name, reason, peer_result))
-                            out["rows"].append(_peer_only_p99(name, peer_result))
-                        else:
-                            out["rows"] += comparison_rows(
-                                name, our_result, peer_result, peer_name=PEER_NAME, target=TARGET
-                            )
+                out["rows"] += _bench_database(
+                    db,
+                    peers,
+                    missing,
+                    duration=duration,
+                    warmup=warmup,
+                    rounds=rounds,
+                    code_cap=code_cap,
+                    notes=notes,
+                )
             except (RuntimeError, OSError) as exc:  # our server did not start: say so, go on
                 out["rows"].append(_not_available(f"OIDC ({db})", str(exc), None))
-        # Context for the ratios: what a bare FastAPI endpoint under the same uvicorn does here.
-        with serve_fastapi_peer() as url:
-            small = build_request("GET", "/small", host=urlsplit(url).netloc)
-            ref = load(url, small, duration=duration, warmup=warmup)
-        notes["reference: bare FastAPI GET /small"] = ref.summary()
-        out["rows"].append(
-            {
-                "name": "reference: bare FastAPI GET /small",
-                "value": ref.rps,
-                "unit": "req/s",
-                "peer": None,
-                "ratio": None,
-                "target": None,
-            }
-        )
+        out["rows"].append(_reference_row(duration, warmup, notes))
+    notes["load_average_after"] = os.getloadavg()
     out["figures"] = notes
     return out
 
 
-def _peer_only_p99(name: str, peer: LoadResult) -> dict[str, Any]:
+def _peer_only_p99(name: str, peer: LoadResult, peer_name: str = PEER_NAME) -> dict[str, Any]:
     return {
         "name": f"{name} p99",
         "value": 0.0,
         "unit": "ms",
-        "peer": f"{PEER_NAME} p99 {peer.p99_ms:.1f} ms",
+        "peer": f"{peer_name} p99 {peer.p99_ms:.1f} ms",
         "peer_value": peer.p99_ms,
         "ratio": None,
         "target": None,
