@@ -6,9 +6,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-from trust.web.ratelimit import hit, peek, purge_expired
+from trust.web.ratelimit import hit, hit_many, peek, purge_expired
 
 WINDOW = timedelta(seconds=60)
 T0 = datetime(2026, 11, 22, 8, 0, 5, tzinfo=UTC)  # 5 s into a 60 s window
@@ -79,3 +80,80 @@ def test_concurrent_hits_are_never_lost(db: sessionmaker[Session]) -> None:
     assert not errors
     with db() as session:
         assert peek(session=session, key="hot", window=WINDOW, limit=1000, now=T0).count == 40
+
+
+def test_hit_many_counts_every_event_in_one_statement(db: sessionmaker[Session]) -> None:
+    """Repeated keys are decided in order, exactly as successive ``hit`` calls would be."""
+    with db() as session, session.begin():
+        hit(session=session, key="a", window=WINDOW, limit=3, now=T0)
+        decisions = hit_many(
+            session=session,
+            hits=[("a", 3), ("b", 1), ("a", 3), ("b", 1), ("a", 3)],
+            window=WINDOW,
+            now=T0,
+        )
+        assert [(d.count, d.allowed) for d in decisions] == [
+            (2, True),
+            (1, True),
+            (3, True),
+            (2, False),
+            (4, False),
+        ]
+        assert decisions[3].retry_after == 55
+        assert peek(session=session, key="a", window=WINDOW, limit=3, now=T0).count == 4
+        assert peek(session=session, key="b", window=WINDOW, limit=1, now=T0).count == 2
+        assert hit_many(session=session, hits=[], window=WINDOW, now=T0) == []
+
+
+def test_hit_many_is_one_statement(db: sessionmaker[Session]) -> None:
+    statements: list[str] = []
+    with db() as session, session.begin():
+        engine = session.get_bind()
+
+        def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            statements.append(statement)
+
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            hit_many(
+                session=session,
+                hits=[(f"k{i % 7}", 10) for i in range(40)],
+                window=WINDOW,
+                now=T0,
+            )
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+    counted = [s for s in statements if "rate_limit_counter" in s]
+    assert len(counted) == 1
+    assert counted[0].count("ON CONFLICT") == 1
+
+
+def test_concurrent_hit_many_from_threads_are_never_lost(db: sessionmaker[Session]) -> None:
+    """Overlapping keys from concurrent transactions (sorted, so no deadlock on PostgreSQL)."""
+    threads, rounds = 4, 8
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for _ in range(rounds):
+                keys = ["x", "y", "z"] if n % 2 else ["z", "y", "x"]
+                with db() as session, session.begin():
+                    hit_many(
+                        session=session,
+                        hits=[(k, 1000) for k in keys],
+                        window=WINDOW,
+                        now=T0,
+                    )
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert not errors
+    with db() as session:
+        for key in ("x", "y", "z"):
+            count = peek(session=session, key=key, window=WINDOW, limit=1000, now=T0).count
+            assert count == threads * rounds
