@@ -16,7 +16,9 @@ is the ``logging.config.dictConfig`` that ``trustctl serve`` gives uvicorn (with
 
 ``BodySizeLimitMiddleware``: a declared ``Content-Length`` above the limit is refused with 413
 before any byte of the body is read; a body without ``Content-Length`` (chunked) is counted while
-the application reads it and refused as soon as it passes the limit.
+the application reads it and refused as soon as it passes the limit. Being the innermost of our
+middlewares, it also hands requests for registered fast routes (``trust.web.fastroute``) to
+their fast endpoints instead of the main router.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trust.errors import InvalidInput, PayloadTooLarge, TrustError
 from trust.ids import new_id
+from trust.web.fastroute import serve_fast_route
 from trust.web.problems import problem_for_error, problem_response
 
 __all__ = [
@@ -198,7 +201,8 @@ class BodySizeLimitMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            if not await serve_fast_route(scope, counting_receive, tracking_send, self.app):
+                await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge as exc:
             if started:
                 raise

@@ -49,6 +49,7 @@ from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.openapi.models import SecurityBase as SecuritySchemeModel
 from fastapi.security.base import SecurityBase
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from trust.clock import Clock
 from trust.config import Settings
@@ -175,7 +176,7 @@ class _DeclaredScheme(SecurityBase):
         self.model = model
         self.scheme_name = scheme_name
 
-    def __call__(self) -> None:
+    async def __call__(self) -> None:  # async: FastAPI runs a plain def in its thread pool
         return None
 
 
@@ -188,19 +189,21 @@ _BEARER_TOKEN = _DeclaredScheme(
 )
 
 
-def _optional_principal(
+async def _optional_principal(
     request: Request,
     _declares_basic: Annotated[None, Depends(_CLIENT_CREDENTIALS)],
     _declares_bearer: Annotated[None, Depends(_BEARER_TOKEN)],
 ) -> Principal | None:
     header = request.headers.get("authorization")
-    return None if header is None else authenticate_header(request, header)
+    if header is None:
+        return None
+    return await run_in_threadpool(authenticate_header, request, header)  # database work
 
 
 OptionalPrincipalDep = Annotated[Principal | None, Depends(_optional_principal)]
 
 
-def _required_principal(principal: OptionalPrincipalDep) -> Principal:
+async def _required_principal(principal: OptionalPrincipalDep) -> Principal:
     if principal is None:
         raise Unauthenticated("需要认证：请提供 Authorization 请求头", code="auth.required")
     return principal

@@ -1,0 +1,94 @@
+"""``trust.web.fastroute``: a fast endpoint serves the common case ahead of the main router,
+inside our middleware; what it declines reaches the FastAPI route with its body intact."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tests.api._support import TestClient, assert_problem
+from trust.errors import Conflict
+from trust.web.fastroute import register_fast_route
+
+
+class Echo(BaseModel):
+    word: str
+
+
+@pytest.fixture
+def fast_app(make_app: Callable[..., FastAPI]) -> FastAPI:
+    app = make_app(max_request_bytes=1024)
+    served: list[str] = []
+    app.state.served = served
+
+    @app.post("/echo")
+    def echo(body: Echo) -> dict[str, str]:
+        served.append("route")
+        return {"word": body.word, "by": "route"}
+
+    async def echo_fast(request: Request) -> Response | None:
+        data = await request.json() if request.headers.get("content-type") else None
+        if not isinstance(data, dict) or data.get("word") == "decline":
+            return None  # the route answers
+        if data.get("word") == "conflict":
+            raise Conflict("already there", code="test.conflict")
+        served.append("fast")
+        return JSONResponse({"word": data.get("word"), "by": "fast"})
+
+    register_fast_route(app, "POST", "/echo", echo_fast)
+    return app
+
+
+@pytest.fixture
+def fast_client(fast_app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(fast_app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def test_the_fast_endpoint_serves_inside_our_middleware(
+    fast_app: FastAPI, fast_client: TestClient
+) -> None:
+    response = fast_client.post("/echo", json={"word": "hi"})
+    assert response.json() == {"word": "hi", "by": "fast"}
+    assert response.headers["x-request-id"].startswith("req_")
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["cache-control"] == "no-store"
+    assert fast_app.state.served == ["fast"]
+
+
+def test_a_declined_request_reaches_the_route_with_its_body(
+    fast_app: FastAPI, fast_client: TestClient
+) -> None:
+    response = fast_client.post("/echo", json={"word": "decline"})
+    assert response.json() == {"word": "decline", "by": "route"}
+    invalid = fast_client.post("/echo", content=b"[1]", headers={"content-type": "x/y"})
+    assert_problem(invalid, 422, "request.invalid")  # the route's own validation answer
+    assert fast_app.state.served == ["route"]
+
+
+def test_errors_of_the_fast_endpoint_are_problems(fast_client: TestClient) -> None:
+    assert_problem(fast_client.post("/echo", json={"word": "conflict"}), 409, "test.conflict")
+
+
+def test_the_body_size_limit_applies(fast_app: FastAPI, fast_client: TestClient) -> None:
+    response = fast_client.post("/echo", json={"word": "x" * 2000})
+    assert_problem(response, 413, "payload_too_large")
+    assert fast_app.state.served == []
+
+
+def test_other_methods_and_paths_go_to_the_main_router(fast_client: TestClient) -> None:
+    assert_problem(fast_client.get("/echo"), 405, "method_not_allowed")
+    assert_problem(fast_client.post("/echo/more", json={"word": "hi"}), 404, "not_found")
+
+
+def test_only_exact_paths(fast_app: FastAPI) -> None:
+    async def endpoint(_request: Request) -> Response | None:
+        return None
+
+    with pytest.raises(ValueError, match="exact paths"):
+        register_fast_route(fast_app, "GET", "/things/{id}", endpoint)
