@@ -10,31 +10,28 @@
   detail (staff session cookie of the interim staff login, ``/staff/login``), with lifecycle
   actions as CSRF-protected forms (``POST /licences/manage/{ref}/action``).
 
-Edge helpers: ``licence_config`` (built once per app from the settings), ``verify_rate_limit``
-(per client IP and, when authenticated, per client: counted in the database), ``verifier_of``.
+Edge helpers: ``licence_config`` (built once per app from the settings) and its dependency
+``LicenceConfigDep``; the rate limits of verification are in ``licences.api_limits``.
 """
 
 from __future__ import annotations
 
-import os
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import text
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 import trust.web
 from licences import service, service_lifecycle, service_trust, service_verify
+from licences.api_limits import count_verification, verifier_of
 from licences.envelope import CHINA_TZ
 from licences.lifecycle import STATE_ZH, LicenceAction, LicenceState
 from licences.service_keys import LicenceConfig, config_from_settings
-from licences.service_verify import Verifier
 from licences.verification import RESULT_ZH, VerificationResult
 from seals.api_pages import STAFF_COOKIE, csrf_for
 from trust import __version__
@@ -42,27 +39,15 @@ from trust.crypto import constant_time_equal
 from trust.errors import InvalidInput, PermissionDenied, RateLimited, TrustError, Unauthenticated
 from trust.principals.principal import Principal, PrincipalKind
 from trust.web.deps import ClockDep, KeyStoreDep, SessionDep
-from trust.web.ratelimit import hit
 from trust.web.security import authenticate_header
 
 __all__ = [
-    "CLIENT_LIMIT",
-    "IP_LIMIT",
     "LicenceConfigDep",
     "licence_config",
     "render_page",
     "router",
-    "verifier_of",
-    "verify_rate_limit",
 ]
 
-#: Verifications per window: per client IP, and per authenticated client (spec §9.1).
-#: ``app.state.licences_verify_limits = (ip, client)`` overrides them; outside production the
-#: environment variable ``TRUST_LICENCES_VERIFY_LIMITS=<ip>,<client>`` does too (load benches
-#: drive one server from one loopback address). TODO: a ``Settings`` field.
-IP_LIMIT: Final = 60
-CLIENT_LIMIT: Final = 600
-WINDOW: Final = timedelta(seconds=60)
 _MAX_UPLOAD: Final = 20 * 1024 * 1024
 _TEMPLATES: Final = Path(trust.web.__file__).resolve().parent / "templates"
 _ACTIONS: Final = {
@@ -99,68 +84,11 @@ def licence_config(request: Request) -> LicenceConfig:
     return config
 
 
-LicenceConfigDep = Annotated[LicenceConfig, Depends(licence_config)]
+async def _licence_config(request: Request) -> LicenceConfig:
+    return licence_config(request)  # async: no thread-pool hop for a cached attribute
 
 
-def _ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def verifier_of(request: Request, principal: Principal | None) -> Verifier:
-    return Verifier(client=None if principal is None else principal.actor, ip=_ip(request))
-
-
-def _limits(state: Any) -> tuple[int, int]:
-    limits = getattr(state, "licences_verify_limits", None)
-    if limits is None:
-        limits = (IP_LIMIT, CLIENT_LIMIT)
-        raw = os.environ.get("TRUST_LICENCES_VERIFY_LIMITS", "")
-        if raw and state.settings.environment != "production":
-            ip, _, client = raw.partition(",")
-            limits = (int(ip), int(client or ip))
-        state.licences_verify_limits = limits
-    return (int(limits[0]), int(limits[1]))
-
-
-def verify_rate_limit(
-    request: Request, principal: Principal | None, session: Session | None = None
-) -> None:
-    """Count one verification per client IP and per authenticated client; 429 above either
-    limit.
-
-    SQLite (one writer at a time anyway): the count joins the request's transaction
-    ``session`` — one commit per verification; the verify routes answer every input with a
-    result, so the count commits whenever the request does, and a refused request rolls back
-    its own increment and stays refused until the window ends.
-    PostgreSQL: the per-IP counter is one hot row that every verification from that address
-    updates, so it is counted in a short transaction of its own, committed with
-    ``synchronous_commit = off`` (a crash may lose the last few increments, which only lets a
-    few more requests through; the row lock is not held across an fsync)."""
-    state = request.app.state
-    ip_limit, client_limit = _limits(state)
-    keys = [(f"licences:verify:ip:{_ip(request)}", ip_limit)]
-    if principal is not None:
-        keys.append((f"licences:verify:client:{principal.actor}", client_limit))
-
-    def count(s: Session) -> list[Any]:
-        now = state.clock.now()
-        return [hit(session=s, key=k, window=WINDOW, limit=lim, now=now) for k, lim in keys]
-
-    if session is not None and session.get_bind().dialect.name == "sqlite":
-        decisions = count(session)
-    else:
-        with state.session_factory() as own, own.begin():
-            if own.get_bind().dialect.name == "postgresql":
-                own.execute(text("SET LOCAL synchronous_commit TO OFF"))
-            decisions = count(own)
-    refused = [d for d in decisions if not d.allowed]
-    if refused:
-        wait = max(d.retry_after for d in refused)
-        raise RateLimited(
-            f"核验请求过于频繁，请 {wait} 秒后再试",
-            code="licence.verify_rate_limited",
-            extra={"retry_after": wait},
-        )
+LicenceConfigDep = Annotated[LicenceConfig, Depends(_licence_config)]
 
 
 def render_page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
@@ -247,7 +175,7 @@ async def verify_page_post(
     config: LicenceConfigDep,
 ) -> Response:
     try:
-        verify_rate_limit(request, None, session)
+        await count_verification(request, None)  # before the session does any work
     except RateLimited as exc:
         # A person at a browser gets the page in Chinese (429), not a problem+json body.
         response = _verify_page(

@@ -1,0 +1,101 @@
+"""The typed-code hot path (``licences.api_limits``, ``trust.db_batch``, ``trust.web.fastroute``):
+group-committed counts, lookups and 核验记录 lose nothing, a refusal still counts, and the fast
+endpoint answers exactly as the FastAPI route does."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from licences.codes import new_code
+from licences.model import LicenceVerification
+from tests.api._support import assert_problem
+from tests.integration.licences.conftest import Lic
+from trust.web.ratelimit_model import RateCounter
+
+
+def _records(lic: Lic) -> int:
+    with lic.app.state.session_factory() as s:
+        return int(s.scalar(select(func.count()).select_from(LicenceVerification)) or 0)
+
+
+def _ip_count(lic: Lic) -> int:
+    with lic.app.state.session_factory() as s:
+        counts = s.scalars(
+            select(RateCounter.count).where(RateCounter.key.like("licences:verify:ip:%"))
+        ).all()
+    return sum(counts)
+
+
+def test_the_fast_endpoint_is_registered(lic: Lic) -> None:
+    assert ("POST", "/licences/verify/code") in lic.app.state.fast_routes.endpoints
+
+
+def test_fast_endpoint_and_route_answer_alike(lic: Lic) -> None:
+    code = lic.issue()["verification_code"]
+    inputs = [code, code.lower().replace("-", " "), new_code(), "garbage"]
+    fast = [lic.client.post("/licences/verify/code", json={"code": c}) for c in inputs]
+    endpoints = lic.app.state.fast_routes.endpoints
+    saved = endpoints.pop(("POST", "/licences/verify/code"))
+    try:
+        slow = [lic.client.post("/licences/verify/code", json={"code": c}) for c in inputs]
+    finally:
+        endpoints[("POST", "/licences/verify/code")] = saved
+    for a, b in zip(fast, slow, strict=True):
+        assert a.status_code == b.status_code == 200
+        assert a.headers["content-type"] == b.headers["content-type"] == "application/json"
+        assert a.json() == b.json()
+    assert [r.json()["result"] for r in fast] == ["VALID", "VALID", "NOT_FOUND", "NOT_FOUND"]
+    assert _records(lic) == 4  # two found by each path
+
+
+def test_unusual_requests_get_the_routes_answers(lic: Lic) -> None:
+    """Bodies the fast endpoint declines reach FastAPI's validation, as before."""
+    missing = lic.client.post("/licences/verify/code", json={})
+    body = assert_problem(missing, 422, "request.invalid")
+    assert body["errors"][0]["loc"] == ["body", "code"]
+    extra = lic.client.post("/licences/verify/code", json={"code": "x", "more": 1})
+    assert_problem(extra, 422, "request.invalid")
+    form = lic.client.post("/licences/verify/code", data={"code": "x"})
+    assert_problem(form, 422, "request.invalid")
+    broken = lic.client.post(
+        "/licences/verify/code", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert_problem(broken, 422, "request.invalid")
+
+
+def test_a_refused_verification_still_counts(lic: Lic) -> None:
+    lic.app.state.licences_verify_limits = (3, 100)
+    statuses = [
+        lic.client.post("/licences/verify/code", json={"code": "x"}).status_code for _ in range(5)
+    ]
+    assert statuses == [200, 200, 200, 429, 429]
+    assert _ip_count(lic) == 5  # the refusals were committed too
+
+
+async def _verify_concurrently(app: FastAPI, codes: list[str]) -> list[dict[str, Any]]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            replies = await asyncio.gather(
+                *(client.post("/licences/verify/code", json={"code": c}) for c in codes)
+            )
+    assert all(r.status_code == 200 for r in replies), [r.text for r in replies]
+    return [r.json() for r in replies]
+
+
+def test_concurrent_verifications_are_batched_and_each_is_recorded(lic: Lic) -> None:
+    code = lic.issue()["verification_code"]
+    before = _records(lic)
+    codes = [code] * 30 + [new_code() for _ in range(10)]
+    results = asyncio.run(_verify_concurrently(lic.app, codes))
+    assert [r["result"] for r in results] == ["VALID"] * 30 + ["NOT_FOUND"] * 10
+    assert _records(lic) - before == 30  # every found verification, for the holder
+    assert _ip_count(lic) >= 40
+    committer = lic.app.state.db_batch
+    assert committer.items >= 40
+    assert committer.batches < committer.items  # requests shared transactions
