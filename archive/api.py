@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
@@ -38,6 +37,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from archive import disposal, preservation, retrieval, service_uploads, sweeps, transfer
+from archive.api_downloads import (
+    access_copy_download,
+    attachment,
+    file_download,
+    package_download,
+)
 from archive.api_pages import router as pages_router
 from archive.retrieval import SearchQuery
 from archive.schemas import (
@@ -89,7 +94,7 @@ def _read(principal: Principal) -> Principal:
 
 
 def _package(r: PackageRecord) -> PackageRead:
-    return PackageRead.model_validate(r.to_dict())
+    return PackageRead(**asdict(r))
 
 
 def _session_factory(request: Request) -> sessionmaker[Session]:
@@ -323,16 +328,6 @@ def get_case(
     }
 
 
-def _attachment(name: str) -> str:
-    return f"attachment; filename*=UTF-8''{quote(name)}"
-
-
-def _stream(fh: Any) -> Iterator[bytes]:
-    with fh:
-        while chunk := fh.read(1024 * 1024):
-            yield chunk
-
-
 @router.get(
     "/archive/cases/{ref}/files/{path:path}",
     summary="下载一个文件（原件字节不变）",
@@ -349,23 +344,14 @@ def download_file(
     settings: SettingsDep,
 ) -> StreamingResponse:
     _read(principal)
-    opened = retrieval.open_file(
+    return file_download(
         session=session,
         clock=clock,
-        store=archive_store(settings),
+        settings=settings,
         ref=ref,
         path=path,
         actor=principal.actor,
         purpose=purpose,
-    )
-    return StreamingResponse(
-        _stream(opened.stream),
-        media_type="application/octet-stream",
-        headers={
-            "Content-Disposition": _attachment(opened.path.rsplit("/", 1)[-1]),
-            "Content-Length": str(opened.size),
-            "X-Content-SM3": opened.sm3,
-        },
     )
 
 
@@ -384,21 +370,13 @@ def download_package(
     settings: SettingsDep,
 ) -> StreamingResponse:
     _read(principal)
-    record, chunks = retrieval.stream_package_zip(
+    return package_download(
         session=session,
         clock=clock,
-        store=archive_store(settings),
+        settings=settings,
         ref=ref,
         actor=principal.actor,
         purpose=purpose,
-    )
-    return StreamingResponse(
-        chunks,
-        media_type="application/zip",
-        headers={
-            "Content-Disposition": _attachment(f"{record.archival_code}.zip"),
-            "X-Package-Root-SM3": record.root_sm3,
-        },
     )
 
 
@@ -417,18 +395,13 @@ def download_access_copy(
     settings: SettingsDep,
 ) -> StreamingResponse:
     _read(principal)
-    record, chunks = retrieval.dissemination_copy(
+    return access_copy_download(
         session=session,
         clock=clock,
-        store=archive_store(settings),
+        settings=settings,
         ref=ref,
         actor=principal.actor,
         purpose=purpose,
-    )
-    return StreamingResponse(
-        chunks,
-        media_type="application/zip",
-        headers={"Content-Disposition": _attachment(f"{record.archival_code}-利用副本.zip")},
     )
 
 
@@ -634,7 +607,7 @@ def download_transfer(
         retrieval.stream_folder_zip(archive_store(settings), folder, record.id),
         media_type="application/zip",
         headers={
-            "Content-Disposition": _attachment(f"{record.id}.zip"),
+            "Content-Disposition": attachment(f"{record.id}.zip"),
             "X-Transfer-Root-SM3": record.root_sm3,
         },
     )

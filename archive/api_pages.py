@@ -21,34 +21,34 @@ elsewhere) the page asks for the purpose first and records nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, Final
+from typing import Annotated, Any, Final, Protocol
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 import trust.web
 from archive import preservation, retrieval
+from archive.api_downloads import access_copy_download, file_download, package_download
 from archive.retrieval import SearchQuery
 from archive.search import SUBSTRING_MIN
 from archive.service_records import find_package_row
 from archive.service_tools import archive_store, archive_tools
-from seals.api_pages import STAFF_COOKIE, csrf_for
+from seals.api_pages import STAFF_COOKIE, StaffDep, csrf_for
 from trust import __version__
 from trust.clock import Clock
 from trust.config import Settings
 from trust.crypto import constant_time_equal, sm3
-from trust.errors import PermissionDenied, TrustError, Unauthenticated
-from trust.principals.principal import Principal, PrincipalKind
+from trust.errors import PermissionDenied, TrustError
+from trust.principals.principal import Principal
 from trust.principals.roles import Role
 from trust.web.deps import ClockDep, KeyStoreDep, SessionDep, SettingsDep
-from trust.web.security import authenticate_header
 
 __all__ = ["link_token", "router"]
 
@@ -96,20 +96,6 @@ def link_token(session_token: str) -> str:
     """The token of the archive's access-recording links for one staff session (not the form
     CSRF token, which never appears in a URL)."""
     return sm3(b"archive-link:" + session_token.encode("utf-8")).hex()[:40]
-
-
-def _staff(request: Request) -> Principal | None:
-    token = request.cookies.get(STAFF_COOKIE)
-    if not token:
-        return None
-    try:
-        principal = authenticate_header(request, f"Bearer {token}")
-    except Unauthenticated:
-        return None
-    return principal if principal.kind is PrincipalKind.USER else None
-
-
-StaffDep = Annotated[Principal | None, Depends(_staff)]
 
 
 def _allowed(staff: Principal) -> bool:
@@ -345,26 +331,25 @@ def report_page(
 # --------------------------------------------------------------------------- downloads
 
 
-def _stream(fh: BinaryIO) -> Iterator[bytes]:
-    with fh:
-        while chunk := fh.read(1024 * 1024):
-            yield chunk
+class _Download(Protocol):
+    def __call__(self, *, actor: str, purpose: str) -> Response: ...
 
 
-def _attachment(name: str) -> str:
-    return f"attachment; filename*=UTF-8''{quote(name)}"
-
-
-def _download_gate(
-    request: Request, staff: Principal | None, purpose: str | None, t: str | None
-) -> Response | tuple[Principal, str]:
+def _download(
+    request: Request, staff: Principal | None, purpose: str | None, t: str | None, send: _Download
+) -> Response:
+    """A download of the case page: signed-in staff, our link token and a purpose (else the
+    purpose is asked first); a refusal is shown as a page."""
     gate = _gate(request, staff)
     if isinstance(gate, Response):
         return gate
     confirmed = _confirmed(request, t, purpose)
     if confirmed is None:
         return _ask_purpose(request, gate, purpose, "下载")
-    return gate, confirmed
+    try:
+        return send(actor=gate.actor, purpose=confirmed)
+    except TrustError as exc:
+        return _error(request, gate, exc)
 
 
 @router.get("/archive/view/{ref}/files/{path:path}")
@@ -379,31 +364,10 @@ def download_file_page(
     purpose: Purpose = None,
     t: LinkToken = None,
 ) -> Response:
-    gate = _download_gate(request, staff, purpose, t)
-    if isinstance(gate, Response):
-        return gate
-    who, why = gate
-    try:
-        opened = retrieval.open_file(
-            session=session,
-            clock=clock,
-            store=archive_store(settings),
-            ref=ref,
-            path=path,
-            actor=who.actor,
-            purpose=why,
-        )
-    except TrustError as exc:
-        return _error(request, who, exc)
-    return StreamingResponse(
-        _stream(opened.stream),
-        media_type="application/octet-stream",
-        headers={
-            "Content-Disposition": _attachment(opened.path.rsplit("/", 1)[-1]),
-            "Content-Length": str(opened.size),
-            "X-Content-SM3": opened.sm3,
-        },
+    send = partial(
+        file_download, session=session, clock=clock, settings=settings, ref=ref, path=path
     )
+    return _download(request, staff, purpose, t, send)
 
 
 @router.get("/archive/view/{ref}/package.zip")
@@ -417,26 +381,8 @@ def download_package_page(
     purpose: Purpose = None,
     t: LinkToken = None,
 ) -> Response:
-    gate = _download_gate(request, staff, purpose, t)
-    if isinstance(gate, Response):
-        return gate
-    who, why = gate
-    try:
-        record, chunks = retrieval.stream_package_zip(
-            session=session,
-            clock=clock,
-            store=archive_store(settings),
-            ref=ref,
-            actor=who.actor,
-            purpose=why,
-        )
-    except TrustError as exc:
-        return _error(request, who, exc)
-    return StreamingResponse(
-        chunks,
-        media_type="application/zip",
-        headers={"Content-Disposition": _attachment(f"{record.archival_code}.zip")},
-    )
+    send = partial(package_download, session=session, clock=clock, settings=settings, ref=ref)
+    return _download(request, staff, purpose, t, send)
 
 
 @router.get("/archive/view/{ref}/access-copy.zip")
@@ -450,26 +396,8 @@ def download_access_copy_page(
     purpose: Purpose = None,
     t: LinkToken = None,
 ) -> Response:
-    gate = _download_gate(request, staff, purpose, t)
-    if isinstance(gate, Response):
-        return gate
-    who, why = gate
-    try:
-        record, chunks = retrieval.dissemination_copy(
-            session=session,
-            clock=clock,
-            store=archive_store(settings),
-            ref=ref,
-            actor=who.actor,
-            purpose=why,
-        )
-    except TrustError as exc:
-        return _error(request, who, exc)
-    return StreamingResponse(
-        chunks,
-        media_type="application/zip",
-        headers={"Content-Disposition": _attachment(f"{record.archival_code}-利用副本.zip")},
-    )
+    send = partial(access_copy_download, session=session, clock=clock, settings=settings, ref=ref)
+    return _download(request, staff, purpose, t, send)
 
 
 # --------------------------------------------------------------------------- fixity

@@ -81,6 +81,19 @@ def record_access(
     session.flush()
 
 
+def _access_package(
+    session: Session, clock: Clock, ref: str, actor: str, action: str, purpose: str
+) -> ArchivePackage:
+    """The package behind ``ref`` (not disposed), its access recorded as ``action``."""
+    row = find_package_row(session, ref)
+    if row.status == "disposed":
+        raise PackageNotFound(f"档案 {row.archival_code} 已销毁")
+    record_access(
+        session=session, clock=clock, actor=actor, action=action, purpose=purpose, package_id=row.id
+    )
+    return row
+
+
 @dataclass(frozen=True, slots=True)
 class CaseView:
     package: PackageRecord
@@ -106,12 +119,7 @@ def _json_at(session: Session, store: BlobStore, package_id: str, path: str) -> 
 def case_view(
     *, session: Session, clock: Clock, store: BlobStore, ref: str, actor: str, purpose: str
 ) -> CaseView:
-    row = find_package_row(session, ref)
-    if row.status == "disposed":
-        raise PackageNotFound(f"档案 {row.archival_code} 已销毁")
-    record_access(
-        session=session, clock=clock, actor=actor, action="view", purpose=purpose, package_id=row.id
-    )
+    row = _access_package(session, clock, ref, actor, "view", purpose)
     case = _json_at(session, store, row.id, "data/metadata/descriptive/case.json")
     archival = _json_at(session, store, row.id, "data/metadata/descriptive/archival.json")
     report = _json_at(
@@ -209,17 +217,7 @@ def export_package(
 ) -> PackageRecord:
     """Write the whole bag (with its seal and timestamp) into the empty directory ``dest``;
     ``on_chunk`` hears the bytes written (progress)."""
-    row = find_package_row(session, ref)
-    if row.status == "disposed":
-        raise PackageNotFound(f"档案 {row.archival_code} 已销毁")
-    record_access(
-        session=session,
-        clock=clock,
-        actor=actor,
-        action="export",
-        purpose=purpose,
-        package_id=row.id,
-    )
+    row = _access_package(session, clock, ref, actor, "export", purpose)
     export_bag(StoredBagSource(store, stored_bag(row)), Path(dest), on_chunk=on_chunk)
     _log(session, clock, "archive.export", row, actor, purpose=purpose.strip()[:200])
     return package_record(row)
@@ -283,17 +281,7 @@ def stream_package_zip(
     *, session: Session, clock: Clock, store: BlobStore, ref: str, actor: str, purpose: str
 ) -> tuple[PackageRecord, Iterator[bytes]]:
     """The whole bag as a streamed ZIP (for download; the archive itself stores no ZIP)."""
-    row = find_package_row(session, ref)
-    if row.status == "disposed":
-        raise PackageNotFound(f"档案 {row.archival_code} 已销毁")
-    record_access(
-        session=session,
-        clock=clock,
-        actor=actor,
-        action="download_package",
-        purpose=purpose,
-        package_id=row.id,
-    )
+    row = _access_package(session, clock, ref, actor, "download_package", purpose)
     source = StoredBagSource(store, stored_bag(row))
     top = row.archival_code.replace("·", ".")
     members: list[Member] = []
@@ -312,17 +300,7 @@ def dissemination_copy(
 ) -> tuple[PackageRecord, Iterator[bytes]]:
     """利用副本 (OAIS DIP): the originals, the case metadata, the check report and a notice that
     this is a copy for use (非原件), as a streamed ZIP. Logged as ``archive.access_copy``."""
-    row = find_package_row(session, ref)
-    if row.status == "disposed":
-        raise PackageNotFound(f"档案 {row.archival_code} 已销毁")
-    record_access(
-        session=session,
-        clock=clock,
-        actor=actor,
-        action="access_copy",
-        purpose=purpose,
-        package_id=row.id,
-    )
+    row = _access_package(session, clock, ref, actor, "access_copy", purpose)
     notice = (
         f"利用副本（非原件）\n档号：{row.archival_code}\n办件编号：{row.case_number}\n"
         f"版本：{row.version}\n归档信息包根摘要（SM3）：{row.root_sm3}\n"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
+from archive.service_records import PackageRecord
 
 __all__ = [
     "CaseSubmit",
@@ -50,34 +53,11 @@ class CaseSubmit(_In):
     upload_id: str = Field(max_length=40, description="已完成的上传：办件提交包（zip）")
 
 
-class PackageRead(BaseModel):
-    id: str
-    case_number: str
-    version: int
-    archival_code: str
-    root_sm3: str
-    root_sha256: str
-    previous_root: str | None
-    payload_oxum: str
-    fonds: str
-    year: int
-    retention: str
-    classification: str
-    item_code: str
-    item_name: str
-    agency_name: str
-    applicant_name: str
-    applicant_id_masked: str
-    outcome: str
-    closed_on: date
-    retention_end: date | None
-    status: str
-    log_index: int
-    ingested_at: datetime
-    ingested_by: str
-    file_count: int
-    total_bytes: int
-    signer_key_id: str
+# The package as the API shows it: the service's own record, validated by pydantic (one field
+# list for both; the OpenAPI schema is the same as a model with these fields).
+@pydantic_dataclass(frozen=True)
+class PackageRead(PackageRecord):
+    pass
 
 
 class IngestRead(BaseModel):

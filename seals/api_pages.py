@@ -49,7 +49,7 @@ from trust.web.deps import ClockDep, KeyStoreDep, SessionDep, SettingsDep
 # The one counted authentication path (failure counting, back-off) is reused, not copied.
 from trust.web.security import authenticate_header
 
-__all__ = ["STAFF_COOKIE", "csrf_for", "reason_zh", "router"]
+__all__ = ["STAFF_COOKIE", "StaffDep", "csrf_for", "reason_zh", "router"]
 
 STAFF_COOKIE: Final = "ywtb_staff"
 LOGIN_CSRF_COOKIE: Final = "ywtb_login_csrf"
