@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from trust.cli.context import CliContext
 from trust.clock import FixedClock
 from trust.config import Settings, load_settings
 from trust.db import make_engine, session_factory
@@ -122,3 +124,34 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
             "scheduler": False,
         },
     )
+
+
+#: the type of the ``make_cli_ctx`` fixture
+MakeCliCtx = Callable[..., CliContext]
+
+
+@pytest.fixture
+def make_cli_ctx(
+    tmp_path: Path, database_url: str, db: sessionmaker[Session], clock: FixedClock
+) -> MakeCliCtx:
+    """``make_cli_ctx(**overrides)``: a ``trustctl`` context on the test database (and the
+    PostgreSQL run's private schema) with the test settings, built lazily like the real one;
+    keyword arguments override settings (``master_key=…``). Each call is a fresh context, as
+    each real ``trustctl`` invocation is."""
+
+    def make(**overrides: Any) -> CliContext:
+        context = CliContext(
+            overrides={
+                "environment": "test",
+                "data_dir": str(tmp_path / "var"),
+                "database_url": database_url,
+                "master_key": "00112233445566778899aabbccddeeff" * 2,
+                "scheduler": False,
+                **overrides,
+            },
+            clock=clock,
+        )
+        context.sessions = db
+        return context
+
+    return make

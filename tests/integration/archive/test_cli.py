@@ -22,14 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from archive.model import ArchiveFile, ArchivePackage
 from archive.service_tools import archive_store
 from keys.software import SoftwareKeyStore
+from tests.conftest import MakeCliCtx
 from tests.integration.archive.conftest import setup_archive
 from tests.unit.archive.case_factory import write_case
 from trust.cli.archive import load_archive_demo, register
 from trust.cli.context import CliContext
 from trust.clock import FixedClock
 from trust.crypto import sm3_hex
-
-TEST_MASTER_KEY = "00112233445566778899aabbccddeeff" * 2
 
 
 def _group() -> click.Group:
@@ -42,20 +41,8 @@ def _group() -> click.Group:
 
 
 @pytest.fixture
-def ctx(
-    tmp_path: Path, database_url: str, db: sessionmaker[Session], clock: FixedClock
-) -> CliContext:
-    context = CliContext(
-        overrides={
-            "environment": "test",
-            "data_dir": str(tmp_path / "var"),
-            "database_url": database_url,
-            "master_key": TEST_MASTER_KEY,
-        },
-        clock=clock,
-    )
-    context.sessions = db
-    return context
+def ctx(make_cli_ctx: MakeCliCtx) -> CliContext:
+    return make_cli_ctx()
 
 
 def _run(ctx: CliContext, *args: str) -> Result:

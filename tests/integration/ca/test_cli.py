@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from keys.interfaces import KeyUsage
 from keys.software import SoftwareKeyStore
-from tests.conftest import shared_path
+from tests.conftest import MakeCliCtx, shared_path
 from tests.integration.ca.conftest import log_kinds
 from tests.unit.ca._support import ID_OPT, run_openssl
 from trust.ca import service
@@ -27,7 +27,6 @@ from trust.cli.root import COMMAND_MODULES
 from trust.clock import FixedClock
 from trust.config import Settings
 
-TEST_MASTER_KEY = "00112233445566778899aabbccddeeff" * 2
 USCC = "91350100M000100Y43"
 
 
@@ -41,20 +40,8 @@ def _group() -> click.Group:
 
 
 @pytest.fixture
-def ctx(
-    tmp_path: Path, database_url: str, db: sessionmaker[Session], clock: FixedClock
-) -> CliContext:
-    context = CliContext(
-        overrides={
-            "environment": "test",
-            "data_dir": str(tmp_path / "var"),
-            "database_url": database_url,
-            "master_key": TEST_MASTER_KEY,
-        },
-        clock=clock,
-    )
-    context.sessions = db  # the test schema (PostgreSQL runs use a private search_path)
-    return context
+def ctx(make_cli_ctx: MakeCliCtx) -> CliContext:
+    return make_cli_ctx()
 
 
 def run(ctx: CliContext, *args: str) -> Result:

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
 import click
-import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy.orm import Session, sessionmaker
 
 from keys.interfaces import KeyUsage
+from tests.conftest import MakeCliCtx
 from tests.integration.keys.conftest import OTHER_MASTER_KEY, private_material
 from trust.cli.context import CliContext
 from trust.cli.keys import register
 from trust.cli.root import COMMAND_MODULES
-from trust.clock import FixedClock
-
-TEST_MASTER_KEY = "00112233445566778899aabbccddeeff" * 2
 
 
 def _group() -> click.Group:
@@ -30,26 +24,6 @@ def _group() -> click.Group:
     return trustctl
 
 
-@pytest.fixture
-def make_ctx(
-    tmp_path: Path, database_url: str, db: sessionmaker[Session], clock: FixedClock
-) -> Any:
-    def make(master_key: str = TEST_MASTER_KEY) -> CliContext:
-        ctx = CliContext(
-            overrides={
-                "environment": "test",
-                "data_dir": str(tmp_path / "var"),
-                "database_url": database_url,
-                "master_key": master_key,
-            },
-            clock=clock,
-        )
-        ctx.sessions = db  # the test schema (PostgreSQL runs use a private search_path)
-        return ctx
-
-    return make
-
-
 def run(ctx: CliContext, *args: str) -> Result:
     return CliRunner().invoke(_group(), list(args), obj=ctx, catch_exceptions=False)
 
@@ -59,8 +33,8 @@ def test_keys_commands_are_registered_in_trustctl() -> None:
     assert set(_group().commands["keys"].commands) == {"list", "rotate"}  # type: ignore[attr-defined]
 
 
-def test_list_json_is_empty_then_shows_rotated_keys(make_ctx: Any) -> None:
-    ctx = make_ctx()
+def test_list_json_is_empty_then_shows_rotated_keys(make_cli_ctx: MakeCliCtx) -> None:
+    ctx = make_cli_ctx()
     empty = run(ctx, "keys", "list", "--json")
     assert empty.exit_code == 0, empty.output
     assert json.loads(empty.output) == []
@@ -95,8 +69,8 @@ def test_list_json_is_empty_then_shows_rotated_keys(make_ctx: Any) -> None:
     assert json.loads(run(ctx, "keys", "list", "--usage", "ca", "--json").output) == []
 
 
-def test_second_rotation_promotes_the_published_key(make_ctx: Any) -> None:
-    ctx = make_ctx()
+def test_second_rotation_promotes_the_published_key(make_cli_ctx: MakeCliCtx) -> None:
+    ctx = make_cli_ctx()
     first = json.loads(
         run(ctx, "keys", "rotate", "seal_holder", "--owner", "org-1", "--json").output
     )
@@ -109,8 +83,8 @@ def test_second_rotation_promotes_the_published_key(make_ctx: Any) -> None:
     assert second["active"]["algorithm"] == "SM2-with-SM3"
 
 
-def test_plain_output_names_active_and_next_keys(make_ctx: Any) -> None:
-    ctx = make_ctx()
+def test_plain_output_names_active_and_next_keys(make_cli_ctx: MakeCliCtx) -> None:
+    ctx = make_cli_ctx()
     out = run(ctx, "keys", "rotate", "timestamp")
     assert out.exit_code == 0
     assert out.output.startswith("active : key_")
@@ -120,8 +94,8 @@ def test_plain_output_names_active_and_next_keys(make_ctx: Any) -> None:
     assert all("timestamp" in line and "SM2-with-SM3" in line for line in table)
 
 
-def test_refusals_are_one_line_with_the_code(make_ctx: Any) -> None:
-    ctx = make_ctx()
+def test_refusals_are_one_line_with_the_code(make_cli_ctx: MakeCliCtx) -> None:
+    ctx = make_cli_ctx()
     bad = run(ctx, "keys", "rotate", "seal_holder", "--algorithm", "ES256")
     assert bad.exit_code == 1
     assert "keys.algorithm_not_allowed" in bad.output
@@ -130,18 +104,18 @@ def test_refusals_are_one_line_with_the_code(make_ctx: Any) -> None:
     assert unknown.exit_code == 2  # click's usage error
 
 
-def test_wrong_master_key_is_refused_by_the_cli(make_ctx: Any) -> None:
-    assert run(make_ctx(), "keys", "rotate", "ca").exit_code == 0
-    wrong = run(make_ctx(OTHER_MASTER_KEY), "keys", "rotate", "ca")
+def test_wrong_master_key_is_refused_by_the_cli(make_cli_ctx: MakeCliCtx) -> None:
+    assert run(make_cli_ctx(), "keys", "rotate", "ca").exit_code == 0
+    wrong = run(make_cli_ctx(master_key=OTHER_MASTER_KEY), "keys", "rotate", "ca")
     assert wrong.exit_code == 1
     assert "master key does not match this database" in wrong.output
     assert "keys.master_key_mismatch" in wrong.output
-    listed = json.loads(run(make_ctx(), "keys", "list", "--json").output)
+    listed = json.loads(run(make_cli_ctx(), "keys", "list", "--json").output)
     assert sorted(k["status"] for k in listed) == ["active", "pending"]  # nothing changed
 
 
-def test_cli_output_never_contains_private_material(make_ctx: Any) -> None:
-    ctx = make_ctx()
+def test_cli_output_never_contains_private_material(make_cli_ctx: MakeCliCtx) -> None:
+    ctx = make_cli_ctx()
     outputs = [run(ctx, "keys", "rotate", u.value, "--json").output for u in KeyUsage]
     outputs.append(run(ctx, "keys", "list", "--json").output)
     outputs.append(run(ctx, "keys", "list").output)

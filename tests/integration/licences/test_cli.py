@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import MakeCliCtx
 from trust.cli.ca import ensure_ca
 from trust.cli.context import CliContext
 from trust.cli.demo import DEMO_ORGANISATIONS, load_demo
@@ -21,7 +22,6 @@ from trust.cli.seal import load_seal_demo
 from trust.clock import FixedClock
 from trust.crypto import sm3
 
-TEST_MASTER_KEY = "00112233445566778899aabbccddeeff" * 2
 AMR = next(o for o in DEMO_ORGANISATIONS if o.key == "amr")
 
 
@@ -35,19 +35,8 @@ def _group() -> click.Group:
 
 
 @pytest.fixture
-def ctx(
-    tmp_path: Path, database_url: str, db: sessionmaker[Session], clock: FixedClock
-) -> CliContext:
-    context = CliContext(
-        overrides={
-            "environment": "test",
-            "data_dir": str(tmp_path / "var"),
-            "database_url": database_url,
-            "master_key": TEST_MASTER_KEY,
-        },
-        clock=clock,
-    )
-    context.sessions = db
+def ctx(make_cli_ctx: MakeCliCtx, db: sessionmaker[Session], clock: FixedClock) -> CliContext:
+    context = make_cli_ctx()
     with db() as s, s.begin():
         ensure_ca(session=s, clock=clock, keystore=context.keystore, settings=context.settings)
     load_demo(context)

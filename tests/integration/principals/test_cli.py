@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
 import click
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import MakeCliCtx
 from tests.factories.principals import make_uscc
 from trust.cli.context import CliContext
 from trust.cli.principals import register
@@ -30,13 +29,8 @@ def _group() -> click.Group:
 
 
 @pytest.fixture
-def ctx(tmp_path: Path, database_url: str, db: sessionmaker[Session], clock: FixedClock) -> Any:
-    context = CliContext(
-        overrides={"environment": "test", "data_dir": str(tmp_path), "database_url": database_url},
-        clock=clock,
-    )
-    context.sessions = db  # the test schema (PostgreSQL runs use a private search_path)
-    return context
+def ctx(make_cli_ctx: MakeCliCtx) -> CliContext:
+    return make_cli_ctx()
 
 
 def run(ctx: CliContext, *args: str) -> Result:

@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy.orm import Session, sessionmaker
 
 from seals import fonts
+from tests.conftest import MakeCliCtx
 from tests.factories.principals import make_org
 from tests.integration.seals.test_hostile import nested_der, zip_bomb
 from tests.unit.seals._ses_support import minimal_ofd, need_cjk_font, sample
@@ -27,8 +28,6 @@ from trust.cli.seal import load_seal_demo, register
 from trust.clock import FixedClock
 from trust.principals import service as principals
 
-TEST_MASTER_KEY = "00112233445566778899aabbccddeeff" * 2
-
 
 def _group() -> click.Group:
     @click.group()
@@ -40,20 +39,8 @@ def _group() -> click.Group:
 
 
 @pytest.fixture
-def ctx(
-    tmp_path: Path, database_url: str, db: sessionmaker[Session], clock: FixedClock
-) -> CliContext:
-    context = CliContext(
-        overrides={
-            "environment": "test",
-            "data_dir": str(tmp_path / "var"),
-            "database_url": database_url,
-            "master_key": TEST_MASTER_KEY,
-        },
-        clock=clock,
-    )
-    context.sessions = db
-    return context
+def ctx(make_cli_ctx: MakeCliCtx) -> CliContext:
+    return make_cli_ctx()
 
 
 @pytest.fixture

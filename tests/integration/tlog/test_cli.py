@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import click
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -72,6 +73,16 @@ def _fill(db: sessionmaker[Session], clock: FixedClock, n: int) -> None:
         )
 
 
+def _two_checkpoints(
+    run: Callable[..., Result], db: sessionmaker[Session], clock: FixedClock, first: int, more: int
+) -> None:
+    """``first`` entries and a signed checkpoint, then ``more`` entries and another."""
+    _fill(db, clock, first)
+    assert run("log", "checkpoint").exit_code == 0
+    _fill(db, clock, more)
+    assert run("log", "checkpoint").exit_code == 0
+
+
 def test_checkpoint_prints_a_verifiable_note(  # type: ignore[no-untyped-def]
     run, db: sessionmaker[Session], clock: FixedClock, settings: Settings
 ) -> None:
@@ -116,10 +127,7 @@ def test_prove(run, db: sessionmaker[Session], clock: FixedClock) -> None:  # ty
 
 
 def test_verify(run, db: sessionmaker[Session], clock: FixedClock) -> None:  # type: ignore[no-untyped-def]
-    _fill(db, clock, 20)
-    assert run("log", "checkpoint").exit_code == 0
-    _fill(db, clock, 7)
-    assert run("log", "checkpoint").exit_code == 0
+    _two_checkpoints(run, db, clock, 20, 7)
     ok = run("log", "verify")
     assert ok.exit_code == 0, ok.output
     assert "log verified: 27 entries, 2 checkpoints" in ok.output
@@ -157,10 +165,7 @@ def _one_error_line(result) -> str:  # type: ignore[no-untyped-def]
 def test_consistency_between_two_signed_checkpoints(  # type: ignore[no-untyped-def]
     run, db: sessionmaker[Session], clock: FixedClock, tmp_path
 ) -> None:
-    _fill(db, clock, 7)
-    assert run("log", "checkpoint").exit_code == 0
-    _fill(db, clock, 6)
-    assert run("log", "checkpoint").exit_code == 0
+    _two_checkpoints(run, db, clock, 7, 6)
 
     text = run("log", "consistency", "--from", "7")
     assert text.exit_code == 0, text.output
@@ -188,10 +193,7 @@ def test_consistency_between_two_signed_checkpoints(  # type: ignore[no-untyped-
 def test_verify_proof_offline_accepts_good_proofs(  # type: ignore[no-untyped-def]
     run, db: sessionmaker[Session], clock: FixedClock, tmp_path
 ) -> None:
-    _fill(db, clock, 9)
-    assert run("log", "checkpoint").exit_code == 0
-    _fill(db, clock, 8)
-    assert run("log", "checkpoint").exit_code == 0
+    _two_checkpoints(run, db, clock, 9, 8)
     key = _proof_file(tmp_path, "log.pem", run("log", "public-key").output)
     inclusion = _proof_file(tmp_path, "incl.json", run("log", "prove", "4", "--json").output)
     consistency = _proof_file(
@@ -218,10 +220,7 @@ def test_verify_proof_offline_accepts_good_proofs(  # type: ignore[no-untyped-de
 def test_verify_proof_refuses_tampered_proofs_with_one_line(  # type: ignore[no-untyped-def]
     run, db: sessionmaker[Session], clock: FixedClock, tmp_path
 ) -> None:
-    _fill(db, clock, 11)
-    assert run("log", "checkpoint").exit_code == 0
-    _fill(db, clock, 5)
-    assert run("log", "checkpoint").exit_code == 0
+    _two_checkpoints(run, db, clock, 11, 5)
     key = _proof_file(tmp_path, "log.pem", run("log", "public-key").output)
     good_incl = json.loads(run("log", "prove", "6", "--json").output)
     good_cons = json.loads(run("log", "consistency", "--from", "11", "--json").output)
