@@ -11,6 +11,7 @@ licences (called from ``trustctl demo load``).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -211,25 +212,10 @@ def _issue(
             keystore=ctx.keystore,
             config=config,
             principal=cli_issuer(org.id),
-            request=_with_org(request, org.id),
+            request=replace(request, organisation_id=org.id),
         )
     path = _write_pdf(out or _out_dir(ctx), issued.record.identifier, issued.document_pdf)
     return {**issued.to_dict(), "document_path": str(path)}
-
-
-def _with_org(request: IssueRequest, organisation_id: str) -> IssueRequest:
-    return IssueRequest(
-        type_code=request.type_code,
-        holder_name=request.holder_name,
-        holder_code=request.holder_code,
-        fields=request.fields,
-        valid_from=request.valid_from,
-        valid_until=request.valid_until,
-        licence_number=request.licence_number,
-        area_code=request.area_code,
-        idempotency_key=request.idempotency_key,
-        organisation_id=organisation_id,
-    )
 
 
 def load_licence_demo(ctx: CliContext) -> dict[str, Any]:
@@ -377,6 +363,24 @@ def show_cmd(ctx: CliContext, ref: str, as_json: bool) -> None:
     click.echo(f"持证主体 {record.holder_name}  颁证单位 {record.issuer_name}")
 
 
+def _change_status(
+    ctx: CliContext, ref: str, action: LicenceAction, reason: str, as_json: bool
+) -> None:
+    with ctx.transaction() as session:
+        record = service_lifecycle.change_status(
+            session=session,
+            clock=ctx.clock,
+            principal=_operator(session, ref),
+            ref=ref,
+            action=action,
+            reason=reason,
+        )
+    if as_json:
+        echo_json(record.to_dict())
+        return
+    click.echo(f"{record.identifier}  {record.state.value}")
+
+
 def _status_command(name: str, action: LicenceAction, help_text: str) -> None:
     @licence_group.command(name, help=help_text)
     @click.argument("ref")
@@ -385,19 +389,7 @@ def _status_command(name: str, action: LicenceAction, help_text: str) -> None:
     @pass_ctx
     @handle_errors
     def command(ctx: CliContext, ref: str, reason: str, as_json: bool) -> None:
-        with ctx.transaction() as session:
-            record = service_lifecycle.change_status(
-                session=session,
-                clock=ctx.clock,
-                principal=_operator(session, ref),
-                ref=ref,
-                action=action,
-                reason=reason,
-            )
-        if as_json:
-            echo_json(record.to_dict())
-            return
-        click.echo(f"{record.identifier}  {record.state.value}")
+        _change_status(ctx, ref, action, reason, as_json)
 
 
 _status_command("suspend", LicenceAction.SUSPEND, "Suspend a licence (暂扣).")
@@ -420,19 +412,7 @@ _status_command("annul", LicenceAction.ANNUL, "Annul a licence (注销).")
 @handle_errors
 def revoke_cmd(ctx: CliContext, ref: str, reason: str, kind: str, as_json: bool) -> None:
     """Revoke a licence (撤销 / 吊销 / 撤回)."""
-    with ctx.transaction() as session:
-        record = service_lifecycle.change_status(
-            session=session,
-            clock=ctx.clock,
-            principal=_operator(session, ref),
-            ref=ref,
-            action=LicenceAction(kind),
-            reason=reason,
-        )
-    if as_json:
-        echo_json(record.to_dict())
-        return
-    click.echo(f"{record.identifier}  {record.state.value}")
+    _change_status(ctx, ref, LicenceAction(kind), reason, as_json)
 
 
 @licence_group.command("verify")
