@@ -77,6 +77,7 @@ __all__ = [
     "store_bag",
     "validate_bag",
     "write_bag",
+    "write_tag_files",
 ]
 
 ALGORITHMS: Final = ("sm3", "sha256")
@@ -183,7 +184,9 @@ def _tag_value(label: str, value: str) -> str:
     if not label or ":" in label or label.strip() != label or any(c in label for c in "\r\n"):
         raise BagMalformed(f"unusable bag-info label {label!r}")
     if any(c in value for c in "\r\n"):
-        raise BagMalformed(f"bag-info value of {label} contains a line break")
+        raise BagMalformed(
+            f"bag-info value of {label} contains a line break", code="archive.bag_info"
+        )
     return f"{label}: {value}\n"
 
 
@@ -215,6 +218,23 @@ def write_bag(
         target.parent.mkdir(parents=True, exist_ok=True)
         with entry.open() as src, open(target, "xb") as sink:
             payload[rel] = hash_stream(src, sink=sink, on_chunk=on_chunk)
+    return write_tag_files(
+        dest, payload, info, bagging_date=bagging_date, software_agent=software_agent
+    )
+
+
+def write_tag_files(
+    dest: Path,
+    payload: Mapping[str, Digests],
+    info: BagInfo,
+    *,
+    bagging_date: date,
+    software_agent: str = SOFTWARE_AGENT,
+) -> WrittenBag:
+    """Finish a bag whose payload files are in place under ``dest/data/`` with these digests
+    (bag path -> digests): ``bagit.txt``, ``bag-info.txt`` (with its Payload-Oxum), both payload
+    manifests and both tag manifests; the package root is the digest of the tag manifest. The
+    one writer of tag files, so that every bag of the same payload has the same root."""
     octets = sum(d.size for d in payload.values())
     oxum = f"{octets}.{len(payload)}"
     info_text = "".join(

@@ -21,7 +21,6 @@ Nothing here opens the database; ``archive.service`` orders the steps.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -34,8 +33,6 @@ from typing import Final
 from asn1crypto import algos, cms, x509
 
 from archive.bag import (
-    BAGIT_TXT,
-    SOFTWARE_AGENT,
     UNCOVERED_TAG_FILES,
     BagEntry,
     BagInfo,
@@ -43,7 +40,7 @@ from archive.bag import (
     WrittenBag,
     case_bag_info,
     case_payload,
-    encode_path,
+    write_tag_files,
 )
 from archive.case import Case
 from archive.checks_report import CheckReport
@@ -125,16 +122,6 @@ class ArchivalRecord:
         ).encode()
 
 
-def _manifest(entries: dict[str, str]) -> bytes:
-    return "".join(f"{d}  {encode_path(p)}\n" for p, d in sorted(entries.items())).encode()
-
-
-def _tag_line(label: str, value: str) -> str:
-    if any(c in value for c in "\r\n"):
-        raise InvalidInput(f"bag-info value of {label} has a line break", code="archive.bag_info")
-    return f"{label}: {value}\n"
-
-
 def write_linked_bag(
     dest: Path,
     entries: list[BagEntry],
@@ -146,7 +133,8 @@ def write_linked_bag(
     """``archive.bag.write_bag`` for files already hashed while they were staged: a payload file
     whose digests are ``known`` is hard-linked into the bag instead of copied and re-hashed.
     The staged files are private read-only copies (``archive.submission``), so the digests
-    still hold when the bag is published. Same tag files, byte for byte, as ``write_bag``."""
+    still hold when the bag is published. The tag files are written by ``write_tag_files``, as
+    ``write_bag`` writes them."""
     dest.mkdir(parents=True)
     payload: dict[str, Digests] = {}
     for entry in entries:
@@ -163,33 +151,7 @@ def write_linked_bag(
                 pass
         with entry.open() as src, open(target, "xb") as sink:
             payload[rel] = hash_stream(src, sink=sink)
-    octets = sum(d.size for d in payload.values())
-    oxum = f"{octets}.{len(payload)}"
-    lines = [
-        ("Bag-Software-Agent", SOFTWARE_AGENT),
-        ("Bagging-Date", bagging_date.isoformat()),
-        ("Payload-Oxum", oxum),
-        *info.lines(),
-    ]
-    tags: dict[str, bytes] = {
-        "bagit.txt": BAGIT_TXT,
-        "bag-info.txt": "".join(_tag_line(k, v) for k, v in lines).encode("utf-8"),
-        "manifest-sm3.txt": _manifest({p: d.sm3 for p, d in payload.items()}),
-        "manifest-sha256.txt": _manifest({p: d.sha256 for p, d in payload.items()}),
-    }
-    tag_sm3 = _manifest({n: sm3(b).hex() for n, b in tags.items()})
-    tag_sha = _manifest({n: hashlib.sha256(b).hexdigest() for n, b in tags.items()})
-    tags["tagmanifest-sm3.txt"], tags["tagmanifest-sha256.txt"] = tag_sm3, tag_sha
-    for name, data in tags.items():
-        with open(dest / name, "xb") as fh:
-            fh.write(data)
-    return WrittenBag(
-        path=dest,
-        root_sm3=sm3(tag_sm3).hex(),
-        root_sha256=hashlib.sha256(tag_sha).hexdigest(),
-        payload_oxum=oxum,
-        payload=tuple(sorted(payload.items())),
-    )
+    return write_tag_files(dest, payload, info, bagging_date=bagging_date)
 
 
 def build_case_bag(

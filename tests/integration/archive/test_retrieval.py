@@ -46,6 +46,19 @@ def _search(world: ArchiveWorld, **kw: Any) -> list[str]:
     return sorted(r.archival_code for r in result.items)
 
 
+def _view(world: ArchiveWorld, ref: str, *, actor: str, purpose: str) -> retrieval.CaseView:
+    """The case view, in a transaction of its own (the access it records is committed)."""
+    with world.db() as s, s.begin():
+        return retrieval.case_view(
+            session=s,
+            clock=world.clock,
+            store=world.tools_store(),
+            ref=ref,
+            actor=actor,
+            purpose=purpose,
+        )
+
+
 def test_search_by_each_criterion(world: ArchiveWorld) -> None:
     a, b = _two_cases(world)
     assert _search(world) == sorted([a, b])
@@ -85,15 +98,7 @@ def test_the_case_view_lists_every_version(world: ArchiveWorld) -> None:
     v2 = world.ingest(world.case("v2", mutate=second).path)
     code = v1.package.archival_code
     for ref in (code, f"{code}/v1", v2.package.id):
-        with world.db() as s, s.begin():
-            view = retrieval.case_view(
-                session=s,
-                clock=world.clock,
-                store=world.tools_store(),
-                ref=ref,
-                actor="u",
-                purpose="核对版本",
-            )
+        view = _view(world, ref, actor="u", purpose="核对版本")
         assert [(v.version, v.id, v.ref) for v in view.versions] == [
             (1, v1.package.id, f"{code}/v1"),
             (2, v2.package.id, f"{code}/v2"),
@@ -105,24 +110,9 @@ def test_the_case_view_lists_every_version(world: ArchiveWorld) -> None:
 
 def test_case_view_and_the_access_register(world: ArchiveWorld) -> None:
     a, _b = _two_cases(world)
-    with world.db() as s, s.begin(), pytest.raises(InvalidInput):
-        retrieval.case_view(
-            session=s,
-            clock=world.clock,
-            store=world.tools_store(),
-            ref=a,
-            actor="u",
-            purpose=" ",
-        )
-    with world.db() as s, s.begin():
-        view = retrieval.case_view(
-            session=s,
-            clock=world.clock,
-            store=world.tools_store(),
-            ref=a,
-            actor="user:archivist",
-            purpose="行政复议调卷",
-        )
+    with pytest.raises(InvalidInput):
+        _view(world, a, actor="u", purpose=" ")
+    view = _view(world, a, actor="user:archivist", purpose="行政复议调卷")
     assert view.case["case_number"] == "SP20260510-000123"
     assert [n["node"] for n in view.timeline][:2] == ["申请", "受理"]
     originals = [f for f in view.files if f["original"]]
