@@ -37,9 +37,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from archive import disposal, preservation, retrieval, service_uploads, sweeps, transfer
-from archive.api_downloads import (
+from archive.api_access import (
+    CaseAccess,
     access_copy_download,
     attachment,
+    case_view,
     file_download,
     package_download,
 )
@@ -296,26 +298,34 @@ def search_cases(
     )
 
 
-@router.get(
-    "/archive/cases/{ref}", summary="档案详情（元数据、过程、文件、签章状态）", responses=_ERRORS
-)
-def get_case(
+def _case_access(
     ref: str,
     purpose: Purpose,
     principal: PrincipalDep,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-) -> dict[str, Any]:
+) -> CaseAccess:
     _read(principal)
-    view = retrieval.case_view(
+    return CaseAccess(
         session=session,
         clock=clock,
-        store=archive_store(settings),
+        settings=settings,
         ref=ref,
         actor=principal.actor,
         purpose=purpose,
     )
+
+
+#: a reader (archivist or auditor) of the case ``ref``, with the required purpose
+CaseAccessDep = Annotated[CaseAccess, Depends(_case_access)]
+
+
+@router.get(
+    "/archive/cases/{ref}", summary="档案详情（元数据、过程、文件、签章状态）", responses=_ERRORS
+)
+def get_case(access: CaseAccessDep) -> dict[str, Any]:
+    view = case_view(access)
     return {
         "package": view.package.to_dict(),
         "case": view.case,
@@ -334,25 +344,8 @@ def get_case(
     responses={**_ERRORS, 200: {"content": {"application/octet-stream": {}}}},
     response_class=StreamingResponse,
 )
-def download_file(
-    ref: str,
-    path: str,
-    purpose: Purpose,
-    principal: PrincipalDep,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-) -> StreamingResponse:
-    _read(principal)
-    return file_download(
-        session=session,
-        clock=clock,
-        settings=settings,
-        ref=ref,
-        path=path,
-        actor=principal.actor,
-        purpose=purpose,
-    )
+def download_file(access: CaseAccessDep, path: str) -> StreamingResponse:
+    return file_download(access, path)
 
 
 @router.get(
@@ -361,23 +354,8 @@ def download_file(
     responses={**_ERRORS, 200: {"content": {"application/zip": {}}}},
     response_class=StreamingResponse,
 )
-def download_package(
-    ref: str,
-    purpose: Purpose,
-    principal: PrincipalDep,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-) -> StreamingResponse:
-    _read(principal)
-    return package_download(
-        session=session,
-        clock=clock,
-        settings=settings,
-        ref=ref,
-        actor=principal.actor,
-        purpose=purpose,
-    )
+def download_package(access: CaseAccessDep) -> StreamingResponse:
+    return package_download(access)
 
 
 @router.get(
@@ -386,23 +364,8 @@ def download_package(
     responses={**_ERRORS, 200: {"content": {"application/zip": {}}}},
     response_class=StreamingResponse,
 )
-def download_access_copy(
-    ref: str,
-    purpose: Purpose,
-    principal: PrincipalDep,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-) -> StreamingResponse:
-    _read(principal)
-    return access_copy_download(
-        session=session,
-        clock=clock,
-        settings=settings,
-        ref=ref,
-        actor=principal.actor,
-        purpose=purpose,
-    )
+def download_access_copy(access: CaseAccessDep) -> StreamingResponse:
+    return access_copy_download(access)
 
 
 # --------------------------------------------------------------------------- preservation

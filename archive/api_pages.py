@@ -21,13 +21,14 @@ elsewhere) the page asks for the purpose first and records nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
-from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Final, Protocol
+from typing import Annotated, Any, Final
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
@@ -35,11 +36,17 @@ from starlette.concurrency import run_in_threadpool
 
 import trust.web
 from archive import preservation, retrieval
-from archive.api_downloads import access_copy_download, file_download, package_download
+from archive.api_access import (
+    CaseAccess,
+    access_copy_download,
+    case_view,
+    file_download,
+    package_download,
+)
 from archive.retrieval import SearchQuery
 from archive.search import SUBSTRING_MIN
 from archive.service_records import find_package_row
-from archive.service_tools import archive_store, archive_tools
+from archive.service_tools import archive_tools
 from seals.api_pages import STAFF_COOKIE, StaffDep, csrf_for
 from trust import __version__
 from trust.clock import Clock
@@ -251,197 +258,132 @@ def search_page(
 # --------------------------------------------------------------------------- case views
 
 
-def _view(
-    request: Request,
-    staff: Principal,
-    session: Session,
-    clock: Clock,
-    settings: Settings,
-    ref: str,
-    purpose: str,
-) -> Response | retrieval.CaseView:
-    try:
-        return retrieval.case_view(
-            session=session,
-            clock=clock,
-            store=archive_store(settings),
-            ref=ref,
-            actor=staff.actor,
-            purpose=purpose,
-        )
-    except TrustError as exc:
-        return _error(request, staff, exc)
+@dataclass(frozen=True, slots=True)
+class _CaseRequest:
+    """A GET of one case's pages (view, report, fixity, downloads), before any check."""
+
+    request: Request
+    staff: Principal | None
+    session: Session
+    clock: Clock
+    settings: Settings
+    ref: str
+    purpose: str | None
+    t: str | None
 
 
-def _case_page(
-    template: str,
+def _case_request(
     ref: str,
     request: Request,
-    staff: Principal | None,
-    session: Session,
-    clock: Clock,
-    settings: Settings,
-    purpose: str | None,
-    t: str | None,
+    staff: StaffDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    purpose: Purpose = None,
+    t: LinkToken = None,
+) -> _CaseRequest:
+    return _CaseRequest(request, staff, session, clock, settings, ref, purpose, t)
+
+
+CaseRequestDep = Annotated[_CaseRequest, Depends(_case_request)]
+
+
+def _read_case(
+    case: _CaseRequest, what: str, answer: Callable[[Principal, CaseAccess], Response]
 ) -> Response:
-    gate = _gate(request, staff)
+    """``answer`` for signed-in staff who came by our link with a purpose (else the purpose is
+    asked first and nothing is recorded); a refusal is shown as a page."""
+    gate = _gate(case.request, case.staff)
     if isinstance(gate, Response):
         return gate
-    confirmed = _confirmed(request, t, purpose)
+    confirmed = _confirmed(case.request, case.t, case.purpose)
     if confirmed is None:
-        return _ask_purpose(request, gate, purpose, f"查看档案 {ref}")
-    view = _view(request, gate, session, clock, settings, ref, confirmed)
-    if isinstance(view, Response):
-        return view
-    return _render(request, template, staff=gate, view=view, purpose=confirmed)
+        return _ask_purpose(case.request, gate, case.purpose, what)
+    access = CaseAccess(
+        session=case.session,
+        clock=case.clock,
+        settings=case.settings,
+        ref=case.ref,
+        actor=gate.actor,
+        purpose=confirmed,
+    )
+    try:
+        return answer(gate, access)
+    except TrustError as exc:
+        return _error(case.request, gate, exc)
+
+
+def _case_page(case: _CaseRequest, template: str) -> Response:
+    return _read_case(
+        case,
+        f"查看档案 {case.ref}",
+        lambda staff, access: _render(
+            case.request, template, staff=staff, view=case_view(access), purpose=access.purpose
+        ),
+    )
 
 
 @router.get("/archive/view/{ref}", response_class=HTMLResponse)
-def case_page(
-    ref: str,
-    request: Request,
-    staff: StaffDep,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    purpose: Purpose = None,
-    t: LinkToken = None,
-) -> Response:
-    return _case_page(
-        "archive/case.html", ref, request, staff, session, clock, settings, purpose, t
-    )
+def case_page(case: CaseRequestDep) -> Response:
+    return _case_page(case, "archive/case.html")
 
 
 @router.get("/archive/view/{ref}/report", response_class=HTMLResponse)
-def report_page(
-    ref: str,
-    request: Request,
-    staff: StaffDep,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    purpose: Purpose = None,
-    t: LinkToken = None,
-) -> Response:
-    return _case_page(
-        "archive/report.html", ref, request, staff, session, clock, settings, purpose, t
-    )
+def report_page(case: CaseRequestDep) -> Response:
+    return _case_page(case, "archive/report.html")
 
 
 # --------------------------------------------------------------------------- downloads
 
 
-class _Download(Protocol):
-    def __call__(self, *, actor: str, purpose: str) -> Response: ...
-
-
-def _download(
-    request: Request, staff: Principal | None, purpose: str | None, t: str | None, send: _Download
-) -> Response:
-    """A download of the case page: signed-in staff, our link token and a purpose (else the
-    purpose is asked first); a refusal is shown as a page."""
-    gate = _gate(request, staff)
-    if isinstance(gate, Response):
-        return gate
-    confirmed = _confirmed(request, t, purpose)
-    if confirmed is None:
-        return _ask_purpose(request, gate, purpose, "下载")
-    try:
-        return send(actor=gate.actor, purpose=confirmed)
-    except TrustError as exc:
-        return _error(request, gate, exc)
-
-
 @router.get("/archive/view/{ref}/files/{path:path}")
-def download_file_page(
-    ref: str,
-    path: str,
-    request: Request,
-    staff: StaffDep,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    purpose: Purpose = None,
-    t: LinkToken = None,
-) -> Response:
-    send = partial(
-        file_download, session=session, clock=clock, settings=settings, ref=ref, path=path
-    )
-    return _download(request, staff, purpose, t, send)
+def download_file_page(case: CaseRequestDep, path: str) -> Response:
+    return _read_case(case, "下载", lambda _staff, access: file_download(access, path))
 
 
 @router.get("/archive/view/{ref}/package.zip")
-def download_package_page(
-    ref: str,
-    request: Request,
-    staff: StaffDep,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    purpose: Purpose = None,
-    t: LinkToken = None,
-) -> Response:
-    send = partial(package_download, session=session, clock=clock, settings=settings, ref=ref)
-    return _download(request, staff, purpose, t, send)
+def download_package_page(case: CaseRequestDep) -> Response:
+    return _read_case(case, "下载", lambda _staff, access: package_download(access))
 
 
 @router.get("/archive/view/{ref}/access-copy.zip")
-def download_access_copy_page(
-    ref: str,
-    request: Request,
-    staff: StaffDep,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    purpose: Purpose = None,
-    t: LinkToken = None,
-) -> Response:
-    send = partial(access_copy_download, session=session, clock=clock, settings=settings, ref=ref)
-    return _download(request, staff, purpose, t, send)
+def download_access_copy_page(case: CaseRequestDep) -> Response:
+    return _read_case(case, "下载", lambda _staff, access: access_copy_download(access))
 
 
 # --------------------------------------------------------------------------- fixity
 
 
-@router.get("/archive/view/{ref}/fixity", response_class=HTMLResponse)
-def fixity_page(
-    ref: str,
-    request: Request,
-    staff: StaffDep,
-    session: SessionDep,
-    clock: ClockDep,
-    purpose: Purpose = None,
-    t: LinkToken = None,
-) -> Response:
-    gate = _gate(request, staff)
-    if isinstance(gate, Response):
-        return gate
-    confirmed = _confirmed(request, t, purpose)
-    if confirmed is None:
-        return _ask_purpose(request, gate, purpose, f"查看档案 {ref} 的固定性检查结果")
-    try:
-        row = find_package_row(session, ref)
-        retrieval.record_access(
-            session=session,
-            clock=clock,
-            actor=gate.actor,
-            action="view_fixity",
-            purpose=confirmed,
-            package_id=row.id,
-        )
-    except TrustError as exc:
-        return _error(request, gate, exc)
-    report = preservation.latest_fixity(session=session, package_id=row.id)
+def _fixity_answer(case: _CaseRequest, staff: Principal, access: CaseAccess) -> Response:
+    row = find_package_row(access.session, access.ref)
+    retrieval.record_access(
+        session=access.session,
+        clock=access.clock,
+        actor=access.actor,
+        action="view_fixity",
+        purpose=access.purpose,
+        package_id=row.id,
+    )
+    report = preservation.latest_fixity(session=access.session, package_id=row.id)
     return _render(
-        request,
+        case.request,
         "archive/fixity.html",
-        staff=gate,
+        staff=staff,
         code=row.archival_code,
         package_version=row.version,
-        ref=ref,
+        ref=access.ref,
         report=report,
-        purpose=confirmed,
-        csrf=csrf_for(request.cookies.get(STAFF_COOKIE, "")),
+        purpose=access.purpose,
+        csrf=csrf_for(case.request.cookies.get(STAFF_COOKIE, "")),
+    )
+
+
+@router.get("/archive/view/{ref}/fixity", response_class=HTMLResponse)
+def fixity_page(case: CaseRequestDep) -> Response:
+    return _read_case(
+        case,
+        f"查看档案 {case.ref} 的固定性检查结果",
+        lambda staff, access: _fixity_answer(case, staff, access),
     )
 
 
