@@ -23,6 +23,25 @@ from trust.clock import FixedClock
 from trust.crypto import sm3
 
 AMR = next(o for o in DEMO_ORGANISATIONS if o.key == "amr")
+#: ``trustctl licence issue`` of a demo 道路运输经营许可证 (4 years) by the demo department
+ISSUE_TRANSPORT_LICENCE = (
+    "licence",
+    "issue",
+    "--org",
+    AMR.uscc,
+    "--type",
+    DEMO_TYPES[3].code,
+    "--holder-name",
+    "演示运输有限公司",
+    "--holder-code",
+    "91350100M000100Y43",
+    "--field",
+    "address=演示市某路 2 号",
+    "--field",
+    "economic_type=有限责任公司",
+    "--field",
+    "business_scope=道路普通货物运输",
+)
 
 
 def _group() -> click.Group:
@@ -79,28 +98,7 @@ def test_demo_catalogue_and_licences_are_idempotent(ctx: CliContext) -> None:
 
 def test_issue_verify_revoke(ctx: CliContext, tmp_path: Path) -> None:
     load_licence_demo(ctx)
-    issued = run(
-        ctx,
-        "licence",
-        "issue",
-        "--org",
-        AMR.uscc,
-        "--type",
-        DEMO_TYPES[3].code,
-        "--holder-name",
-        "演示运输有限公司",
-        "--holder-code",
-        "91350100M000100Y43",
-        "--field",
-        "address=演示市某路 2 号",
-        "--field",
-        "economic_type=有限责任公司",
-        "--field",
-        "business_scope=道路普通货物运输",
-        "--out",
-        str(tmp_path / "out"),
-        "--json",
-    )
+    issued = run(ctx, *ISSUE_TRANSPORT_LICENCE, "--out", str(tmp_path / "out"), "--json")
     assert set(issued) >= {"identifier", "verification_code", "qr_payload", "document_path"}
     pdf = Path(issued["document_path"]).read_bytes()
     assert pdf.startswith(b"%PDF")
@@ -155,26 +153,7 @@ def test_expire_due(ctx: CliContext) -> None:
 
     load_licence_demo(ctx)
     assert run(ctx, "licence", "expire-due", "--json") == {"expired": [], "lists_updated": 0}
-    issued = run(
-        ctx,
-        "licence",
-        "issue",
-        "--org",
-        AMR.uscc,
-        "--type",
-        DEMO_TYPES[3].code,
-        "--holder-name",
-        "演示运输有限公司",
-        "--holder-code",
-        "91350100M000100Y43",
-        "--field",
-        "address=演示市某路 2 号",
-        "--field",
-        "economic_type=有限责任公司",
-        "--field",
-        "business_scope=道路普通货物运输",
-        "--json",
-    )
+    issued = run(ctx, *ISSUE_TRANSPORT_LICENCE, "--json")
     assert isinstance(ctx.clock, FixedClock)
     ctx.clock.advance(timedelta(days=4 * 366))
     assert run(ctx, "licence", "expire-due", "--json") == {
