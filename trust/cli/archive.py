@@ -53,15 +53,12 @@ from archive.service_records import find_package_row
 from archive.service_tools import archive_store, archive_tools, transfers_root, uploads_root
 from archive.service_uploads import expire_uploads
 from keys.interfaces import KeyStore, KeyUsage
-from trust.ca import service as ca_service
-from trust.ca.names import SubjectName
 from trust.ca.profiles import Profile
 from trust.cli.context import CliContext, echo_json, handle_errors, pass_ctx
 from trust.clock import Clock
 from trust.config import Settings
 from trust.crypto import sm3_hex
 from trust.errors import NotFound
-from trust.signing import SignatureAlgorithm
 
 __all__ = ["ensure_archive_key", "load_archive_demo", "register"]
 
@@ -82,38 +79,19 @@ def ensure_archive_key(
     *, session: Session, clock: Clock, keystore: KeyStore, settings: Settings
 ) -> str:
     """The CA (if missing), then the active ARCHIVE key and its certificate: returns the key id."""
-    from trust.cli.ca import ensure_ca  # the composition root owns CA bootstrapping
+    from trust.cli.ca import certified_service_key, ensure_ca  # CA bootstrapping lives there
 
     ensure_ca(session=session, clock=clock, keystore=keystore, settings=settings)
-    try:
-        signer = keystore.active_signer(session=session, usage=KeyUsage.ARCHIVE)
-        key_id, public_key = signer.key_id, signer.public_key_der()
-    except NotFound:
-        info = keystore.generate(
-            session=session,
-            clock=clock,
-            usage=KeyUsage.ARCHIVE,
-            algorithm=SignatureAlgorithm.SM2_SM3,
-            label=f"{settings.ca_name} 电子档案",
-            actor=ACTOR,
-        )
-        key_id, public_key = info.key_id, info.public_key_der
-    if ca_service.certificate_for_key(session=session, key_id=key_id) is None:
-        issuing = keystore.signer(
-            session=session, key_id=ca_service.authority_key_id(session=session)
-        )
-        ca_service.issue_certificate(
-            session=session,
-            clock=clock,
-            issuer_signer=issuing,
-            subject_public_key_der=public_key,
-            subject=SubjectName.create(
-                common_name=f"{settings.ca_name} 电子档案", organization=settings.ca_name
-            ),
-            profile=Profile.ARCHIVE,
-            key_id=key_id,
-            actor=ACTOR,
-        )
+    key_id, _serial = certified_service_key(
+        session,
+        clock,
+        keystore,
+        settings,
+        usage=KeyUsage.ARCHIVE,
+        profile=Profile.ARCHIVE,
+        common_name=f"{settings.ca_name} 电子档案",
+        created=[],
+    )
     return key_id
 
 

@@ -23,7 +23,7 @@ from trust.config import Settings
 from trust.errors import InvalidInput, NotFound
 from trust.signing import SignatureAlgorithm, Signer
 
-__all__ = ["CaSetup", "ensure_ca", "register"]
+__all__ = ["CaSetup", "certified_service_key", "ensure_ca", "register"]
 
 ACTOR = "cli"
 ROOT_OWNER = "ca:root"
@@ -73,7 +73,7 @@ def _ca_signer(
         return keystore.signer(session=session, key_id=info.key_id)
 
 
-def _certified_service_key(
+def certified_service_key(
     session: Session,
     clock: Clock,
     keystore: KeyStore,
@@ -170,7 +170,7 @@ def _ensure(session: Session, clock: Clock, keystore: KeyStore, settings: Settin
         created.append("ca")
     root_serial = service.authority_certificate(session=session, role="root").serial
     issuing_serial = service.authority_certificate(session=session, role="issuing").serial
-    tsa_key, tsa_serial = _certified_service_key(
+    tsa_key, tsa_serial = certified_service_key(
         session,
         clock,
         keystore,
@@ -180,7 +180,7 @@ def _ensure(session: Session, clock: Clock, keystore: KeyStore, settings: Settin
         common_name=f"{settings.ca_name} 时间戳服务",
         created=created,
     )
-    log_key, log_serial = _certified_service_key(
+    log_key, log_serial = certified_service_key(
         session,
         clock,
         keystore,
