@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, TypedDict
 from urllib.parse import quote
 
 from fastapi.responses import StreamingResponse
@@ -24,6 +24,7 @@ from trust.config import Settings
 
 __all__ = [
     "CaseAccess",
+    "Reading",
     "access_copy_download",
     "attachment",
     "case_view",
@@ -32,6 +33,17 @@ __all__ = [
 ]
 
 _CHUNK = 1024 * 1024
+
+
+class Reading(TypedDict):
+    """The keyword arguments of every ``archive.retrieval`` reader of one case."""
+
+    session: Session
+    clock: Clock
+    store: BlobStore
+    ref: str
+    actor: str
+    purpose: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +58,15 @@ class CaseAccess:
     actor: str
     purpose: str
 
-    def store(self) -> BlobStore:
-        return archive_store(self.settings)
+    def reading(self) -> Reading:
+        return Reading(
+            session=self.session,
+            clock=self.clock,
+            store=archive_store(self.settings),
+            ref=self.ref,
+            actor=self.actor,
+            purpose=self.purpose,
+        )
 
 
 def attachment(name: str) -> str:
@@ -63,27 +82,12 @@ def _stream(fh: BinaryIO) -> Iterator[bytes]:
 
 def case_view(access: CaseAccess) -> retrieval.CaseView:
     """The case page's content (metadata, timeline, files, seals, versions)."""
-    return retrieval.case_view(
-        session=access.session,
-        clock=access.clock,
-        store=access.store(),
-        ref=access.ref,
-        actor=access.actor,
-        purpose=access.purpose,
-    )
+    return retrieval.case_view(**access.reading())
 
 
 def file_download(access: CaseAccess, path: str) -> StreamingResponse:
     """One file of a package, its bytes unchanged, with its size and SM3."""
-    opened = retrieval.open_file(
-        session=access.session,
-        clock=access.clock,
-        store=access.store(),
-        ref=access.ref,
-        path=path,
-        actor=access.actor,
-        purpose=access.purpose,
-    )
+    opened = retrieval.open_file(**access.reading(), path=path)
     return StreamingResponse(
         _stream(opened.stream),
         media_type="application/octet-stream",
@@ -97,14 +101,7 @@ def file_download(access: CaseAccess, path: str) -> StreamingResponse:
 
 def package_download(access: CaseAccess) -> StreamingResponse:
     """The whole archival information package as a ZIP, with its root SM3."""
-    record, chunks = retrieval.stream_package_zip(
-        session=access.session,
-        clock=access.clock,
-        store=access.store(),
-        ref=access.ref,
-        actor=access.actor,
-        purpose=access.purpose,
-    )
+    record, chunks = retrieval.stream_package_zip(**access.reading())
     return StreamingResponse(
         chunks,
         media_type="application/zip",
@@ -117,14 +114,7 @@ def package_download(access: CaseAccess) -> StreamingResponse:
 
 def access_copy_download(access: CaseAccess) -> StreamingResponse:
     """The dissemination copy (非原件) as a ZIP."""
-    record, chunks = retrieval.dissemination_copy(
-        session=access.session,
-        clock=access.clock,
-        store=access.store(),
-        ref=access.ref,
-        actor=access.actor,
-        purpose=access.purpose,
-    )
+    record, chunks = retrieval.dissemination_copy(**access.reading())
     return StreamingResponse(
         chunks,
         media_type="application/zip",
