@@ -8,11 +8,13 @@ API. The authorisation endpoint and its pages are in ``identity.oidc_api_pages``
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Request, status
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -29,19 +31,33 @@ from identity.oidc_api_support import (
 from identity.oidc_errors import InvalidToken, OAuthError
 from identity.oidc_schemas import ClientCreate, ClientRead, ClientRegistered
 from identity.oidc_service_clients import authenticate_oauth_client, list_clients, register_client
+from identity.oidc_service_code_exchange import exchange_codes
 from identity.oidc_service_resources import introspect, published_jwks, revoke, userinfo
-from identity.oidc_service_token_endpoint import token_response, token_response_from_cache
+from identity.oidc_service_token_endpoint import (
+    code_exchange_from_cache,
+    token_response,
+    token_response_from_cache,
+)
 from identity.oidc_service_tokens import token_signer
 from trust.principals.principal import Principal
 from trust.principals.roles import Role
 from trust.web.content import JSON_BODY
-from trust.web.deps import ClockDep, KeyStoreDep, SessionDep
+from trust.web.deps import ClockDep, KeyStoreDep, SessionDep, batch_committer
+from trust.web.fastroute import register_fast_route
 from trust.web.problems import problem_responses
 from trust.web.security import require_role
 
 __all__ = ["router"]
 
-router = APIRouter()
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # The token endpoint is hot: served ahead of the main router (trust.web.fastroute).
+    register_fast_route(app, "POST", "/oidc/token", _token_fast)
+    yield
+
+
+router = APIRouter(lifespan=_lifespan)
 _oauth = APIRouter(tags=["oidc"])
 _admin = APIRouter(prefix="/oidc", tags=["oidc"], dependencies=[JSON_BODY])
 
@@ -117,39 +133,49 @@ async def _token_form(request: Request) -> dict[str, str]:
 
 @_oauth.post("/oidc/token", summary="令牌端点（RFC 6749 §3.2）", responses=_OAUTH_ERRORS)
 async def token(request: Request) -> JSONResponse:
-    """Answered on the event loop when the process's caches hold everything a
-    ``client_credentials`` request needs (no I/O: ``token_response_from_cache``); otherwise in
-    the thread pool, in one transaction that commits also what an error answer must keep (a
-    replayed code or refresh token revokes its grant: ``token_response``)."""
+    """Also served ahead of the main router as a fast route (``trust.web.fastroute``): the
+    same function answers both (``_token``)."""
+    return await _token(request)
+
+
+async def _token(request: Request) -> JSONResponse:
+    """The hot paths run on the event loop, with no thread hop, when the process's caches hold
+    the client and the signing key: ``client_credentials`` without any I/O
+    (``token_response_from_cache``), a code exchange through the group committer - its
+    statement shares a transaction and a commit with concurrent requests', and its tokens are
+    minted after that commit (``code_exchange_from_cache``, ``exchange_codes``). Everything else
+    runs in the thread pool, in one transaction that commits also what an error answer must
+    keep (a replayed code or refresh token revokes its grant: ``token_response``)."""
     state = request.app.state
     ctx = oidc_context(request)
     try:
         form = await _token_form(request)
         client_id, secret = client_credentials_of(request, form)
-        result = token_response_from_cache(
-            clock=state.clock,
-            ctx=ctx,
-            keystore=state.keystore,
-            client_id=client_id,
-            client_secret=secret,
-            form=form,
-        )
+        given = {
+            "clock": state.clock,
+            "ctx": ctx,
+            "keystore": state.keystore,
+            "client_id": client_id,
+            "client_secret": secret,
+            "form": form,
+        }
+        result = token_response_from_cache(**given)
         if result is None:
-            result = await run_in_threadpool(
-                partial(
-                    token_response,
-                    session_factory=state.session_factory,
-                    clock=state.clock,
-                    ctx=ctx,
-                    keystore=state.keystore,
-                    client_id=client_id,
-                    client_secret=secret,
-                    form=form,
-                )
-            )
+            exchange = code_exchange_from_cache(**given)
+            if exchange is not None:
+                item, signer = exchange
+                prepared = await batch_committer(state).run(exchange_codes, item)
+                result = prepared.mint(signer)
+            else:
+                run = partial(token_response, session_factory=state.session_factory, **given)
+                result = await run_in_threadpool(run)
     except OAuthError as exc:
         return oauth_error(exc)
     return JSONResponse(result.as_json(), headers=NO_STORE)
+
+
+async def _token_fast(request: Request) -> Response | None:
+    return await _token(request)
 
 
 def _bearer(request: Request, form: dict[str, str]) -> str:

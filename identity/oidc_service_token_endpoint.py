@@ -9,7 +9,8 @@ Kept lean without weakening a check:
   (``identity.oidc_service_clients.CLIENT_CACHE_SECONDS``), and signing a per-process reference
   to the active token key (``SIGNER_CACHE_SECONDS``; why that is safe: ``cached_token_signer``).
   With both cached, ``client_credentials`` reads and writes no database at all
-  (``token_response_from_cache``: the web edge answers it without leaving the event loop);
+  (``token_response_from_cache``: the web edge answers it without leaving the event loop), and
+  a code exchange needs no I/O but its own statement (``code_exchange_from_cache``);
 * every other grant runs in one transaction (``token_response``), committed before the answer
   and also when the answer is an error (what an error must keep - a replay revokes its grant -
   is kept);
@@ -33,7 +34,7 @@ from identity.oidc_service_clients import (
     authenticate_token_client,
     token_client_from_cache,
 )
-from identity.oidc_service_code_exchange import exchange_code
+from identity.oidc_service_code_exchange import CodeExchange, exchange_code
 from identity.oidc_service_context import OidcContext
 from identity.oidc_service_tokens import EXTRA_GRANTS, TokenResponse, refresh, token_signer
 from identity.tokens import mint_access_token
@@ -45,6 +46,7 @@ __all__ = [
     "SIGNER_CACHE_SECONDS",
     "cached_token_signer",
     "client_credentials",
+    "code_exchange_from_cache",
     "signer_cache_ttl",
     "token_response",
     "token_response_from_cache",
@@ -161,6 +163,33 @@ def token_response_from_cache(
         return None
     _check_grant_type(client, "client_credentials")
     return client_credentials(clock=clock, ctx=ctx, signer=signer, client=client, form=form)
+
+
+def code_exchange_from_cache(
+    *,
+    clock: Clock,
+    ctx: OidcContext,
+    keystore: KeyStore,
+    client_id: str | None,
+    client_secret: str | None,
+    form: Mapping[str, str],
+) -> tuple[CodeExchange, Signer] | None:
+    """An ``authorization_code`` request whose client and signer are cached (no I/O): the
+    exchange to hand to ``exchange_codes`` - alone, or batched with concurrent requests'
+    (``trust.db_batch``) - and the signer to mint its ``PreparedTokens`` with after the commit;
+    ``None`` otherwise (then ``token_response``). Client errors are ``OAuthError``."""
+    if form.get("grant_type") != "authorization_code":
+        return None
+    signer = token_signer_from_cache(clock=clock, ctx=ctx, keystore=keystore)
+    if signer is None:
+        return None
+    client = token_client_from_cache(
+        ctx=ctx, clock=clock, client_id=client_id, client_secret=client_secret
+    )
+    if client is None:
+        return None
+    _check_grant_type(client, "authorization_code")
+    return CodeExchange.of(clock=clock, ctx=ctx, client=client, form=form), signer
 
 
 def token_response(

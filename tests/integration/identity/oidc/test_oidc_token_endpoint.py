@@ -41,10 +41,14 @@ from identity.oidc_service_tokens import PreparedTokens, create_grant, issue_cod
 from identity.oidc_settings import load_oidc_settings
 from identity.pkce import challenge_s256
 from identity.sim_data import SimRegistryData
+from identity.tokens import secret_digest
 from keys.software import SoftwareKeyStore
+from tests.api._support import TestClient
 from tests.integration.identity._factories import make_person
 from trust.clock import FixedClock
 from trust.config import Settings
+from trust.web.app import create_app
+from trust.web.deps import batch_committer
 
 REDIRECT = "https://rp.example/cb"
 VERIFIER = "v" * 50
@@ -336,3 +340,49 @@ def test_racing_exchanges_of_one_code_in_separate_transactions(op: Op) -> None:
         grant = s.get(OidcGrant, won[0].grant.id)
         assert grant is not None
         assert grant.revoked_at is not None
+
+
+# ------------------------------------------------------------------------------ over HTTP
+
+
+def test_over_http_the_hot_paths_answer_from_the_caches_and_the_group_committer(
+    op: Op, settings: Settings
+) -> None:
+    """The app's token endpoint: with warm caches, client credentials and code exchanges are
+    answered on the event loop - the exchange through the app's group committer, committed
+    before the answer - and every rule still holds (replay revokes, PKCE refused)."""
+    app = create_app(settings, clock=op.clock, keystore=op.keystore)
+    app.state.session_factory = op.db
+    auth = (op.client_id, op.secret)
+    with TestClient(app) as http:
+        cc = {"grant_type": "client_credentials", "scope": "profile"}
+        assert http.post("/oidc/token", data=cc, auth=auth).status_code == 200  # warms caches
+        committer = batch_committer(app.state)
+        before = committer.items
+        code = op.code()
+        answer = http.post("/oidc/token", data=op.exchange(code), auth=auth)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["cache-control"] == "no-store"
+        assert {"access_token", "id_token", "expires_in"} <= set(answer.json())
+        assert committer.items == before + 1  # the exchange went through the committer
+        with op.db() as s:  # committed before the answer
+            row = s.scalar(
+                select(OidcAuthCode).where(OidcAuthCode.code_hash == secret_digest(code))
+            )
+            assert row is not None
+            assert row.used_at is not None
+        replay = http.post("/oidc/token", data=op.exchange(code), auth=auth)
+        assert replay.status_code == 400
+        assert replay.json() == {
+            "error": "invalid_grant",
+            "error_description": "authorization code was already used",
+        }
+        with op.db() as s:
+            assert s.get(OidcGrant, row.grant_id).revoked_at is not None  # type: ignore[union-attr]
+        refused = http.post(
+            "/oidc/token", data=op.exchange(op.code(), code_verifier="w" * 50), auth=auth
+        )
+        assert refused.json()["error_description"] == "PKCE verification failed"
+        wrong = http.post("/oidc/token", data=cc, auth=(op.client_id, "wrong"))
+        assert wrong.status_code == 401
+        assert wrong.json()["error"] == "invalid_client"
