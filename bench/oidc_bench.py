@@ -26,6 +26,11 @@ measurement is compared with both (the row names say which):
   Shared by several processes and kept across a restart, like our store. When ``redis-server``
   is not installed these rows say "not available".
 
+A third row per measurement gives each server process's CPU time per request (user + system,
+all threads, from ``/proc``; the store's own process - Redis, PostgreSQL - not included; SQLite
+runs inside ours): on a shared machine whose load moves requests/s from run to run, this is the
+steadier figure of how much work each side does per request.
+
 A last row gives, for context, the requests/s of the bare FastAPI ``GET /small`` under the same
 uvicorn flags in the same run (the ceiling of any FastAPI endpoint on this machine).
 
@@ -51,6 +56,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -100,6 +106,8 @@ class Target:
     client_secret: str
     cc_scope: str
     make_codes: Callable[[int], list[str]]
+    #: The server's process (for its CPU time per request); ``None`` when not found.
+    pid: int | None = None
 
     @property
     def host(self) -> str:
@@ -228,7 +236,7 @@ def serve_node_peer(store: str = "memory", redis_url: str | None = None) -> Iter
             cwd=NODE_DIR,
             env={"NODE_ENV": "production"},
             log=Path(tmp) / "peer.log",  # its start-up warnings (node 20, memory store) go here
-        ):
+        ) as proc:
             token_path = urlsplit(_discover(base)["token_endpoint"]).path
 
             def make_codes(n: int) -> list[str]:
@@ -239,7 +247,7 @@ def serve_node_peer(store: str = "memory", redis_url: str | None = None) -> Iter
                     codes += _post_json(url)["codes"]
                 return codes
 
-            yield Target(base, token_path, client_id, secret, "api:read", make_codes)
+            yield Target(base, token_path, client_id, secret, "api:read", make_codes, proc.pid)
 
 
 # ------------------------------------------------------------------------------------- ours
@@ -337,7 +345,32 @@ def our_target(served: ServedApp) -> Target:
         registered.client_secret,
         "profile",
         make_codes,
+        _uvicorn_pid(served.base_url),
     )
+
+
+def _uvicorn_pid(base_url: str) -> int | None:
+    """The uvicorn process serving ``base_url`` (its command line names the port)."""
+    wanted = f"--port\0{urlsplit(base_url).port}\0".encode()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"uvicorn" in cmdline and wanted in cmdline + b"\0":
+            return int(entry.name)
+    return None
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process and its threads (Linux ``/proc``), else None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ------------------------------------------------------------------------------- measuring
@@ -376,22 +409,41 @@ def _measure_round_robin(
     warmup: float,
     rounds: int,
     codes: dict[str, int],
+    server_cpu: dict[str, float],
 ) -> dict[str, LoadResult]:
     """Each target in turn, ``rounds`` times (so that a shared machine's drift falls on all
     alike); each side's rounds pooled. ``codes``: authorisation codes to pre-create per round
-    for each target; a run ends when they are used up or after ``duration``."""
+    for each target; a run ends when they are used up or after ``duration``. ``server_cpu``
+    receives each server process's CPU time per request in µs (user + system, all threads;
+    the store - Redis, PostgreSQL - not included), a figure the load of a shared machine
+    disturbs far less than requests/s."""
 
-    def measure(target: Target, n_codes: int) -> LoadResult:
+    def measure(target: Target, n_codes: int) -> tuple[LoadResult, float | None]:
         if kind == "client_credentials":
             source: bytes | list[bytes] = target.client_credentials_request()
         else:
             source = target.code_requests(n_codes)
-        return load(target.base_url, source, duration=duration, warmup=warmup)
+        # The server's CPU time over the measured part (from the end of the warm-up on).
+        at_warmup: list[float | None] = []
+        timer = threading.Timer(warmup, lambda: at_warmup.append(_cpu_seconds(target.pid)))
+        timer.start()
+        result = load(target.base_url, source, duration=duration, warmup=warmup)
+        timer.join()
+        after = _cpu_seconds(target.pid)
+        before = at_warmup[0] if at_warmup else None
+        if before is None or after is None or not result.requests:
+            return result, None
+        return result, 1e6 * (after - before) / result.requests
 
     runs: dict[str, list[LoadResult]] = {name: [] for name in targets}
+    cpus: dict[str, list[float]] = {name: [] for name in targets}
     for _ in range(rounds):
         for name, target in targets.items():
-            runs[name].append(measure(target, codes.get(name, 0)))
+            result, cpu = measure(target, codes.get(name, 0))
+            runs[name].append(result)
+            if cpu is not None:
+                cpus[name].append(cpu)
+    server_cpu.update({name: sum(v) / len(v) for name, v in cpus.items() if v})
     return {name: pool(results) for name, results in runs.items()}
 
 
@@ -474,16 +526,46 @@ def _bench_database(
             name = f"{kind} ({db})"
             seconds = duration + warmup
             codes = {t: _codes_for(cc.get(t), seconds, code_cap) for t in targets}
+            cpu: dict[str, float] = {}
             results = _measure_round_robin(
-                targets, kind, duration=duration, warmup=warmup, rounds=rounds, codes=codes
+                targets,
+                kind,
+                duration=duration,
+                warmup=warmup,
+                rounds=rounds,
+                codes=codes,
+                server_cpu=cpu,
             )
             if kind == "client_credentials":
                 cc = results
-            notes[name] = {t: r.summary() for t, r in results.items()}
+            notes[name] = {
+                t: r.summary()
+                | {"server_cpu_us_per_request": round(cpu[t], 1) if t in cpu else None}
+                for t, r in results.items()
+            }
             if ours is None:
                 notes[name]["ours"] = reason
             rows += _rows_for(name, results, missing, reason)
+            rows.append(_cpu_row(name, cpu))
     return rows
+
+
+def _cpu_row(name: str, cpu: dict[str, float]) -> dict[str, Any]:
+    """Server CPU per request, ours beside each peer's (lower is better; no ratio)."""
+    peers = ", ".join(
+        f"{label.removesuffix(' peer')} {cpu[store]:.0f}"
+        for store, (label, _name) in PEER_STORES.items()
+        if store in cpu
+    )
+    return {
+        "name": f"{name} server CPU/req",
+        "value": cpu.get("ours", 0.0),
+        "unit": "µs",
+        "peer": f"peers (µs): {peers}" if peers else None,
+        "peer_value": None,
+        "ratio": None,
+        "target": None,
+    }
 
 
 def _reference_row(duration: float, warmup: float, notes: dict[str, Any]) -> dict[str, Any]:
