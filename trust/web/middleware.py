@@ -28,7 +28,7 @@ import re
 import time
 from typing import Any, Final
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -63,6 +63,9 @@ _SECURITY_HEADERS: Final = (
     ("X-Frame-Options", "DENY"),
     ("Cross-Origin-Opener-Policy", "same-origin"),
 )
+_SECURITY_HEADERS_RAW: Final = tuple(
+    (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in _SECURITY_HEADERS
+)
 _HSTS: Final = "max-age=31536000; includeSubDomains"
 _STATIC_CACHE: Final = "public, max-age=3600"
 
@@ -88,7 +91,7 @@ class RequestContextMiddleware:
             nonlocal started, status
             if message["type"] == "http.response.start":
                 started, status = True, int(message["status"])
-                self._decorate(scope, MutableHeaders(scope=message), request_id)
+                self._decorate(scope, message, request_id)
             await send(message)
 
         try:
@@ -108,16 +111,28 @@ class RequestContextMiddleware:
         finally:
             _log_access(scope, status, time.perf_counter() - begun, request_id)
 
-    def _decorate(self, scope: Scope, headers: MutableHeaders, request_id: str) -> None:
-        headers["X-Request-ID"] = request_id
-        for name, value in _SECURITY_HEADERS:
-            headers.setdefault(name, value)
-        if self.always_hsts or scope.get("scheme") == "https":
-            headers.setdefault("Strict-Transport-Security", _HSTS)
-        path = str(scope.get("path", ""))
-        headers.setdefault(
-            "Cache-Control", _STATIC_CACHE if path.startswith("/static/") else "no-store"
-        )
+    def _decorate(self, scope: Scope, message: Message, request_id: str) -> None:
+        # On the raw header list (every response passes here; MutableHeaders rescans the list
+        # for each header it sets): our request id replaces any, the others only when absent.
+        headers = [
+            (name, value)
+            for name, value in message.get("headers", ())
+            if name.lower() != b"x-request-id"
+        ]
+        present = {name.lower() for name, _ in headers}
+        headers.append((b"x-request-id", request_id.encode("latin-1")))
+        for name, value in _SECURITY_HEADERS_RAW:
+            if name not in present:
+                headers.append((name, value))
+        if (
+            self.always_hsts or scope.get("scheme") == "https"
+        ) and b"strict-transport-security" not in present:
+            headers.append((b"strict-transport-security", _HSTS.encode()))
+        if b"cache-control" not in present:
+            path = str(scope.get("path", ""))
+            cache = _STATIC_CACHE if path.startswith("/static/") else "no-store"
+            headers.append((b"cache-control", cache.encode()))
+        message["headers"] = headers
 
 
 def _log_access(scope: Scope, status: int, seconds: float, request_id: str) -> None:
