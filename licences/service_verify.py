@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import ARRAY, Connection, String, Table, bindparam, insert, select, text
 from sqlalchemy.orm import Session
 
 from keys.interfaces import KeyStore
@@ -53,7 +53,8 @@ from licences.verification import (
 from seals import service_verify as seals_verify
 from trust.clock import Clock
 from trust.crypto import sm3
-from trust.ids import new_id
+from trust.db import UTCDateTime
+from trust.ids import new_ordered_id
 
 __all__ = [
     "CodeLookup",
@@ -131,7 +132,8 @@ def _record_values(
     now: datetime, licence_id: str, channel: str, result: Result, who: Verifier
 ) -> dict[str, Any]:
     return {
-        "id": new_id("lvf"),
+        # Time-ordered: each batch of records lands on the last page of the key's index.
+        "id": new_ordered_id("lvf", now),
         "licence_id": licence_id,
         "channel": channel,
         "result": result.value,
@@ -200,6 +202,7 @@ def verify_code(
 
 _LICENCES = cast(Table, Licence.__table__)
 _RECORDS = cast(Table, LicenceVerification.__table__)
+_RECORD_TEXT_COLUMNS: Final = ("id", "licence_id", "channel", "result", "client", "ip_hint")
 #: The columns a typed-code result needs (the row's large columns are never read).
 _CODE_COLUMNS: Final = (
     _LICENCES.c.code_digest,
@@ -211,6 +214,31 @@ _CODE_COLUMNS: Final = (
     _LICENCES.c.licence_name,
     _LICENCES.c.issuer_name,
     _LICENCES.c.holder_name,
+)
+_INSERT_RECORDS: Final = insert(_RECORDS)
+#: PostgreSQL: all the rows as one array per column, so the statement's text is the same short
+#: one for any number of rows (a multi-row VALUES list is re-parsed by the driver every time,
+#: and an executemany is a round of the protocol per row).
+_INSERT_RECORDS_PG: Final = text(
+    "INSERT INTO licence_verification (id, licence_id, channel, result, client, ip_hint, at) "
+    "SELECT * FROM unnest(:id, :licence_id, :channel, :result, :client, :ip_hint, :at)"
+).bindparams(
+    *(bindparam(c, type_=ARRAY(String)) for c in _RECORD_TEXT_COLUMNS),
+    bindparam("at", type_=ARRAY(UTCDateTime())),
+)
+
+
+def _insert_records(connection: Connection, records: list[dict[str, Any]]) -> None:
+    if connection.dialect.name == "postgresql":
+        columns = {c: [r[c] for r in records] for c in (*_RECORD_TEXT_COLUMNS, "at")}
+        connection.execute(_INSERT_RECORDS_PG, columns)
+    else:  # SQLite's executemany is one C loop over the prepared statement
+        connection.execute(_INSERT_RECORDS, records)
+
+
+#: Built once (the statement's cache key is then computed once, not per batch).
+_BY_DIGESTS: Final = select(*_CODE_COLUMNS).where(
+    _LICENCES.c.code_digest.in_(bindparam("digests", expanding=True))
 )
 
 
@@ -225,21 +253,21 @@ def verify_codes(
     wanted = {lookup.digest for lookup, _ in requests if lookup.well_formed}
     rows: dict[bytes, Any] = {}
     if wanted:
-        found = connection.execute(
-            select(*_CODE_COLUMNS).where(_LICENCES.c.code_digest.in_(sorted(wanted)))
-        )
-        rows = {bytes(row.code_digest): row for row in found}
+        selected = connection.execute(_BY_DIGESTS, {"digests": sorted(wanted)})
+        rows = {bytes(row.code_digest): row for row in selected}
+    not_found = VerificationResult(Result.NOT_FOUND, "not_found", "code", now)
+    found: dict[bytes, VerificationResult] = {}  # one result per licence (a popular one …)
     results: list[VerificationResult] = []
     records: list[dict[str, Any]] = []
     for lookup, who in requests:
         row = rows.get(lookup.digest) if lookup.well_formed else None
         if row is None:
-            results.append(VerificationResult(Result.NOT_FOUND, "not_found", "code", now))
+            results.append(not_found)
             continue
-        result, reason, newer = live_result(row, now)
-        records.append(_record_values(now, row.id, "code", result, who))
-        results.append(
-            VerificationResult(
+        out = found.get(lookup.digest)
+        if out is None:
+            result, reason, newer = live_result(row, now)
+            out = found[lookup.digest] = VerificationResult(
                 result=result,
                 reason=reason,
                 channel="code",
@@ -248,9 +276,10 @@ def verify_codes(
                 superseded_by=newer,
                 live_status=True,
             )
-        )
+        records.append(_record_values(now, row.id, "code", out.result, who))
+        results.append(out)
     if records:
-        connection.execute(insert(_RECORDS), records)
+        _insert_records(connection, records)
     return results
 
 
