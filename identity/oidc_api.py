@@ -133,8 +133,12 @@ async def _token_form(request: Request) -> dict[str, str]:
 
 @_oauth.post("/oidc/token", summary="令牌端点（RFC 6749 §3.2）", responses=_OAUTH_ERRORS)
 async def token(request: Request) -> JSONResponse:
-    """Also served ahead of the main router as a fast route (``trust.web.fastroute``): the
-    same function answers both (``_token``)."""
+    """Grant types ``authorization_code`` (PKCE S256 required), ``refresh_token``,
+    ``client_credentials`` and the device code (RFC 8628). Clients authenticate with
+    ``client_secret_basic`` or ``client_secret_post``; public clients by PKCE alone. Errors are
+    RFC 6749 §5.2 bodies; every answer carries ``Cache-Control: no-store``."""
+    # Also served ahead of the main router as a fast route (trust.web.fastroute, registered in
+    # _lifespan); the same function answers both.
     return await _token(request)
 
 
