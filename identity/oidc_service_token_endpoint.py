@@ -106,7 +106,8 @@ def client_credentials(
     form: Mapping[str, str],
     session: Session | None = None,
 ) -> TokenResponse:
-    """RFC 6749 §4.4; ``sub`` is the client itself (RFC 9068 §2.2). No database access."""
+    """RFC 6749 §4.4; ``sub`` is the client itself (RFC 9068 §2.2). No database access:
+    ``session`` is only accepted because every grant handler is called with one."""
     allowed = client.allowed_scopes.split()
     requested = form.get("scope", "").split()
     scope = " ".join(s for s in requested if s in allowed and s != "openid")
