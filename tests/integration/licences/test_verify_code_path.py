@@ -99,3 +99,20 @@ def test_concurrent_verifications_are_batched_and_each_is_recorded(lic: Lic) -> 
     committer = lic.app.state.db_batch
     assert committer.items >= 40
     assert committer.batches < committer.items  # requests shared transactions
+
+
+def test_a_record_keeps_what_who_and_when(lic: Lic) -> None:
+    code = lic.issue()["verification_code"]
+    lic.verify_code(code)
+    r = lic.client.post("/licences/verify/code", json={"code": code}, headers=lic.system)
+    assert r.status_code == 200
+    with lic.app.state.session_factory() as s:
+        rows = s.scalars(select(LicenceVerification)).all()
+    rows = sorted(rows, key=lambda v: v.client is not None)
+    assert [(v.channel, v.result) for v in rows] == [("code", "VALID"), ("code", "VALID")]
+    anonymous, client = rows
+    assert anonymous.client is None
+    assert anonymous.ip_hint == client.ip_hint == "testclient:*"  # TestClient's "address"
+    assert client.client is not None
+    assert client.client.startswith("client:cli_")
+    assert anonymous.at == client.at == lic.app.state.clock.now()
