@@ -50,6 +50,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -129,6 +130,7 @@ class BatchCommitter:
         self._thread: threading.Thread | None = None
         self._waiting = False  # the committer sleeps in _take (then a new item wakes it)
         self._closed = False
+        self._conn: Connection | None = None  # only touched by the committer thread
         #: Items queued by ``run`` in each event loop's current iteration (only touched from
         #: that loop's thread).
         self._pending: dict[asyncio.AbstractEventLoop, list[_Work]] = {}
@@ -227,14 +229,37 @@ class BatchCommitter:
         return [w for w in batch if w.start()]
 
     def _run(self) -> None:
-        while (batch := self._take()) is not None:
-            if batch:
-                self._commit(batch)
+        try:
+            while (batch := self._take()) is not None:
+                if batch:
+                    self._commit(batch)
+        finally:
+            self._drop_connection()
+
+    def _connection(self) -> Connection:
+        """The committer's own connection, kept from batch to batch (no pool checkout, no
+        pre-ping round trip per batch); a new one after a failure or an idle stop."""
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            bind = self.factory.kw.get("bind")
+            if not isinstance(bind, Engine):
+                raise RuntimeError("the session factory of a BatchCommitter is bound to an engine")
+            self._conn = bind.connect()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # already broken: the pool discards it
+                logger.warning("closing the batch connection failed", exc_info=True)
 
     def _commit(self, batch: list[_Work]) -> None:
         try:
             outcomes = self._transaction(batch)
         except _HandlerFailed as failed:
+            if isinstance(failed.cause, DBAPIError):
+                self._drop_connection()
             if len(batch) > 1 and not isinstance(failed.cause, DBAPIError):
                 for work in batch:  # isolate the poisonous item (module docstring)
                     self._commit([work])
@@ -242,6 +267,7 @@ class BatchCommitter:
             self._fail(batch, failed.cause)
             return
         except Exception as exc:  # the commit itself (or beginning) failed
+            self._drop_connection()
             self._fail(batch, exc)
             return
         self.batches += 1
@@ -269,7 +295,7 @@ class BatchCommitter:
         for i, work in enumerate(batch):
             groups.setdefault(work.handler, []).append(i)
         outcomes: list[Any] = [None] * len(batch)
-        with self.factory() as session, session.begin():
+        with self.factory(bind=self._connection()) as session, session.begin():
             try:
                 for handler, positions in groups.items():
                     results = handler(session, [batch[i].item for i in positions])
