@@ -184,6 +184,7 @@ def _plan(s: Session, statement: str, params: Any) -> set[tuple[str, str]]:
     return set(_scans(raw.scalar_one()))
 
 
+@pytest.mark.postgres
 def test_every_criterion_is_answered_from_an_index_on_postgresql(
     db: sessionmaker[Session],
 ) -> None:
