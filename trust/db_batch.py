@@ -168,10 +168,14 @@ class BatchCommitter:
         pending = self._pending.pop(loop, [])
         try:
             self._put(*pending)
-        except BatchFailed as exc:
+        except Exception as exc:  # closed (BatchFailed), or no thread could start: never hang
+            error = exc if isinstance(exc, BatchFailed) else BatchFailed()
+            if error is not exc:
+                logger.error("batch hand-over failed", exc_info=exc)
+                error.__cause__ = exc
             for work in pending:
                 if work.afuture is not None and not work.afuture.done():
-                    work.afuture.set_exception(exc)
+                    work.afuture.set_exception(error)
 
     def _put(self, *works: _Work) -> None:
         with self._cond:

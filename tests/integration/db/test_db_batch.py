@@ -232,3 +232,20 @@ def test_waiting_in_a_thread_with_an_open_sqlite_transaction_is_refused(
                 committer.call(count_keys, "other")
         else:
             assert committer.call(count_keys, "other") == 1
+
+
+def test_event_loop_waiters_never_hang_when_the_hand_over_fails(
+    committer: BatchCommitter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_thread(*_works: object) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(committer, "_put", no_thread)
+
+    async def main() -> list[BaseException | int]:
+        runs = (committer.run(count_keys, "h") for _ in range(3))
+        return list(await asyncio.wait_for(asyncio.gather(*runs, return_exceptions=True), 10))
+
+    outcomes = asyncio.run(main())
+    assert all(isinstance(o, BatchFailed) for o in outcomes)
+    assert all(isinstance(o.__cause__, RuntimeError) for o in outcomes)  # type: ignore[union-attr]
