@@ -48,12 +48,15 @@ Helper for endpoint benchmarks against the bare FastAPI peer (e.g. bench/licence
     # reachable; in the bench "rows" format (extra keys "ours"/"peer_figures" hold p50, errors).
 
 For a POST, pass ``method="POST"`` and ``peer_body=`` a body of the same size: the peer's
-``POST /small`` reads it all. Measurement alternates peer and ours in rounds (two, one with
-``quick``) so that drift on a shared machine affects both alike; each side's figures pool its
-rounds. ``make_requests`` is called once per database and a list source is sent from its start
-in every round, so one-time requests (codes) need a callable handing out fresh ones from a
-pre-seeded pool. Responses other than ``ok_statuses`` count as errors and put a "warning" on
-the row.
+``POST /small`` reads it all. A third row gives each server process's CPU time per request (user
++ system of all its threads, from ``/proc``, over the measured part of each run; a database
+server's own process is not included, SQLite runs inside ours): on a shared machine whose load
+moves requests/s from run to run, it is the steadier figure of the work done per request.
+Measurement alternates peer and ours in rounds (two, one with ``quick``) so that drift on a
+shared machine affects both alike; each side's figures pool its rounds. ``make_requests`` is
+called once per database and a list source is sent from its start in every round, so one-time
+requests (codes) need a callable handing out fresh ones from a pre-seeded pool. Responses other
+than ``ok_statuses`` count as errors and put a "warning" on the row.
 
 Run ``python -m bench.http_load`` for a self-check against the bare FastAPI peer, and
 ``python -m bench.http_load --compare`` to measure this generator against autocannon.
@@ -127,6 +130,8 @@ class LoadResult:
     statuses: Mapping[int, int]
     latencies_ms: Sequence[float] = field(repr=False)
     client_cpu_seconds: float = 0.0
+    #: CPU time of the server process over the measured part (``load(..., server_pid=)``).
+    server_cpu_seconds: float | None = None
 
     @property
     def rps(self) -> float:
@@ -144,6 +149,12 @@ class LoadResult:
     def client_cpu_us_per_request(self) -> float:
         return 1e6 * self.client_cpu_seconds / self.requests if self.requests else 0.0
 
+    @property
+    def server_cpu_us_per_request(self) -> float | None:
+        if self.server_cpu_seconds is None or not self.requests:
+            return None
+        return 1e6 * self.server_cpu_seconds / self.requests
+
     def summary(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
@@ -154,6 +165,11 @@ class LoadResult:
             "errors": self.errors,
             "statuses": dict(self.statuses),
             "client_cpu_us_per_request": round(self.client_cpu_us_per_request, 1),
+            "server_cpu_us_per_request": (
+                None
+                if self.server_cpu_us_per_request is None
+                else round(self.server_cpu_us_per_request, 1)
+            ),
         }
 
 
@@ -170,6 +186,11 @@ def pool(results: Sequence[LoadResult]) -> LoadResult:
         statuses=statuses,
         latencies_ms=[x for r in results for x in r.latencies_ms],
         client_cpu_seconds=sum(r.client_cpu_seconds for r in results),
+        server_cpu_seconds=(
+            None
+            if any(r.server_cpu_seconds is None for r in results)
+            else sum(r.server_cpu_seconds or 0.0 for r in results)
+        ),
     )
 
 
@@ -282,6 +303,7 @@ async def _run(
     duration: float | None,
     warmup: float,
     ok_statuses: frozenset[int],
+    server_pid: int | None = None,
 ) -> LoadResult:
     loop = asyncio.get_running_loop()
     requests = _Source(source)
@@ -326,9 +348,19 @@ async def _run(
         finally:
             conn.close()
 
+    server_cpu: list[float | None] = []
+
+    async def server_cpu_at_warmup() -> None:
+        await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
+        server_cpu.append(cpu_seconds(server_pid))
+
     cpu0 = time.process_time()
+    at_warmup = asyncio.ensure_future(server_cpu_at_warmup())
     await asyncio.gather(*(worker() for _ in range(connections)))
+    server_end = cpu_seconds(server_pid)
+    at_warmup.cancel()
     cpu = time.process_time() - cpu0
+    server_start = server_cpu[0] if server_cpu else None
     end = deadline if deadline is not None and not requests.exhausted else last_end
     return LoadResult(
         requests=len(latencies),
@@ -337,6 +369,9 @@ async def _run(
         statuses=statuses,
         latencies_ms=latencies,
         client_cpu_seconds=cpu,
+        server_cpu_seconds=(
+            None if server_start is None or server_end is None else server_end - server_start
+        ),
     )
 
 
@@ -356,10 +391,12 @@ def load(
     duration: float | None = 5.0,
     warmup: float = 1.0,
     ok_statuses: Sequence[int] = (200,),
+    server_pid: int | None = None,
 ) -> LoadResult:
     """Drive ``connections`` keep-alive connections at ``base_url`` (scheme://host:port; paths are
     inside the requests) with ``source`` for ``warmup`` + ``duration`` seconds, or until a list
-    source is used up when ``duration`` is None. Only requests started after ``warmup`` count."""
+    source is used up when ``duration`` is None. Only requests started after ``warmup`` count.
+    With ``server_pid``, the server process's CPU time over the same part is measured too."""
     parts = urlsplit(base_url)
     if parts.scheme != "http" or parts.hostname is None:
         raise ValueError("only http:// URLs on a host are supported")
@@ -373,6 +410,7 @@ def load(
         duration,
         warmup,
         frozenset(ok_statuses),
+        server_pid,
     )
 
     def _drive() -> LoadResult:
@@ -395,6 +433,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process and all its threads (Linux ``/proc``), else None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def uvicorn_pid(base_url: str) -> int | None:
+    """The uvicorn process listening on ``base_url``'s port (its command line names it)."""
+    wanted = f"--port\0{urlsplit(base_url).port}\0".encode()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"uvicorn" in cmdline and wanted in cmdline + b"\0":
+            return int(entry.name)
+    return None
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -512,6 +574,8 @@ class ServedApp:
     base_url: str
     database: str  # "sqlite" | "postgresql"
     env: Mapping[str, str]
+    #: The uvicorn process (for its CPU time), when known.
+    pid: int | None = None
 
     @property
     def host(self) -> str:
@@ -583,14 +647,14 @@ def serve_our_app(
         full_env.update(env)
         _create_schema(full_env)
         proc_env = {**env}
-        stack.enter_context(
+        proc = stack.enter_context(
             serve_process(
                 _uvicorn_argv("trust.web.asgi:app", port),
                 ready_url=base + "/healthz",
                 env=proc_env,
             )
         )
-        yield ServedApp(base_url=base, database=database, env=full_env)
+        yield ServedApp(base_url=base, database=database, env=full_env, pid=proc.pid)
 
 
 def databases() -> list[str]:
@@ -619,12 +683,14 @@ def comparison_rows(
     name: str, ours: LoadResult, peer: LoadResult, *, peer_name: str, target: float | None
 ) -> list[dict[str, Any]]:
     """Two rows in the bench format: requests/s (ratio ours/peer, higher is better) and p99
-    latency in ms (the peer's p99 beside ours; no ratio, as lower is better there)."""
+    latency in ms (the peer's p99 beside ours; no ratio, as lower is better there); and a third,
+    server CPU time per request in µs (ratio peer/ours, so that higher is better here too), when
+    both results measured it."""
     ratio = ours.rps / peer.rps if peer.rps else None
     warning = {}
     if ours.errors or peer.errors:
         warning = {"warning": f"errors: ours {ours.errors}, peer {peer.errors}"}
-    return [
+    rows: list[dict[str, Any]] = [
         {
             **warning,
             "name": f"{name} req/s",
@@ -647,6 +713,20 @@ def comparison_rows(
             "target": None,
         },
     ]
+    ours_cpu, peer_cpu = ours.server_cpu_us_per_request, peer.server_cpu_us_per_request
+    if ours_cpu is not None and peer_cpu is not None:
+        rows.append(
+            {
+                "name": f"{name} server CPU/req",
+                "value": ours_cpu,
+                "unit": "µs",
+                "peer": f"{peer_name} {peer_cpu:.0f} µs",
+                "peer_value": peer_cpu,
+                "ratio": peer_cpu / ours_cpu if ours_cpu else None,
+                "target": None,
+            }
+        )
+    return rows
 
 
 def compare_with_fastapi_peer(
@@ -672,6 +752,7 @@ def compare_with_fastapi_peer(
     rows: list[dict[str, Any]] = []
     with serve_fastapi_peer() as peer_url:
         host = urlsplit(peer_url).netloc
+        peer_pid = uvicorn_pid(peer_url)
         peer_request = build_request(
             method, "/small", host=host, headers=peer_headers, body=peer_body
         )
@@ -680,15 +761,16 @@ def compare_with_fastapi_peer(
                 source = make_requests(served)
 
                 def ours_once(
-                    source: RequestSource = source, url: str = served.base_url
+                    source: RequestSource = source, served: ServedApp = served
                 ) -> LoadResult:
                     return load(
-                        url,
+                        served.base_url,
                         source,
                         connections=connections,
                         duration=duration,
                         warmup=warmup,
                         ok_statuses=ok_statuses,
+                        server_pid=served.pid,
                     )
 
                 def peer_once() -> LoadResult:
@@ -698,6 +780,7 @@ def compare_with_fastapi_peer(
                         connections=connections,
                         duration=duration,
                         warmup=warmup,
+                        server_pid=peer_pid,
                     )
 
                 ours, peer = alternate(ours_once, peer_once, rounds)

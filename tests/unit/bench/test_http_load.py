@@ -25,11 +25,13 @@ from bench.http_load import (
     ServedApp,
     build_request,
     comparison_rows,
+    cpu_seconds,
     load,
     percentile,
     pool,
     serve_fastapi_peer,
     serve_our_app,
+    uvicorn_pid,
 )
 from tests.conftest import skip_or_fail
 
@@ -141,6 +143,21 @@ def test_comparison_rows_ratio_and_warning() -> None:
     assert p99_row["peer_value"] == 4.0
 
 
+def test_comparison_rows_add_server_cpu_when_both_measured_it() -> None:
+    ours = LoadResult(300, 1.0, 0, {200: 300}, [2.0] * 300, server_cpu_seconds=0.09)
+    peer = LoadResult(600, 1.0, 0, {200: 600}, [1.0] * 600, server_cpu_seconds=0.09)
+    *_, cpu_row = comparison_rows("x", ours, peer, peer_name="p", target=0.5)
+    assert cpu_row["name"] == "x server CPU/req"
+    assert cpu_row["value"] == pytest.approx(300.0)  # µs per request
+    assert cpu_row["peer_value"] == pytest.approx(150.0)
+    assert cpu_row["ratio"] == pytest.approx(0.5)
+    unmeasured = LoadResult(300, 1.0, 0, {200: 300}, [2.0] * 300)
+    assert len(comparison_rows("x", unmeasured, peer, peer_name="p", target=0.5)) == 2
+    pooled = pool([ours, ours])
+    assert pooled.server_cpu_seconds == pytest.approx(0.18)
+    assert pool([ours, unmeasured]).server_cpu_seconds is None
+
+
 # ---------------------------------------------------------------------- against a real server
 
 
@@ -210,10 +227,19 @@ def test_against_fastapi_peer_under_uvicorn() -> None:
     with serve_fastapi_peer() as url:
         get = build_request("GET", "/small", host=url[7:])
         post = build_request("POST", "/small", host=url[7:], body=b"a=1&b=2")
-        result = load(url, [get, post] * 50, connections=8, duration=None, warmup=0.0)
+        pid = uvicorn_pid(url)
+        result = load(
+            url, [get, post] * 50, connections=8, duration=None, warmup=0.0, server_pid=pid
+        )
+    assert pid is not None
     assert result.statuses == {200: 100}
     assert result.errors == 0
     assert result.rps > 0
+    # Some CPU time of the server was counted (a clock tick is 10 ms: it may round to 0).
+    assert result.server_cpu_seconds is not None
+    assert result.server_cpu_seconds >= 0
+    assert cpu_seconds(None) is None
+    assert uvicorn_pid("http://127.0.0.1:1") is None
 
 
 # ------------------------------------------------------------------------- serving our app
@@ -228,6 +254,8 @@ def _ready_and_db(served: ServedApp) -> LoadResult:
 def test_serve_our_app_on_sqlite() -> None:
     with serve_our_app("sqlite") as served:
         result = _ready_and_db(served)
+        assert served.pid is not None
+        assert served.pid == uvicorn_pid(served.base_url)
         data_dir = Path(served.env["TRUST_DATA_DIR"])
         assert data_dir.is_dir()
         with served.session_scope() as session:  # the bench process sees the same database
