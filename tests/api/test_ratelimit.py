@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-from trust.web.ratelimit import hit, hit_many, peek, purge_expired
+from trust.clock import FixedClock
+from trust.web.ratelimit import hit, hit_many, peek, purge_expired, sweep_expired
 
 WINDOW = timedelta(seconds=60)
 T0 = datetime(2026, 11, 22, 8, 0, 5, tzinfo=UTC)  # 5 s into a 60 s window
@@ -157,3 +158,15 @@ def test_concurrent_hit_many_from_threads_are_never_lost(db: sessionmaker[Sessio
         for key in ("x", "y", "z"):
             count = peek(session=session, key=key, window=WINDOW, limit=1000, now=T0).count
             assert count == threads * rounds
+
+
+def test_sweep_expired_keeps_a_margin(db: sessionmaker[Session]) -> None:
+    with db() as session, session.begin():
+        hit(session=session, key="old", window=WINDOW, limit=1, now=T0)
+        hit(session=session, key="recent", window=WINDOW, limit=1, now=T0 + timedelta(hours=1))
+    later = FixedClock(T0 + timedelta(hours=1, minutes=2))
+    assert sweep_expired(session_factory=db, clock=later) == 1
+    with db() as session:
+        assert peek(session=session, key="old", window=WINDOW, limit=1, now=T0).count == 0
+        now = T0 + timedelta(hours=1)
+        assert peek(session=session, key="recent", window=WINDOW, limit=1, now=now).count == 1

@@ -24,11 +24,12 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Table, TextClause, delete, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from trust.clock import Clock
 from trust.web.ratelimit_model import RateCounter
 
-__all__ = ["RateDecision", "hit", "hit_many", "peek", "purge_expired"]
+__all__ = ["RateDecision", "hit", "hit_many", "peek", "purge_expired", "sweep_expired"]
 
 _COUNTERS = cast(Table, RateCounter.__table__)
 
@@ -129,3 +130,17 @@ def purge_expired(*, session: Session, now: datetime) -> int:
     """Delete counters of windows that have ended; returns how many rows went."""
     result = session.execute(delete(RateCounter).where(RateCounter.expires_at <= now.timestamp()))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def sweep_expired(
+    *,
+    session_factory: sessionmaker[Session],
+    clock: Clock,
+    margin: timedelta = timedelta(hours=1),
+) -> int:
+    """Periodic job: delete the counters of windows that ended more than ``margin`` ago (every
+    verification and failed login leaves one row per key and window), in one transaction;
+    returns how many rows went. The margin keeps a row that a process with a lagging clock may
+    still be counting in."""
+    with session_factory() as session, session.begin():
+        return purge_expired(session=session, now=clock.now() - margin)
