@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.asyncio_support import run_async
 from trust.db_batch import BatchCommitter, BatchFailed
 from trust.errors import RateLimited
 from trust.web.ratelimit import hit, peek
@@ -174,7 +175,7 @@ def test_event_loop_waiters_of_one_iteration_share_a_batch(
     async def main() -> list[int]:
         return list(await asyncio.gather(*(committer.run(count_keys, "e") for _ in range(20))))
 
-    counts = asyncio.run(main())
+    counts = run_async(main())
     assert sorted(counts) == list(range(1, 21))
     assert committer.batches == 1
     assert _count(db, "e") == 20
@@ -246,6 +247,6 @@ def test_event_loop_waiters_never_hang_when_the_hand_over_fails(
         runs = (committer.run(count_keys, "h") for _ in range(3))
         return list(await asyncio.wait_for(asyncio.gather(*runs, return_exceptions=True), 10))
 
-    outcomes = asyncio.run(main())
+    outcomes = run_async(main())
     assert all(isinstance(o, BatchFailed) for o in outcomes)
     assert all(isinstance(o.__cause__, RuntimeError) for o in outcomes)  # type: ignore[union-attr]

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from licences.codes import new_code
 from licences.model import LicenceVerification
 from tests.api._support import assert_problem
+from tests.asyncio_support import run_async
 from tests.integration.licences.conftest import Lic
 from trust.web.ratelimit_model import RateCounter
 
@@ -92,7 +93,7 @@ def test_concurrent_verifications_are_batched_and_each_is_recorded(lic: Lic) -> 
     code = lic.issue()["verification_code"]
     before = _records(lic)
     codes = [code] * 30 + [new_code() for _ in range(10)]
-    results = asyncio.run(_verify_concurrently(lic.app, codes))
+    results = run_async(_verify_concurrently(lic.app, codes))
     assert [r["result"] for r in results] == ["VALID"] * 30 + ["NOT_FOUND"] * 10
     assert _records(lic) - before == 30  # every found verification, for the holder
     assert _ip_count(lic) >= 40
