@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.api._support import TestClient, assert_problem
+from tests.asyncio_support import run_async
 from tests.factories.principals import Staff
 
 
@@ -91,7 +91,7 @@ def _asgi_call(
         "client": ("127.0.0.1", 5000),
         "server": ("testserver", 80),
     }
-    asyncio.run(app(scope, receive, send))
+    run_async(app(scope, receive, send))  # a fresh thread: the browser tests' loop may run
     return sent, reads
 
 
