@@ -28,7 +28,6 @@ import re
 import time
 from typing import Any, Final
 
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -80,7 +79,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = Headers(scope=scope).get("x-request-id", "")
+        incoming = _header(scope, b"x-request-id") or ""
         request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else new_id("req")
         scope.setdefault("state", {})["request_id"] = request_id
         started = False
@@ -135,8 +134,19 @@ class RequestContextMiddleware:
         message["headers"] = headers
 
 
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The first value of header ``name`` (lower case, as ASGI servers pass names), else None;
+    a direct scan (every request passes here twice; ``Headers`` copies the whole list)."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
 def _log_access(scope: Scope, status: int, seconds: float, request_id: str) -> None:
     """One access-log record. ``scope["path"]`` never holds the query string (ASGI spec)."""
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
     path = str(scope.get("path", ""))[:_MAX_LOGGED_PATH]
     method = str(scope.get("method", ""))[:16]
     access_logger.info(
@@ -194,7 +204,7 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refusal = self._check_declared(Headers(scope=scope).get("content-length"))
+        refusal = self._check_declared(_header(scope, b"content-length"))
         if refusal is not None:
             await problem_for_error(refusal, scope)(scope, receive, send)
             return

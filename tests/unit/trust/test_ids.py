@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -30,3 +31,19 @@ def test_ordered_ids_sort_by_time_and_stay_unguessable() -> None:
 def test_time_before_the_epoch_is_refused() -> None:
     with pytest.raises(ValueError, match="range"):
         new_ordered_id("lvf", datetime(1969, 12, 31, tzinfo=UTC))
+
+
+def test_new_id_is_the_big_endian_crockford_encoding_of_its_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The two-characters-at-a-time path gives what the 5-bit reference encoding gives."""
+    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+    for raw in (bytes(15), b"\xff" * 15, bytes(range(1, 16)), secrets.token_bytes(15)):
+        monkeypatch.setattr(secrets, "token_bytes", lambda n, raw=raw: raw[:n])
+        n = int.from_bytes(raw, "big")
+        expected = "".join(alphabet[n >> (5 * i) & 31] for i in range(23, -1, -1))
+        assert new_id("req") == f"req_{expected}"
+    monkeypatch.setattr(secrets, "token_bytes", lambda n: bytes(range(n)))
+    assert new_id("k", nbytes=8) == "k_" + "".join(
+        alphabet[int.from_bytes(bytes(range(8)), "big") >> (5 * i) & 31] for i in range(12, -1, -1)
+    )
