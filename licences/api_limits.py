@@ -43,6 +43,7 @@ __all__ = [
     "VerifyBatch",
     "count_verification",
     "count_verification_sync",
+    "rate_hits",
     "verifier_of",
     "verify_batch",
 ]
