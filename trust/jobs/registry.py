@@ -13,7 +13,12 @@ from trust.jobs.schedule import PeriodicJob
 
 __all__ = ["JOB_MODULES", "load_jobs"]
 
-JOB_MODULES: Final[tuple[str, ...]] = ("identity.jobs", "licences.jobs", "archive.jobs")
+JOB_MODULES: Final[tuple[str, ...]] = (
+    "trust.web.jobs",
+    "identity.jobs",
+    "licences.jobs",
+    "archive.jobs",
+)
 
 
 def load_jobs(modules: tuple[str, ...] = JOB_MODULES) -> tuple[PeriodicJob, ...]:
