@@ -11,7 +11,8 @@ A generated case of N MB (quick: 50 MB, full: 1 GB) in a temporary directory: ma
   size: streaming keeps it flat;
 - **ingest end to end** (``archive.service.ingest_case`` on SQLite in a fresh process: staging
   copy hashed once, DA/T 70 checks reusing the digests, bag, signature, timestamp, publication by
-  hard link, catalogue and log) in MB/s against the same peer, target 0.6; and its **peak RSS**
+  hard link, catalogue and log) in MB/s against the same peer (there measured in the ingest's
+  process before and after it, the mean), target 0.6; and its **peak RSS**
   (VmHWM of the whole process) against the explicit limit of 300 MB (ratio = limit / peak,
   target 1: under the limit);
 - **fixity** (``archive.bag.validate_bag``: every file re-hashed against all four manifests) in
@@ -243,7 +244,7 @@ def _ingest_in_process(work: Path, total_bytes: int) -> dict[str, Any]:
     from trust.migrations.registry import load_all_models
 
     folder, files = _make_case(work, total_bytes)
-    size, bare_seconds = _bare_hash(files)
+    size, bare_before = _bare_hash(files)
     settings = load_settings(
         environ={},
         overrides={
@@ -295,6 +296,10 @@ def _ingest_in_process(work: Path, total_bytes: int) -> dict[str, Any]:
     if not outcome.ok:
         raise RuntimeError(f"bench package fails fixity: {outcome.report}")
     engine.dispose()
+    # The peer is measured before and after (the mean): one noisy measurement on a shared
+    # machine swung the ratio by a third.
+    _, bare_after = _bare_hash(files)
+    bare_seconds = (bare_before + bare_after) / 2
     return {
         "bytes": size,
         "files": len(files),
