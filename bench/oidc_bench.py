@@ -70,6 +70,7 @@ from bench.http_load import (
     ServedApp,
     build_request,
     comparison_rows,
+    cpu_seconds,
     databases,
     free_port,
     load,
@@ -77,6 +78,7 @@ from bench.http_load import (
     serve_fastapi_peer,
     serve_our_app,
     serve_process,
+    uvicorn_pid,
 )
 
 NODE_DIR = Path(__file__).resolve().parent / "peers" / "node"
@@ -345,32 +347,8 @@ def our_target(served: ServedApp) -> Target:
         registered.client_secret,
         "profile",
         make_codes,
-        _uvicorn_pid(served.base_url),
+        uvicorn_pid(served.base_url),
     )
-
-
-def _uvicorn_pid(base_url: str) -> int | None:
-    """The uvicorn process serving ``base_url`` (its command line names the port)."""
-    wanted = f"--port\0{urlsplit(base_url).port}\0".encode()
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"uvicorn" in cmdline and wanted in cmdline + b"\0":
-            return int(entry.name)
-    return None
-
-
-def _cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of a process and its threads (Linux ``/proc``), else None."""
-    if pid is None:
-        return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ------------------------------------------------------------------------------- measuring
@@ -425,11 +403,11 @@ def _measure_round_robin(
             source = target.code_requests(n_codes)
         # The server's CPU time over the measured part (from the end of the warm-up on).
         at_warmup: list[float | None] = []
-        timer = threading.Timer(warmup, lambda: at_warmup.append(_cpu_seconds(target.pid)))
+        timer = threading.Timer(warmup, lambda: at_warmup.append(cpu_seconds(target.pid)))
         timer.start()
         result = load(target.base_url, source, duration=duration, warmup=warmup)
         timer.join()
-        after = _cpu_seconds(target.pid)
+        after = cpu_seconds(target.pid)
         before = at_warmup[0] if at_warmup else None
         if before is None or after is None or not result.requests:
             return result, None
