@@ -140,6 +140,31 @@ def _check_grant_type(client: TokenClient, grant_type: str) -> None:
         raise OAuthError("unauthorized_client", "client may not use this grant type")
 
 
+def _cached_for(
+    grant_type: str,
+    clock: Clock,
+    ctx: OidcContext,
+    keystore: KeyStore,
+    client_id: str | None,
+    client_secret: str | None,
+    form: Mapping[str, str],
+) -> tuple[TokenClient, Signer] | None:
+    """The cached client (authenticated, allowed ``grant_type``) and token signer for a request
+    of ``grant_type``; ``None`` for another grant or when either is not cached."""
+    if form.get("grant_type") != grant_type:
+        return None
+    signer = token_signer_from_cache(clock=clock, ctx=ctx, keystore=keystore)
+    if signer is None:
+        return None
+    client = token_client_from_cache(
+        ctx=ctx, clock=clock, client_id=client_id, client_secret=client_secret
+    )
+    if client is None:
+        return None
+    _check_grant_type(client, grant_type)
+    return client, signer
+
+
 def token_response_from_cache(
     *,
     clock: Clock,
@@ -152,17 +177,10 @@ def token_response_from_cache(
     """The ``client_credentials`` grant answered from this process's caches alone (client
     snapshot and token signer; CPU only, no I/O), or ``None`` when something is not cached or
     the grant is another one: then ``token_response``. Errors are ``OAuthError``, as there."""
-    if form.get("grant_type") != "client_credentials":
+    cached = _cached_for("client_credentials", clock, ctx, keystore, client_id, client_secret, form)
+    if cached is None:
         return None
-    signer = token_signer_from_cache(clock=clock, ctx=ctx, keystore=keystore)
-    if signer is None:
-        return None
-    client = token_client_from_cache(
-        ctx=ctx, clock=clock, client_id=client_id, client_secret=client_secret
-    )
-    if client is None:
-        return None
-    _check_grant_type(client, "client_credentials")
+    client, signer = cached
     return client_credentials(clock=clock, ctx=ctx, signer=signer, client=client, form=form)
 
 
@@ -179,17 +197,10 @@ def code_exchange_from_cache(
     exchange to hand to ``exchange_codes`` - alone, or batched with concurrent requests'
     (``trust.db_batch``) - and the signer to mint its ``PreparedTokens`` with after the commit;
     ``None`` otherwise (then ``token_response``). Client errors are ``OAuthError``."""
-    if form.get("grant_type") != "authorization_code":
+    cached = _cached_for("authorization_code", clock, ctx, keystore, client_id, client_secret, form)
+    if cached is None:
         return None
-    signer = token_signer_from_cache(clock=clock, ctx=ctx, keystore=keystore)
-    if signer is None:
-        return None
-    client = token_client_from_cache(
-        ctx=ctx, clock=clock, client_id=client_id, client_secret=client_secret
-    )
-    if client is None:
-        return None
-    _check_grant_type(client, "authorization_code")
+    client, signer = cached
     return CodeExchange.of(clock=clock, ctx=ctx, client=client, form=form), signer
 
 
