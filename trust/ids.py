@@ -19,7 +19,7 @@ def new_id(prefix: str, *, nbytes: int = 15) -> str:
     """``prefix_`` then ``nbytes`` of CSPRNG output in Crockford base32 (120 bits by default)."""
     n = int.from_bytes(secrets.token_bytes(nbytes), "big")
     if nbytes == 15:  # the default (request ids, rows …): two characters at a time
-        return f"{prefix}_{''.join([_PAIRS[n >> shift & 1023] for shift in _SHIFTS])}"
+        return f"{prefix}_{_base32_120(n)}"
     chars = []
     for _ in range((nbytes * 8 + 4) // 5):
         chars.append(_ALPHABET[n & 31])
@@ -37,8 +37,13 @@ def new_ordered_id(prefix: str, at: datetime) -> str:
     if not 0 <= millis < 1 << 50:
         raise ValueError("time outside the range of ordered ids")
     n = millis << 70 | int.from_bytes(secrets.token_bytes(9), "big") >> 2
-    # Ten bits (two characters) at a time: made for bulk use, ~3x the speed of a 5-bit loop.
-    return f"{prefix}_{''.join([_PAIRS[n >> shift & 1023] for shift in _SHIFTS])}"
+    return f"{prefix}_{_base32_120(n)}"
+
+
+def _base32_120(n: int) -> str:
+    """24 Crockford base32 characters of a 120-bit ``n``, ten bits (two characters) at a time:
+    ~3x the speed of a 5-bit loop, for ids made per request and in bulk."""
+    return "".join([_PAIRS[n >> shift & 1023] for shift in _SHIFTS])
 
 
 def new_secret(nbytes: int = 32) -> str:
