@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from fastapi.telemetry import TelemetryConfig
 from sqlalchemy import Engine
 
 import trust
@@ -79,6 +80,9 @@ def check_package_ownership() -> None:
                 f"package {name!r} is also provided by {sorted(owners)}; only {DISTRIBUTION} may",
                 code="startup.package_not_ours",
             )
+
+
+_NO_TELEMETRY: Final[TelemetryConfig] = {"tracing": False, "metrics": False, "logs": False}
 
 
 class TrustAPI(FastAPI):
@@ -144,6 +148,7 @@ def create_app(
         docs_url=None,  # Swagger UI would load scripts from a CDN; /docs is rendered here
         redoc_url=None,
         lifespan=_lifespan(engine, job_context, jobs),
+        telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
     )
     app.state.settings = settings
     app.state.engine = engine

@@ -4,6 +4,8 @@ worker process builds its own app, and they share nothing but the database."""
 
 from __future__ import annotations
 
+import sys
+
 from fastapi import FastAPI
 
 from trust.config import load_settings
@@ -13,4 +15,7 @@ __all__ = ["app"]
 
 
 def app() -> FastAPI:
-    return create_app(load_settings())
+    settings = load_settings()
+    # Process-wide, so set here (the server's entry), not in create_app (tests build many apps).
+    sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
+    return create_app(settings)
