@@ -11,7 +11,9 @@ are given (computed while the file was staged: ``archive.submission``), identifi
   namespace with ``DocType="OFD"`` (FIDO/PRONOM only see ``x-fmt/263`` ZIP: earchive spec §4.1),
   read with ``seals.ofd_package`` (zip-bomb limits, encrypted entries refused, no DTDs); pages
   from Document.xml; the first page's Content.xml parsed;
-- JPEG/PNG/TIFF: Pillow ``verify()``, then the first frame decoded under a pixel limit;
+- PNG: every chunk, CRC, the header and the whole zlib stream of the image data checked in one
+  pass under a pixel limit (``archive.png_check``: a decoder's checks, without the pixels);
+- JPEG/TIFF: Pillow ``verify()``, then the first frame decoded under a pixel limit;
 - XML: parsed incrementally, DTDs and entity declarations refused;
 - MP4/MP3/WAV: identified only (no decoder here): "cannot check", never "renders".
 """
@@ -29,6 +31,7 @@ from PIL import Image
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 
+from archive.png_check import PngInvalid, PngTooLarge, check_png
 from archive.storage import Digests, hash_stream
 from seals.errors import OfdError, OfdTooLarge
 from seals.ofd import page_content_paths, read_doc_bodies
@@ -250,7 +253,20 @@ def _probe_zip(path: Path, size: int, max_bytes: int) -> Probe:
 # --------------------------------------------------------------------------- images
 
 
+def _probe_png(path: Path) -> Probe:
+    try:
+        with open(path, "rb") as fh:
+            facts = check_png(fh, max_pixels=MAX_PIXELS)
+    except PngTooLarge as exc:
+        return Probe("png", False, "image.too_many_pixels", detail=str(exc)[:200])
+    except PngInvalid as exc:
+        return Probe("png", False, "image.undecodable", detail=str(exc)[:200])
+    return Probe("png", True, "ok", pages=facts.frames)
+
+
 def _probe_image(path: Path, fmt: str) -> Probe:
+    if fmt == "png":
+        return _probe_png(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
