@@ -125,8 +125,9 @@ def hash_stream(
     (a content scanner riding on the same pass).
 
     With a sink, writing runs in a helper thread fed through a queue of at most
-    ``_PIPELINE_DEPTH`` chunks (file writes release the GIL, so the copy hides behind the
-    hashing); memory stays bounded at a few MiB whatever the stream length."""
+    ``_PIPELINE_DEPTH`` chunks, and that thread also computes the SHA-256 (file writes and
+    ``hashlib`` release the GIL, so both run beside the SM3 on a second core); memory stays
+    bounded at a few MiB whatever the stream length."""
     h_sm3, h_sha = SM3(), hashlib.sha256()
     size = 0
     first: bytes | None = None  # a stream of one chunk is written without a helper thread
@@ -141,17 +142,19 @@ def hash_stream(
                     first = chunk
                 else:
                     if writer is None:
-                        writer = _Writer(sink)
+                        writer = _Writer(sink, h_sha)
                         writer.put(first or b"")
                         first = None
                     writer.put(chunk)
+            else:
+                h_sha.update(chunk)
             h_sm3.update(chunk)
-            h_sha.update(chunk)
             if tap is not None:
                 tap(chunk)
             if on_chunk is not None:
                 on_chunk(len(chunk))
         if sink is not None and first is not None:
+            h_sha.update(first)
             sink.write(first)
     finally:
         if writer is not None:
@@ -163,10 +166,12 @@ _PIPELINE_DEPTH: Final = 4
 
 
 class _Writer:
-    """Writes chunks to ``sink`` in a thread; re-raises the thread's error on ``put``/``close``."""
+    """Hashes chunks into ``digest`` and writes them to ``sink`` in a thread, in order;
+    re-raises the thread's error on ``put``/``close``."""
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: Sink, digest: hashlib._Hash) -> None:
         self._sink = sink
+        self._digest = digest
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_PIPELINE_DEPTH)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="archive-copy", daemon=True)
@@ -176,6 +181,7 @@ class _Writer:
         while (chunk := self._queue.get()) is not None:
             if self._error is None:
                 try:
+                    self._digest.update(chunk)
                     self._sink.write(chunk)
                 except BaseException as exc:
                     self._error = exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import stat
@@ -134,12 +135,17 @@ def test_disposal_needs_a_complete_record_and_is_logged(store: FilesystemBlobSto
         store.dispose(blob.address, record=_record())
 
 
-def test_hash_stream_copies_while_hashing_with_bounded_chunks(tmp_path: Path) -> None:
-    data = os.urandom(3 * 1024 * 1024 + 17)
-    sink = io.BytesIO()
+@pytest.mark.parametrize("size", [0, 1, 1024 * 1024, 1024 * 1024 + 1, 3 * 1024 * 1024 + 17])
+@pytest.mark.parametrize("with_sink", [True, False])
+def test_hash_stream_copies_while_hashing_with_bounded_chunks(size: int, with_sink: bool) -> None:
+    """One chunk or many, with a sink (SHA-256 in the writer thread) or without."""
+    data = os.urandom(size)
+    sink = io.BytesIO() if with_sink else None
     digests = hash_stream(io.BytesIO(data), sink=sink)
-    assert sink.getvalue() == data
+    if sink is not None:
+        assert sink.getvalue() == data
     assert digests.sm3 == sm3_hex(data)
+    assert digests.sha256 == hashlib.sha256(data).hexdigest()
     assert digests.size == len(data)
 
 
