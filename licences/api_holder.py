@@ -25,11 +25,18 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from licences import service, service_share
-from licences.api_pages import LicenceConfigDep, licence_config, render_page
+from licences.api_pages import SHARE_REDEEM_PAGE, LicenceConfigDep, licence_config, render_page
 from licences.schemas import LicenceRead, ShareCreate, ShareRead
 from licences.service_errors import LicenceRequestInvalid
 from licences.service_keys import LicenceConfig
-from licences.sharing import AGENT_VIEW_SCOPE, MAX_PURPOSE, MAX_SHARE_DAYS, MAX_USES, Holder
+from licences.sharing import (
+    AGENT_VIEW_SCOPE,
+    MAX_PURPOSE,
+    MAX_SHARE_DAYS,
+    MAX_USES,
+    SHARE_STANDARD_LABELS,
+    Holder,
+)
 from trust.crypto import constant_time_equal, hmac_sm3
 from trust.errors import PermissionDenied, TrustError, Unauthenticated
 from trust.web.deps import ClockDep, SessionDep
@@ -41,13 +48,6 @@ __all__ = ["holder_of", "router"]
 HOLDER_PAGE: Final = "/licences/mine"
 _ERRORS = problem_responses(400, 401, 403, 404, 409)
 #: Labels of the fields a grant may disclose besides the type's face fields.
-_STANDARD_LABELS: Final = {
-    "holder_name": "持证主体名称（完整）",
-    "licence_number": "证照编号",
-    "identifier": "电子证照标识",
-    "document": "盖章的电子证照文件（PDF）",
-}
-
 router = APIRouter()
 
 
@@ -171,9 +171,13 @@ def _login_page(request: Request) -> Response:
     )
 
 
+def _public(request: Request, path: str) -> str:
+    return str(request.app.state.settings.public_base_url).rstrip("/") + path
+
+
 def _share_fields(session: SessionDep, type_code: str) -> list[tuple[str, str]]:
     spec = service.load_spec(session, type_code)
-    standard = list(_STANDARD_LABELS.items())
+    standard = list(SHARE_STANDARD_LABELS.items())
     return [*standard, *((f.name, f.label) for f in spec.fields)]
 
 
@@ -210,8 +214,8 @@ def _holder_page(
         created=created,
         error=None if error is None else {"licence_id": error[0], "detail": error[1]},
         limits={"purpose": MAX_PURPOSE, "days": MAX_SHARE_DAYS, "uses": MAX_USES},
-        redeem_url=str(request.app.state.settings.public_base_url).rstrip("/")
-        + "/licences/shares/redeem",
+        redeem_url=_public(request, "/licences/shares/redeem"),
+        redeem_page=_public(request, SHARE_REDEEM_PAGE),
     )
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 import trust.web
-from licences import service, service_lifecycle, service_trust, service_verify
+from licences import service, service_lifecycle, service_share, service_trust, service_verify
 from licences.api_limits import count_verification, verifier_of
 from licences.envelope import CHINA_TZ
 from licences.lifecycle import STATE_ZH, LicenceAction, LicenceState
@@ -68,7 +68,8 @@ _ACTIONS: Final = {
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(_TEMPLATES))
-templates.env.globals.update(result_zh={r.value: z for r, z in RESULT_ZH.items()})
+RESULT_ZH_BY_VALUE: Final = {r.value: z for r, z in RESULT_ZH.items()}
+templates.env.globals.update(result_zh=RESULT_ZH_BY_VALUE)
 templates.env.globals.update(state_zh={s.value: z for s, z in STATE_ZH.items()})
 
 
@@ -309,3 +310,76 @@ async def manage_action(
             request, session, principal, token, ref, error=exc.detail, status_code=exc.http_status
         )
     return RedirectResponse(f"/licences/manage/{ref}", status_code=303)
+
+
+# --------------------------------------------------------------------------- share recipients
+
+#: Where a named recipient (``user:…``, signed in through the staff login) redeems a share code;
+#: systems (``client:…``) use ``POST /licences/shares/redeem``.
+SHARE_REDEEM_PAGE: Final = "/licences/shares/redeem/page"
+_MAX_SHARE_TOKEN: Final = 128
+
+
+def _share_page(
+    request: Request,
+    staff: tuple[Principal, str],
+    *,
+    redeemed: dict[str, Any] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    principal, token = staff
+    response = render_page(
+        request,
+        "licences/share_redeem.html",
+        status_code,
+        principal=principal,
+        csrf=csrf_for(token),
+        redeemed=redeemed,
+        error=error,
+    )
+    response.headers["Cache-Control"] = "no-store"  # disclosed fields stay out of caches
+    return response
+
+
+@router.get(SHARE_REDEEM_PAGE, response_class=HTMLResponse)
+def share_redeem_form(request: Request, staff: StaffDep) -> Response:
+    if staff is None:
+        return _to_login()
+    return _share_page(request, staff)
+
+
+@router.post(SHARE_REDEEM_PAGE, response_class=HTMLResponse)
+async def share_redeem_submit(
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    clock: ClockDep,
+    config: LicenceConfigDep,
+) -> Response:
+    """The form's answer: the live result, the minimal view and the granted fields; one use of
+    the grant, recorded and shown to the holder. Any refusal is one message (no oracle)."""
+    if staff is None:
+        return _to_login()
+    form = await request.form(max_files=0, max_fields=5)
+    sent = form.get("csrf")
+    if not isinstance(sent, str) or not constant_time_equal(
+        sent.encode(), csrf_for(staff[1]).encode()
+    ):
+        raise PermissionDenied("表单已过期，请刷新页面后重试", code="licence.csrf")
+    raw = form.get("token")
+    share_token = raw.strip() if isinstance(raw, str) else ""
+    if not 0 < len(share_token) <= _MAX_SHARE_TOKEN:
+        return _share_page(request, staff, error="请输入共享码", status_code=400)
+    try:
+        redeemed = service_share.redeem_share(
+            session=session, clock=clock, config=config, principal=staff[0], token=share_token
+        )
+    except TrustError as exc:
+        if exc.http_status >= 500:
+            raise
+        return _share_page(request, staff, error=exc.detail, status_code=exc.http_status)
+    pdf = redeemed.pop("document_pdf_base64", None)
+    redeemed["document_href"] = None if pdf is None else f"data:application/pdf;base64,{pdf}"
+    redeemed["result_zh"] = RESULT_ZH_BY_VALUE.get(str(redeemed["result"]), redeemed["result"])
+    return _share_page(request, staff, redeemed=redeemed)

@@ -36,6 +36,7 @@ from licences.service_keys import LicenceConfig
 from licences.service_verify import live_result
 from licences.sharing import (
     SHARE_STANDARD_FIELDS,
+    SHARE_STANDARD_LABELS,
     Holder,
     HolderScope,
     check_share_terms,
@@ -332,6 +333,10 @@ def redeem_share(
     )
     _log(session, clock, row, "share_redeemed", principal.actor, share=share.id)
     fields = tuple(json.loads(share.fields))
+    labels = {
+        **SHARE_STANDARD_LABELS,
+        **{f.name: f.label for f in load_spec(session, row.type_code).fields},
+    }
     out: dict[str, Any] = {
         "result": result.value,
         "reason": reason,
@@ -342,6 +347,7 @@ def redeem_share(
         "valid_until": None if row.valid_until is None else row.valid_until.isoformat(),
         "masked_holder_name": mask_holder_name(row.holder_name),
         "fields": _disclosed(row, fields),
+        "field_labels": {f: labels.get(f, f) for f in fields},
         "purpose": share.purpose,
         "uses_left": share.max_uses - share.uses,
     }

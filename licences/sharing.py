@@ -28,6 +28,7 @@ __all__ = [
     "AGENT_VIEW_SCOPE",
     "MAX_SHARE_DAYS",
     "SHARE_STANDARD_FIELDS",
+    "SHARE_STANDARD_LABELS",
     "Holder",
     "HolderScope",
     "ShareTerms",
@@ -39,8 +40,14 @@ __all__ = [
 MAX_SHARE_DAYS: Final = 7
 MAX_PURPOSE: Final = 200
 MAX_USES: Final = 100
-#: Fields a grant may disclose besides the type's face fields.
-SHARE_STANDARD_FIELDS: Final = ("holder_name", "licence_number", "identifier", "document")
+#: Fields a grant may disclose besides the type's face fields, with their labels.
+SHARE_STANDARD_LABELS: Final = {
+    "holder_name": "持证主体名称（完整）",
+    "licence_number": "证照编号",
+    "identifier": "电子证照标识",
+    "document": "盖章的电子证照文件（PDF）",
+}
+SHARE_STANDARD_FIELDS: Final = tuple(SHARE_STANDARD_LABELS)
 _RECIPIENT_RE: Final = re.compile(r"(user|client):[A-Za-z0-9_.-]{1,120}")
 
 

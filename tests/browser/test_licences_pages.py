@@ -66,6 +66,7 @@ class Seeded:
     second: dict[str, Any]
     pdf: Path
     citizen: SimCitizen
+    share_token: str  # the second licence shared with the issuer's staff account
 
 
 def _request(holder: str, code: str) -> IssueRequest:
@@ -169,10 +170,28 @@ def _seed(data_dir: Path, url: str) -> Seeded:
             raw_code=str(issued[0].verification_code),
             who=Verifier(ip="10.1.2.3"),
         )
+    trader = holder_for(
+        config=config, actor="person:seed", citizen_id=None, organisations=[(codes[1], "公司")]
+    )
+    with sessions() as s, s.begin():
+        _share, share_token = create_share(
+            session=s,
+            clock=clock,
+            config=config,
+            holder=trader,
+            ref=issued[1].record.id,
+            fields=["holder_name", "address", "document"],
+            purpose="办理租赁备案",
+            recipient=f"user:{issuer.user_id}",
+            expires_in=timedelta(days=2),
+            max_uses=2,
+        )
     engine.dispose()
     pdf = data_dir.parent / "营业执照.pdf"
     pdf.write_bytes(issued[0].document_pdf)
-    return Seeded(url, issuer.token, issued[0].to_dict(), issued[1].to_dict(), pdf, citizen)
+    return Seeded(
+        url, issuer.token, issued[0].to_dict(), issued[1].to_dict(), pdf, citizen, share_token
+    )
 
 
 def _citizen_representing_a_company(
@@ -398,6 +417,37 @@ def test_issuer_list_detail_and_suspend(page: Any, seeded: Seeded, artifacts: Pa
     page.locator("#offline-result").wait_for(state="visible")
     page.get_by_role("button", name="在线查询当前状态").click()
     assert _live_result(page) == "SUSPENDED"
+
+
+def test_a_staff_recipient_redeems_a_share_code(page: Any, seeded: Seeded, artifacts: Path) -> None:
+    page.goto(f"{seeded.url}/licences/shares/redeem/page")
+    assert page.url.endswith("/staff/login")
+    page.fill("#token", seeded.issuer_token)
+    with page.expect_navigation():
+        page.get_by_role("button", name="登录").click()
+    page.goto(f"{seeded.url}/licences/shares/redeem/page")
+    page.get_by_label("共享码（以 shr_ 开头）").fill(seeded.share_token)
+    with page.expect_navigation():
+        page.get_by_role("button", name="查看").click()
+    result = page.locator("#share-result")
+    assert result.get_attribute("data-result") in ("VALID", "SUSPENDED")  # another test suspends
+    fields = page.locator("#share-fields").inner_text()
+    assert "演示贸易有限公司" in fields
+    assert "持证主体名称（完整）" in fields
+    assert page.locator("#share-purpose").inner_text() == "办理租赁备案"
+    assert page.locator("#share-uses-left").inner_text() == "1"
+    with page.expect_download() as download:
+        page.locator("#share-document").click()
+    assert Path(download.value.path()).read_bytes().startswith(b"%PDF-")
+    page.screenshot(path=str(artifacts / "licence_share_redeemed.png"), full_page=True)
+    # The code once more spends the grant; a third time it is refused with one message.
+    for expected in ("0", None):
+        page.get_by_label("共享码（以 shr_ 开头）").fill(seeded.share_token)
+        with page.expect_navigation():
+            page.get_by_role("button", name="查看").click()
+        if expected is not None:
+            assert page.locator("#share-uses-left").inner_text() == expected
+    assert page.locator("#share-error").inner_text() == "共享码无效或已失效"
 
 
 def test_holder_logs_in_through_identity_and_shares(

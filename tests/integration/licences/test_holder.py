@@ -8,6 +8,7 @@ shown to the holder; every verification in the holder's record."""
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import timedelta
 from typing import Any
@@ -176,6 +177,8 @@ def test_share_grant_redeemed_by_the_named_party_and_revocable(
     assert body["result"] == "VALID"
     assert set(body["fields"]) == {"holder_name", "legal_representative", "address"}
     assert body["fields"]["holder_name"] == people.company.name
+    assert body["field_labels"]["holder_name"] == "持证主体名称（完整）"
+    assert body["field_labels"]["address"] == "住所"  # the type's own label
     assert "document_pdf_base64" not in body
     assert body["uses_left"] == 1
     revoked = holder.post(f"/licences/holder/shares/{grant['id']}/revoke")
@@ -189,6 +192,93 @@ def test_share_grant_redeemed_by_the_named_party_and_revocable(
     assert [v["channel"] for v in activity["verifications"]] == ["share"]
     assert activity["verifications"][0]["client"] == f"user:{clerk.user_id}"
     assert activity["shares"][0]["uses"] == 1
+
+
+def _staff_browser(lic: Lic, staff_token: str) -> TestClient:
+    """A browser signed in through the staff login page (the cookie, as a person gets it)."""
+    browser = TestClient(lic.app, follow_redirects=False)
+    browser.__enter__()
+    page = browser.get("/staff/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    signed_in = browser.post("/staff/login", data={"token": staff_token, "csrf": csrf.group(1)})
+    assert signed_in.status_code == 303, signed_in.text
+    return browser
+
+
+def test_a_named_staff_recipient_redeems_a_share_on_the_page(
+    lic: Lic,
+    people: People,
+    issued: dict[str, dict[str, Any]],
+    db: sessionmaker[Session],
+    clock: FixedClock,
+) -> None:
+    with db() as s, s.begin():
+        bank = make_org(s, clock, name="某银行", kind="company")
+        clerk = make_staff(s, clock, login="clerk", role=Role.AUDITOR, org_id=bank.id)
+        other = make_staff(s, clock, login="other", role=Role.AUDITOR, org_id=bank.id)
+    holder = log_in(lic.app, people.rep)
+    company = issued["company"]["id"]
+    grant = _share(
+        holder,
+        company,
+        recipient=f"user:{clerk.user_id}",
+        fields=["holder_name", "address", "document"],
+    ).json()
+    mine = holder.get("/licences/mine")
+    assert mine.status_code == 200
+
+    anonymous = lic.client.get("/licences/shares/redeem/page", follow_redirects=False)
+    assert (anonymous.status_code, anonymous.headers["location"]) == (303, "/staff/login")
+    browser = _staff_browser(lic, clerk.token)
+    form_page = browser.get("/licences/shares/redeem/page")
+    assert form_page.status_code == 200
+    assert form_page.headers["cache-control"] == "no-store"
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form_page.text)
+    assert csrf is not None
+    redeem = {"csrf": csrf.group(1), "token": f"  {grant['token']} "}
+
+    forged = browser.post("/licences/shares/redeem/page", data={**redeem, "csrf": "x" * 40})
+    assert_problem(forged, 403, "licence.csrf")
+    blank = browser.post("/licences/shares/redeem/page", data={**redeem, "token": " "})
+    assert blank.status_code == 400
+    assert "请输入共享码" in blank.text
+
+    shown = browser.post("/licences/shares/redeem/page", data=redeem)
+    assert shown.status_code == 200, shown.text[:2000]
+    assert shown.headers["cache-control"] == "no-store"
+    html = shown.text
+    assert 'data-result="VALID"' in html
+    assert "有效（VALID）" in html
+    assert f"<td>{people.company.name}</td>" in html  # the full name: a granted field
+    assert "持证主体名称（完整）" in html
+    assert "住所" in html
+    assert 'id="share-uses-left">1<' in html
+    document = re.search(r'id="share-document" href="data:application/pdf;base64,([^"]+)"', html)
+    assert document is not None
+    assert base64.b64decode(document.group(1)).startswith(b"%PDF-")
+
+    # Another staff member with the same code, an unknown code: one message, nothing used.
+    stranger = _staff_browser(lic, other.token)
+    page = stranger.get("/licences/shares/redeem/page")
+    other_csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert other_csrf is not None
+    refused = stranger.post(
+        "/licences/shares/redeem/page", data={"csrf": other_csrf.group(1), "token": grant["token"]}
+    )
+    assert refused.status_code == 404
+    assert "共享码无效或已失效" in refused.text
+    unknown = browser.post("/licences/shares/redeem/page", data={**redeem, "token": "shr_nothing"})
+    assert unknown.status_code == 404
+    assert "共享码无效或已失效" in unknown.text
+
+    # The holder sees the use, by whom; the last use empties the grant.
+    activity = holder.get(f"/licences/holder/licences/{company}/activity").json()
+    assert [v["client"] for v in activity["verifications"]] == [f"user:{clerk.user_id}"]
+    assert activity["shares"][0]["uses"] == 1
+    assert browser.post("/licences/shares/redeem/page", data=redeem).status_code == 200
+    spent = browser.post("/licences/shares/redeem/page", data=redeem)
+    assert spent.status_code == 404
 
 
 def test_share_limits(lic: Lic, people: People, issued: dict[str, dict[str, Any]]) -> None:
