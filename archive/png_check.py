@@ -139,7 +139,6 @@ def check_png(stream: BinaryIO, *, max_pixels: int) -> PngFacts:
     inflater = zlib.decompressobj()
     palette = idat_seen = idat_done = False
     frames = 1
-    previous = b""
     while True:
         head = stream.read(8)
         if len(head) < 8:
@@ -182,9 +181,7 @@ def check_png(stream: BinaryIO, *, max_pixels: int) -> PngFacts:
             break
         elif kind not in _CRITICAL and 65 <= kind[0] <= 90:
             raise PngInvalid("png.unknown_critical_chunk", kind.decode("latin-1"))
-        if previous == b"IDAT" and kind != b"IDAT":
-            idat_done = True
-        previous = kind
+        idat_done = idat_seen and kind != b"IDAT"  # IDAT chunks are consecutive (§5.6)
     if header is None or scanlines is None:  # pragma: no cover - IEND before IHDR is refused
         raise PngInvalid("png.chunk_order")
     if header.colour == 3 and not palette:

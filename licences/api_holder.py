@@ -34,8 +34,8 @@ from licences.sharing import (
     MAX_PURPOSE,
     MAX_SHARE_DAYS,
     MAX_USES,
-    SHARE_STANDARD_LABELS,
     Holder,
+    share_labels,
 )
 from trust.crypto import constant_time_equal, hmac_sm3
 from trust.errors import PermissionDenied, TrustError, Unauthenticated
@@ -47,7 +47,6 @@ __all__ = ["holder_of", "router"]
 
 HOLDER_PAGE: Final = "/licences/mine"
 _ERRORS = problem_responses(400, 401, 403, 404, 409)
-#: Labels of the fields a grant may disclose besides the type's face fields.
 router = APIRouter()
 
 
@@ -176,9 +175,7 @@ def _public(request: Request, path: str) -> str:
 
 
 def _share_fields(session: SessionDep, type_code: str) -> list[tuple[str, str]]:
-    spec = service.load_spec(session, type_code)
-    standard = list(SHARE_STANDARD_LABELS.items())
-    return [*standard, *((f.name, f.label) for f in spec.fields)]
+    return list(share_labels(service.load_spec(session, type_code)).items())
 
 
 def _holder_page(

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 import trust.web
 from licences import service, service_lifecycle, service_share, service_trust, service_verify
@@ -221,6 +221,15 @@ def _staff(request: Request) -> tuple[Principal, str] | None:
 StaffDep = Annotated[tuple[Principal, str] | None, Depends(_staff)]
 
 
+def _check_csrf(form: FormData, token: str) -> None:
+    """A staff form's ``csrf`` field must be the one derived from the session's token."""
+    sent = form.get("csrf")
+    if not isinstance(sent, str) or not constant_time_equal(
+        sent.encode(), csrf_for(token).encode()
+    ):
+        raise PermissionDenied("表单已过期，请刷新页面后重试", code="licence.csrf")
+
+
 def _to_login() -> Response:
     return RedirectResponse("/staff/login", status_code=303)
 
@@ -288,11 +297,7 @@ async def manage_action(
         return _to_login()
     principal, token = staff
     form = await request.form(max_files=0, max_fields=5)
-    sent = form.get("csrf")
-    if not isinstance(sent, str) or not constant_time_equal(
-        sent.encode(), csrf_for(token).encode()
-    ):
-        raise PermissionDenied("表单已过期，请刷新页面后重试", code="licence.csrf")
+    _check_csrf(form, token)
     action, reason = form.get("action"), form.get("reason")
     try:
         service_lifecycle.change_status(
@@ -362,11 +367,7 @@ async def share_redeem_submit(
     if staff is None:
         return _to_login()
     form = await request.form(max_files=0, max_fields=5)
-    sent = form.get("csrf")
-    if not isinstance(sent, str) or not constant_time_equal(
-        sent.encode(), csrf_for(staff[1]).encode()
-    ):
-        raise PermissionDenied("表单已过期，请刷新页面后重试", code="licence.csrf")
+    _check_csrf(form, staff[1])
     raw = form.get("token")
     share_token = raw.strip() if isinstance(raw, str) else ""
     if not 0 < len(share_token) <= _MAX_SHARE_TOKEN:

@@ -35,13 +35,12 @@ from licences.service_issue import holder_lookup
 from licences.service_keys import LicenceConfig
 from licences.service_verify import live_result
 from licences.sharing import (
-    SHARE_STANDARD_FIELDS,
-    SHARE_STANDARD_LABELS,
     Holder,
     HolderScope,
     check_share_terms,
     new_share_token,
     share_digest,
+    share_labels,
 )
 from trust.clock import Clock
 from trust.ids import new_id
@@ -222,7 +221,7 @@ def create_share(
     now = clock.now()
     terms = check_share_terms(
         fields=fields,
-        allowed=[*SHARE_STANDARD_FIELDS, *(f.name for f in spec.fields)],
+        allowed=list(share_labels(spec)),
         purpose=purpose,
         recipient=recipient,
         expires_in=expires_in,
@@ -333,10 +332,7 @@ def redeem_share(
     )
     _log(session, clock, row, "share_redeemed", principal.actor, share=share.id)
     fields = tuple(json.loads(share.fields))
-    labels = {
-        **SHARE_STANDARD_LABELS,
-        **{f.name: f.label for f in load_spec(session, row.type_code).fields},
-    }
+    labels = share_labels(load_spec(session, row.type_code))
     out: dict[str, Any] = {
         "result": result.value,
         "reason": reason,

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
+from licences.catalogue import LicenceTypeSpec
 from licences.service_errors import LicenceRequestInvalid
 from trust.crypto import constant_time_equal, hmac_sm3
 
 __all__ = [
     "AGENT_VIEW_SCOPE",
     "MAX_SHARE_DAYS",
-    "SHARE_STANDARD_FIELDS",
     "SHARE_STANDARD_LABELS",
     "Holder",
     "HolderScope",
@@ -35,6 +35,7 @@ __all__ = [
     "check_share_terms",
     "new_share_token",
     "share_digest",
+    "share_labels",
 ]
 
 MAX_SHARE_DAYS: Final = 7
@@ -47,7 +48,13 @@ SHARE_STANDARD_LABELS: Final = {
     "identifier": "电子证照标识",
     "document": "盖章的电子证照文件（PDF）",
 }
-SHARE_STANDARD_FIELDS: Final = tuple(SHARE_STANDARD_LABELS)
+
+
+def share_labels(spec: LicenceTypeSpec) -> dict[str, str]:
+    """Every field a grant of this type may disclose, in display order, with its label."""
+    return {**SHARE_STANDARD_LABELS, **{f.name: f.label for f in spec.fields}}
+
+
 _RECIPIENT_RE: Final = re.compile(r"(user|client):[A-Za-z0-9_.-]{1,120}")
 
 

@@ -389,12 +389,17 @@ def test_code_and_pdf_forms(page: Any, seeded: Seeded, artifacts: Path) -> None:
     assert page.locator(".licence-result").get_attribute("data-result") == "VALID"
 
 
-def test_issuer_list_detail_and_suspend(page: Any, seeded: Seeded, artifacts: Path) -> None:
-    page.goto(f"{seeded.url}/licences/manage")
+def _staff_login(page: Any, seeded: Seeded, path: str) -> None:
+    """Open a staff page signed out (sent to the staff login), sign in as the issuer."""
+    page.goto(f"{seeded.url}{path}")
     assert page.url.endswith("/staff/login")
     page.fill("#token", seeded.issuer_token)
     with page.expect_navigation():
         page.get_by_role("button", name="登录").click()
+
+
+def test_issuer_list_detail_and_suspend(page: Any, seeded: Seeded, artifacts: Path) -> None:
+    _staff_login(page, seeded, "/licences/manage")
     page.goto(f"{seeded.url}/licences/manage")
     rows = page.locator("table.licences tbody tr")
     assert rows.count() == 2
@@ -420,11 +425,7 @@ def test_issuer_list_detail_and_suspend(page: Any, seeded: Seeded, artifacts: Pa
 
 
 def test_a_staff_recipient_redeems_a_share_code(page: Any, seeded: Seeded, artifacts: Path) -> None:
-    page.goto(f"{seeded.url}/licences/shares/redeem/page")
-    assert page.url.endswith("/staff/login")
-    page.fill("#token", seeded.issuer_token)
-    with page.expect_navigation():
-        page.get_by_role("button", name="登录").click()
+    _staff_login(page, seeded, "/licences/shares/redeem/page")
     page.goto(f"{seeded.url}/licences/shares/redeem/page")
     page.get_by_label("共享码（以 shr_ 开头）").fill(seeded.share_token)
     with page.expect_navigation():

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from licences.model import LicenceAccess
 from tests.api._support import TestClient, assert_problem
-from tests.factories.principals import make_org, make_staff
+from tests.factories.principals import Staff, make_org, make_staff
 from tests.integration.licences._people import People, csrf_of, log_in, make_people
 from tests.integration.licences.conftest import LAWYER, Lic, business_body
 from trust.clock import FixedClock
@@ -138,6 +138,16 @@ def test_unverified_person_sees_nothing_of_their_number(
     assert 'id="holder-unverified"' in page.text
 
 
+@pytest.fixture
+def bank_staff(db: sessionmaker[Session], clock: FixedClock) -> tuple[Staff, Staff]:
+    """Two staff members of a bank: the named recipient of a share and a colleague."""
+    with db() as s, s.begin():
+        bank = make_org(s, clock, name="某银行", kind="company")
+        clerk = make_staff(s, clock, login="clerk", role=Role.AUDITOR, org_id=bank.id)
+        other = make_staff(s, clock, login="other", role=Role.AUDITOR, org_id=bank.id)
+    return clerk, other
+
+
 def _share(browser: TestClient, licence_id: str, **changes: Any) -> Any:
     body: dict[str, Any] = {
         "fields": ["holder_name", "legal_representative", "address"],
@@ -154,13 +164,9 @@ def test_share_grant_redeemed_by_the_named_party_and_revocable(
     lic: Lic,
     people: People,
     issued: dict[str, dict[str, Any]],
-    db: sessionmaker[Session],
-    clock: FixedClock,
+    bank_staff: tuple[Staff, Staff],
 ) -> None:
-    with db() as s, s.begin():
-        bank = make_org(s, clock, name="某银行", kind="company")
-        clerk = make_staff(s, clock, login="clerk", role=Role.AUDITOR, org_id=bank.id)
-        other = make_staff(s, clock, login="other", role=Role.AUDITOR, org_id=bank.id)
+    clerk, other = bank_staff
     holder = log_in(lic.app, people.agent)  # the agent presents the company's licence
     company = issued["company"]["id"]
     r = _share(holder, company, recipient=f"user:{clerk.user_id}")
@@ -210,13 +216,9 @@ def test_a_named_staff_recipient_redeems_a_share_on_the_page(
     lic: Lic,
     people: People,
     issued: dict[str, dict[str, Any]],
-    db: sessionmaker[Session],
-    clock: FixedClock,
+    bank_staff: tuple[Staff, Staff],
 ) -> None:
-    with db() as s, s.begin():
-        bank = make_org(s, clock, name="某银行", kind="company")
-        clerk = make_staff(s, clock, login="clerk", role=Role.AUDITOR, org_id=bank.id)
-        other = make_staff(s, clock, login="other", role=Role.AUDITOR, org_id=bank.id)
+    clerk, other = bank_staff
     holder = log_in(lic.app, people.rep)
     company = issued["company"]["id"]
     grant = _share(
