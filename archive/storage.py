@@ -372,39 +372,55 @@ class FilesystemBlobStore:
         if self._fsync:
             _in_parallel(fsync_file, unsynced)
         out: list[StoredBlob] = []
-        dirs: set[Path] = set()
-        for path, digests in items:
-            os.chmod(path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-            try:
-                created = self._link_once(path, digests, sync_dir=False)
-            except OSError as exc:
-                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
-                    raise
-                with open(path, "rb") as fh:
-                    blob = self.put_stream(fh, expected_sm3=digests.sm3)
-            else:
-                blob = StoredBlob(digests.sm3, digests.sha256, digests.size, created)
-                if created:
-                    dirs.add(self.path_of(digests.sm3).parent)
-            out.append(blob)
-            if on_stored is not None:
-                on_stored(blob)
+        dirs: set[str] = set()
+        objects = str(self._objects)
+        with self._locked(fcntl.LOCK_SH):  # once for the batch: one open and flock, not one each
+            for path, digests in items:
+                a = digests.sm3  # checked above
+                folder = os.path.join(objects, a[:2], a[2:4])
+                os.chmod(path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+                try:
+                    created = self._link_here(path, folder, digests)
+                except OSError as exc:
+                    if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                        raise
+                    with open(path, "rb") as fh:
+                        blob = self.put_stream(fh, expected_sm3=digests.sm3)
+                else:
+                    blob = StoredBlob(digests.sm3, digests.sha256, digests.size, created)
+                    if created:
+                        dirs.add(folder)
+                out.append(blob)
+                if on_stored is not None:
+                    on_stored(blob)
         if self._fsync:
             _in_parallel(_fsync_dir, sorted(dirs))
         return out
 
-    def _link_once(self, source: Path, digests: Digests, *, sync_dir: bool = True) -> bool:
-        final = self.path_of(digests.sm3)
-        final.parent.mkdir(parents=True, exist_ok=True)
+    def _link_once(self, source: Path, digests: Digests) -> bool:
+        a = digests.sm3
+        folder = os.path.join(self._objects, a[:2], a[2:4])
         with self._locked(fcntl.LOCK_SH):
-            try:
-                os.link(source, final)  # fails if the name exists: never replaces an object
-            except FileExistsError:
-                self._check_existing(source, final, digests)
-                os.utime(final)  # reused: renewed, so the inventory sweep keeps it
-                return False
-        if self._fsync and sync_dir:
-            _fsync_dir(final.parent)
+            created = self._link_here(source, folder, digests)
+        if self._fsync and created:
+            _fsync_dir(folder)
+        return created
+
+    def _link_here(self, source: Path | str, folder: str, digests: Digests) -> bool:
+        """Hard-link ``source`` as ``folder/<sm3>`` (the caller holds the shared lock); False
+        when that object exists already (its bytes checked, its time renewed)."""
+        final = os.path.join(folder, digests.sm3)
+        try:
+            os.link(source, final)  # fails if the name exists: never replaces an object
+        except FileNotFoundError:
+            if os.path.isdir(folder):
+                raise  # the source is gone
+            os.makedirs(folder, exist_ok=True)
+            return self._link_here(source, folder, digests)
+        except FileExistsError:
+            self._check_existing(Path(source), Path(final), digests)
+            os.utime(final)  # reused: renewed, so the inventory sweep keeps it
+            return False
         return True
 
     @staticmethod
@@ -556,7 +572,7 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_dir(path: str | Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

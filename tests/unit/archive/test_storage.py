@@ -20,6 +20,7 @@ from archive.errors import (
 )
 from archive.storage import (
     BlobStore,
+    Digests,
     DisposableBlobStore,
     DisposalRecord,
     FilesystemBlobStore,
@@ -156,3 +157,45 @@ def test_hash_stream_reports_a_failing_sink() -> None:
 
     with pytest.raises(OSError, match="disk full"):
         hash_stream(io.BytesIO(b"x" * (5 * 1024 * 1024)), sink=Broken())
+
+
+def _staged(folder: Path, name: str, data: bytes) -> tuple[Path, Digests]:
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_bytes(data)
+    return path, Digests(sm3_hex(data), hashlib.sha256(data).hexdigest(), len(data))
+
+
+def test_put_files_adopts_staged_files_by_link(store: FilesystemBlobStore, tmp_path: Path) -> None:
+    """Each staged file becomes the object under its SM3 (the same inode: no copy), read-only;
+    the same bytes again are renewed, not replaced, and a source that vanished is an error."""
+    items = [_staged(tmp_path / "a", f"f{i}", DATA + bytes([i])) for i in range(3)]
+    blobs = store.put_files(items)
+    assert [b.created for b in blobs] == [True, True, True]
+    for (path, digests), blob in zip(items, blobs, strict=True):
+        stored = store.path_of(blob.address)
+        assert blob.address == digests.sm3
+        assert os.stat(stored).st_ino == os.stat(path).st_ino
+        assert not os.stat(stored).st_mode & 0o222
+    again = [_staged(tmp_path / "b", "g", DATA + bytes([1]))]
+    assert [b.created for b in store.put_files(again)] == [False]
+    assert os.stat(store.path_of(again[0][1].sm3)).st_ino == os.stat(items[1][0]).st_ino
+    gone = _staged(tmp_path / "c", "h", b"never stored")
+    gone[0].unlink()
+    with pytest.raises(FileNotFoundError):
+        store.put_files([gone])
+    assert not store.exists(gone[1].sm3)
+
+
+def test_put_files_never_replaces_a_rotten_object(
+    store: FilesystemBlobStore, tmp_path: Path
+) -> None:
+    path, digests = _staged(tmp_path / "a", "f", DATA)
+    store.put_files([(path, digests)])
+    stored = store.path_of(digests.sm3)
+    os.chmod(stored, 0o600)
+    stored.write_bytes(b"rotted" + DATA[6:])  # corruption under the same name (same inode)
+    fresh = _staged(tmp_path / "b", "g", DATA)
+    with pytest.raises(BlobConflict):
+        store.put_files([fresh])
+    assert stored.read_bytes().startswith(b"rotted")  # evidence kept, not replaced
