@@ -283,17 +283,25 @@ _PROBE_THREADS: Final = 4
 
 
 def _examine_all(
-    folder: Path, present: Sequence[str], known: Mapping[str, Digests]
+    folder: Path,
+    present: Sequence[str],
+    known: Mapping[str, Digests],
+    examined: Mapping[str, FileFacts],
 ) -> dict[str, FileFacts]:
-    """Probe every file, a few at a time (image and PDF decoding release the GIL in part)."""
+    """Probe every file not ``examined`` yet, a few at a time (image and PDF decoding release
+    the GIL in part)."""
 
     def one(name: str) -> tuple[str, FileFacts]:
         return name, examine(folder / "files" / name, name, digests=known.get(name))
 
-    if len(present) < 8:
-        return dict(one(n) for n in present)
+    facts = {n: examined[n] for n in present if n in examined}
+    todo = [n for n in present if n not in facts]
+    if len(todo) < 8:
+        facts.update(one(n) for n in todo)
+        return facts
     with ThreadPoolExecutor(max_workers=_PROBE_THREADS, thread_name_prefix="probe") as pool:
-        return dict(pool.map(one, present))
+        facts.update(pool.map(one, todo))
+    return facts
 
 
 def check_case(
@@ -307,16 +315,17 @@ def check_case(
     stage: Stage = Stage.INGEST,
     digests: Mapping[str, Digests] | None = None,
     prescanned: Mapping[str, bool] | None = None,
+    examined: Mapping[str, FileFacts] | None = None,
 ) -> CheckReport:
     """Run every DA/T 70 check over the submission ``folder``; never raises on bad content.
-    ``digests`` of ``files/<name>`` and the built-in EICAR search (``prescanned``), both
-    computed while staging, spare a second read of the bytes."""
+    ``digests`` of ``files/<name>``, the built-in EICAR search (``prescanned``) and the file
+    probes (``examined``), all computed while staging, spare a second read of the bytes."""
     policy = policy or CheckPolicy()
     folder = Path(folder)
     case, items = _load(folder)
     present, structure = _structure(folder)
     items += structure
-    facts = _examine_all(folder, present, digests or {})
+    facts = _examine_all(folder, present, digests or {}, examined or {})
     seals = _seals(folder, case, facts, trust=trust, now=now, timestamps=timestamps, policy=policy)
     if case is not None:
         items += _links(case, present)

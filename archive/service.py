@@ -223,6 +223,7 @@ class _Ingest:
             policy=self.tools.policy,
             digests=submission.digests,
             prescanned=submission.eicar,
+            examined=submission.facts,
         )
         if case is not None:
             report = replace(

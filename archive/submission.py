@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO, Final
 
+from archive.checks_files import FileFacts, examine
 from archive.errors import CaseMetadataInvalid, UnsafePath
 from archive.scan import EicarStream
 from archive.storage import Digests, fsync_file, hash_stream
@@ -47,6 +49,8 @@ _MAX_MEMBERS: Final = 100_000
 _READ_ONLY: Final = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 #: a large staged file is flushed to disk in steps of this many bytes while it is copied
 _SYNC_STEP: Final = 128 * 1024 * 1024
+#: files copied (and hashed) at once while staging
+_COPY_LANES: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,7 @@ class Submission:
     folder: Path
     digests: dict[str, Digests] = field(default_factory=dict)
     eicar: dict[str, bool] = field(default_factory=dict)
+    facts: dict[str, FileFacts] = field(default_factory=dict)
     _syncer: _Syncer | None = field(default=None, repr=False)
 
     @property
@@ -144,16 +149,21 @@ class Submission:
 class _Staged:
     digests: dict[str, Digests] = field(default_factory=dict)
     eicar: dict[str, bool] = field(default_factory=dict)
+    facts: dict[str, FileFacts] = field(default_factory=dict)
 
 
 class _Meter:
+    """Bytes staged so far, heard from the copying lanes (hence the lock)."""
+
     def __init__(self, progress: Progress | None, total: int) -> None:
         self._progress, self._total, self._done = progress, total, 0
+        self._lock = threading.Lock()
 
     def __call__(self, n: int) -> None:
-        self._done += n
-        if self._progress is not None:
-            self._progress(IngestProgress("normalising", self._done, self._total))
+        with self._lock:
+            self._done += n
+            if self._progress is not None:
+                self._progress(IngestProgress("normalising", self._done, self._total))
 
 
 def _copy(src: IO[bytes], dest: Path, meter: _Meter, syncer: _Syncer) -> tuple[Digests, bool]:
@@ -204,17 +214,53 @@ def _arrange(
     with open(_regular(src / "case.json", "case.json"), "rb") as fh:
         _copy(fh, dest / "case.json", _Meter(None, 0), syncer)
     staged = _Staged()
+    copies: list[tuple[str, Path]] = []
     for name, path in members:
-        target = dest / "files" / name
         key = str(path)
         if known is not None and key in known.digests:
-            os.link(path, target)  # private extracted copy: no second copy
+            os.link(path, dest / "files" / name)  # private extracted copy: no second copy
             staged.digests[name], staged.eicar[name] = known.digests[key], known.eicar[key]
             meter(known.digests[key].size)
-            continue
+        else:
+            copies.append((name, path))
+
+    def copy(name: str, path: Path) -> _Copied:
+        target = dest / "files" / name
         with open(path, "rb") as fh:
-            staged.digests[name], staged.eicar[name] = _copy(fh, target, meter, syncer)
+            digests, eicar = _copy(fh, target, meter, syncer)
+        return digests, eicar, examine(target, name, digests=digests)
+
+    results = _in_lanes(copy, copies)
+    for name, _ in members:
+        if name in results:
+            digests, eicar, facts = results[name]
+            staged.digests[name], staged.eicar[name], staged.facts[name] = digests, eicar, facts
     return staged
+
+
+_Copied = tuple[Digests, bool, FileFacts]
+
+
+def _in_lanes(
+    copy: Callable[[str, Path], _Copied], jobs: list[tuple[str, Path]]
+) -> dict[str, _Copied]:
+    """``copy`` every job in ``_COPY_LANES`` threads, the largest file first.
+
+    SM3 over one file is sequential and is the ingest's longest step (cryptography's SM3
+    releases the GIL), so the largest file is hashed in one lane while the others are copied,
+    hashed and probed for the usability checks (``archive.checks_files.examine``, from the
+    private copy) in the second: on two cores they cost little beside a large one."""
+    order = sorted(jobs, key=lambda job: -job[1].stat().st_size)
+    if len(order) < 2:
+        return {name: copy(name, path) for name, path in order}
+    with ThreadPoolExecutor(max_workers=_COPY_LANES, thread_name_prefix="stage-copy") as pool:
+        futures = {name: pool.submit(copy, name, path) for name, path in order}
+        try:
+            return {name: future.result() for name, future in futures.items()}
+        except BaseException:
+            for future in futures.values():
+                future.cancel()
+            raise
 
 
 def _member_path(info: zipfile.ZipInfo) -> str:
@@ -284,4 +330,4 @@ def normalise_submission(
     except BaseException:
         syncer.close()
         raise
-    return Submission(dest, staged.digests, staged.eicar, syncer)
+    return Submission(dest, staged.digests, staged.eicar, staged.facts, syncer)

@@ -9,6 +9,7 @@ import io
 import json
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from archive.checks import (
     ReportVerdict,
     check_case,
 )
+from archive.checks_files import examine
 from archive.scan import ClamavScanner
 from seals.verification import AnchorListEvaluator, NoTrustAnchors
 from tests.unit.archive.case_factory import NOW, CaseFolder, jpeg, write_case
@@ -430,3 +432,19 @@ def test_symlinks_and_odd_entries_break_the_package_structure(
     assert ("notes.txt", "structure.unexpected_entry") in reasons
     assert ("link.pdf", "structure.not_a_regular_file") in reasons
     assert ("bad\\udcffname.txt", "structure.bad_file_name") in reasons
+
+
+def test_probes_made_while_staging_are_used_not_repeated(
+    tmp_path: Path, trust: AnchorListEvaluator
+) -> None:
+    """``examined`` facts (probed from the staged copy) stand in for the checks' own probe: a
+    file the staging found unopenable fails even though its bytes here would open."""
+    folder = _case(tmp_path).path
+    name = "0002-营业执照.jpg"
+    real = examine(folder / "files" / name, name)
+    assert real.probe.opens is True
+    staged = replace(real, probe=replace(real.probe, opens=False, reason="jpeg.truncated"))
+    report = _check(folder, trust, examined={name: staged})
+    assert report.reasons() == {(name, "jpeg.truncated")}
+    assert next(f for f in report.files if f.name == name) == staged
+    assert not _check(folder, trust, examined={}).reasons()

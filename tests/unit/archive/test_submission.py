@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from archive.case import load_case
+from archive.checks_files import examine
 from archive.errors import CaseMetadataInvalid, UnsafePath
 from archive.storage import hash_stream
 from archive.submission import IngestProgress, normalise_submission
@@ -111,3 +112,40 @@ def test_the_eicar_search_rides_on_the_copy(case_folder: CaseFolder, tmp_path: P
         assert os.stat(out.folder / "files" / "zz.bin").st_ino in durable
     finally:
         out.close()
+
+
+def test_the_file_probes_ride_on_the_copy(case_folder: CaseFolder, tmp_path: Path) -> None:
+    """Every copied file is probed from its private copy while the others are still copied,
+    with the same facts ``examine`` finds on its own; the digests and order do not depend on
+    which lane copied a file."""
+    (case_folder.path / "files" / "zz-large.bin").write_bytes(os.urandom(3_000_000))
+    out = normalise_submission(case_folder.path, tmp_path / "stg")
+    try:
+        names = sorted(p.name for p in (case_folder.path / "files").iterdir())
+        assert list(out.digests) == names == list(out.facts)
+        for name in names:
+            staged = out.folder / "files" / name
+            assert out.facts[name] == examine(staged, name)
+        assert out.facts["zz-large.bin"].probe.format == "unknown"
+        assert {f.probe.format for f in out.facts.values()} >= {"pdf", "unknown"}
+    finally:
+        out.close()
+
+
+def test_a_failing_copy_fails_the_submission(
+    case_folder: CaseFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error in one copying lane is raised by ``normalise_submission``, not lost."""
+    import archive.submission as submission
+
+    real = submission._copy
+
+    def failing(src, dest, meter, syncer):  # type: ignore[no-untyped-def]
+        if dest.name == "zz-bad.bin":
+            raise OSError(28, "No space left on device")
+        return real(src, dest, meter, syncer)
+
+    (case_folder.path / "files" / "zz-bad.bin").write_bytes(b"x" * 1000)
+    monkeypatch.setattr(submission, "_copy", failing)
+    with pytest.raises(OSError, match="No space left"):
+        normalise_submission(case_folder.path, tmp_path / "stg")
