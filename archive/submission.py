@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, BinaryIO, Final
+from typing import IO, BinaryIO, Final, TypeVar
 
 from archive.checks_files import FileFacts, examine
 from archive.errors import CaseMetadataInvalid, UnsafePath
@@ -220,43 +220,43 @@ def _arrange(
         if known is not None and key in known.digests:
             os.link(path, dest / "files" / name)  # private extracted copy: no second copy
             staged.digests[name], staged.eicar[name] = known.digests[key], known.eicar[key]
+            staged.facts[name] = known.facts[key]
             meter(known.digests[key].size)
         else:
             copies.append((name, path))
 
-    def copy(name: str, path: Path) -> _Copied:
+    def copy(job: tuple[str, Path]) -> _Copied:
+        name, path = job
         target = dest / "files" / name
         with open(path, "rb") as fh:
             digests, eicar = _copy(fh, target, meter, syncer)
         return digests, eicar, examine(target, name, digests=digests)
 
-    results = _in_lanes(copy, copies)
-    for name, _ in members:
-        if name in results:
-            digests, eicar, facts = results[name]
-            staged.digests[name], staged.eicar[name], staged.facts[name] = digests, eicar, facts
+    results = _in_lanes(copy, [((name, path), path.stat().st_size) for name, path in copies])
+    for (name, _), (digests, eicar, facts) in zip(copies, results, strict=True):
+        staged.digests[name], staged.eicar[name], staged.facts[name] = digests, eicar, facts
     return staged
 
 
 _Copied = tuple[Digests, bool, FileFacts]
+J = TypeVar("J")
 
 
-def _in_lanes(
-    copy: Callable[[str, Path], _Copied], jobs: list[tuple[str, Path]]
-) -> dict[str, _Copied]:
-    """``copy`` every job in ``_COPY_LANES`` threads, the largest file first.
+def _in_lanes(copy: Callable[[J], _Copied], jobs: list[tuple[J, int]]) -> list[_Copied]:
+    """``copy`` every job (given with its size) in ``_COPY_LANES`` threads, the largest first;
+    the results in the order of ``jobs``.
 
     SM3 over one file is sequential and is the ingest's longest step (cryptography's SM3
     releases the GIL), so the largest file is hashed in one lane while the others are copied,
     hashed and probed for the usability checks (``archive.checks_files.examine``, from the
     private copy) in the second: on two cores they cost little beside a large one."""
-    order = sorted(jobs, key=lambda job: -job[1].stat().st_size)
-    if len(order) < 2:
-        return {name: copy(name, path) for name, path in order}
+    if len(jobs) < 2:
+        return [copy(job) for job, _ in jobs]
+    largest_first = sorted(range(len(jobs)), key=lambda i: -jobs[i][1])
     with ThreadPoolExecutor(max_workers=_COPY_LANES, thread_name_prefix="stage-copy") as pool:
-        futures = {name: pool.submit(copy, name, path) for name, path in order}
+        futures = {i: pool.submit(copy, jobs[i][0]) for i in largest_first}
         try:
-            return {name: future.result() for name, future in futures.items()}
+            return [futures[i].result() for i in range(len(jobs))]
         except BaseException:
             for future in futures.values():
                 future.cancel()
@@ -297,12 +297,29 @@ def _from_zip(src: Path, dest: Path, progress: Progress | None, syncer: _Syncer)
             strip = next(iter(tops)) + "/"
         raw.mkdir()
         meter = _Meter(progress, total)
-        for info, name in zip(infos, names, strict=True):
-            target = raw / name.removeprefix(strip)
+        targets = [raw / name.removeprefix(strip) for name in names]
+        for target in targets:
             target.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(info) as fh:
-                key = str(target)
-                known.digests[key], known.eicar[key] = _copy(fh, target, meter, syncer)
+
+        refcount = threading.Lock()
+
+        def extract(job: tuple[zipfile.ZipInfo, Path]) -> _Copied:
+            """One member; zipfile serialises the reads of members open at once, but its
+            count of open members is not thread-safe: opening and closing are locked here."""
+            info, target = job
+            with refcount:
+                fh = archive.open(info)
+            try:
+                digests, eicar = _copy(fh, target, meter, syncer)
+            finally:
+                with refcount:
+                    fh.close()
+            return digests, eicar, examine(target, target.name, digests=digests)
+
+        jobs = [((i, t), i.file_size) for i, t in zip(infos, targets, strict=True)]
+        for target, (digests, eicar, facts) in zip(targets, _in_lanes(extract, jobs), strict=True):
+            key = str(target)
+            known.digests[key], known.eicar[key], known.facts[key] = digests, eicar, facts
     return _arrange(raw, dest, known, None, syncer)
 
 

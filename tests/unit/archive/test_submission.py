@@ -69,6 +69,10 @@ def test_a_zip_with_a_top_folder_is_extracted_once(case_folder: CaseFolder, tmp_
     # the arranged files are the extracted ones (linked), not a second copy
     some = next(iter(out.digests))
     assert os.stat(out.folder / "files" / some).st_nlink == 2
+    # extracted in two lanes, each member probed once, under its name in files/
+    assert list(out.facts) == list(out.digests)
+    for name, facts in out.facts.items():
+        assert facts == examine(out.folder / "files" / name, name)
 
 
 @pytest.mark.parametrize("member", ["../x", "/etc/x", "a/../../x", "a\\b"])
