@@ -8,7 +8,10 @@ browser SSO session (cookie ``ywtb_sso``, as ``/account/sessions``); without one
   validity) and revokes; an agent sees the authorisations held. Failed look-ups of an agent are
   rate limited per SSO session (a look-up tells whether a name and number belong to an account);
 * ``GET|POST /account/password``: password change; the person's other SSO sessions end, with
-  back-channel logout queued for their portals.
+  back-channel logout queued for their portals;
+* ``GET /account/portals``, ``POST /account/portals/withdraw``: 已授权的网站 - the portals the
+  person consented to share data with, and withdrawing that consent
+  (``identity.oidc_service_consents``).
 
 Every form carries a CSRF token bound to its purpose and the SSO session
 (``identity.page_support.form_csrf``).
@@ -24,7 +27,9 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from identity import account_service, service_agents
+from identity.authorize import SCOPE_LABELS
 from identity.oidc_api_support import OidcContextDep, client_ip
+from identity.oidc_service_consents import portal_consents, withdraw_portal_consent
 from identity.oidc_service_sessions import SsoSessionView
 from identity.page_support import (
     BEIJING,
@@ -57,6 +62,9 @@ _DONE: Final = {
     "granted": "已授权经办人。授权已记入透明日志。",
     "revoked": "已撤销该经办人授权。",
 }
+_WITHDRAWN: Final = (
+    "已撤回对该网站的授权：它持有的令牌已全部失效，下次登录该网站时将重新征求您的同意。"
+)
 
 
 def _one(form: dict[str, list[str]], name: str) -> str:
@@ -231,6 +239,75 @@ def agents_revoke(
             request, session, clock, sso, ctx, error=exc.detail, code=exc.http_status
         )
     return RedirectResponse("/account/agents?done=revoked", status_code=status.HTTP_303_SEE_OTHER)
+
+
+# --------------------------------------------------------------------------- portals
+
+
+def _portals_page(
+    request: Request,
+    session: Session,
+    clock: Clock,
+    sso: SsoSessionView,
+    ctx: Any,
+    *,
+    done: str | None = None,
+    error: str | None = None,
+    code: int = 200,
+) -> Response:
+    portals = portal_consents(session=session, clock=clock, person_id=sso.person_id)
+    return render(
+        request,
+        "identity/portals.html",
+        {
+            "portals": portals,
+            "labels": SCOPE_LABELS,
+            "csrf": form_csrf(ctx, "portals", sso.sid),
+            "done": done,
+            "error": error,
+            **_nav("portals"),
+        },
+        code,
+    )
+
+
+@account_pages.get("/account/portals")
+def portals_page(
+    request: Request, session: SessionDep, clock: ClockDep, ctx: OidcContextDep
+) -> Response:
+    sso = current_sso(request, session, clock, ctx)
+    if sso is None:
+        return login_required(request)
+    done = _WITHDRAWN if request.query_params.get("done") == "withdrawn" else None
+    return _portals_page(request, session, clock, sso, ctx, done=done)
+
+
+@account_pages.post("/account/portals/withdraw")
+def portals_withdraw(
+    request: Request, form: PageFormDep, session: SessionDep, clock: ClockDep, ctx: OidcContextDep
+) -> Response:
+    sso = current_sso(request, session, clock, ctx)
+    if sso is None:
+        return login_required(request)
+    if not form_csrf_ok(ctx, "portals", sso.sid, _one(form, "csrf")):
+        return message_page(request, "请求无效", _EXPIRED_FORM, 403)
+    try:
+        with session.begin_nested():
+            withdraw_portal_consent(
+                session=session,
+                clock=clock,
+                person_id=sso.person_id,
+                client_id=_one(form, "client_id"),
+                actor=f"person:{sso.person_id}",
+                client_ip=client_ip(request),
+            )
+    except TrustError as exc:
+        return _portals_page(
+            request, session, clock, sso, ctx, error=exc.detail, code=exc.http_status
+        )
+    return RedirectResponse(
+        "/account/portals?done=withdrawn", status_code=status.HTTP_303_SEE_OTHER
+    )
 
 
 # --------------------------------------------------------------------------- password

@@ -26,6 +26,7 @@ from identity.assurance import ACR_LADDER, AcrValue, acr_rank
 from identity.pkce import is_valid_challenge
 
 __all__ = [
+    "SCOPE_LABELS",
     "SUPPORTED_PROMPTS",
     "SUPPORTED_SCOPES",
     "AuthorizationRequest",
@@ -49,6 +50,18 @@ SUPPORTED_SCOPES: Final = (
     "legal_person",
     "offline_access",
 )
+#: How each scope is shown to the person (consent screen, device approval, 已授权的网站).
+SCOPE_LABELS: Final = {
+    "openid": "确认您的身份（为该应用生成的专用标识）",
+    "profile": "姓名",
+    "email": "电子邮箱",
+    "address": "联系地址",
+    "phone": "手机号码",
+    "realname": "实名核验结果（核验等级与核验方式，不含证件内容）",
+    "realname_id": "公民身份号码（完整号码）",
+    "legal_person": "您所代表的单位（名称、统一社会信用代码、身份、授权编号）",
+    "offline_access": "在您离开后继续访问（长期令牌）",
+}
 SUPPORTED_PROMPTS: Final = frozenset({"none", "login", "consent", "select_account"})
 _MAX_STATE: Final = 1000
 _MAX_NONCE: Final = 500

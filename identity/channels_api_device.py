@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from identity import channels_service_device as device_service
+from identity.authorize import SCOPE_LABELS
 from identity.channels_api_support import (
     current_sso,
     error_page,
@@ -24,7 +25,6 @@ from identity.channels_api_support import (
 )
 from identity.channels_service_rplogout import form_csrf, form_csrf_ok
 from identity.device import normalise_user_code, qr_png, verification_uri_complete
-from identity.oidc_api_pages import SCOPE_LABELS
 from identity.oidc_api_support import (
     NO_STORE,
     OidcContextDep,

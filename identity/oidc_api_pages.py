@@ -35,6 +35,7 @@ from identity import scan_login
 from identity.account_pages import account_pages
 from identity.api import get_sms_sender
 from identity.assurance import acr_label, acr_rank
+from identity.authorize import SCOPE_LABELS
 from identity.device import qr_png
 from identity.federation import federation_login_link
 from identity.oidc_api_support import (
@@ -77,22 +78,11 @@ from trust.clock import Clock
 from trust.web.deps import ClockDep, SessionDep
 from trust.web.middleware import CONTENT_SECURITY_POLICY
 
-__all__ = ["SCOPE_LABELS", "pages_router"]
+__all__ = ["pages_router"]
 
 pages_router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(trust.web.__file__).resolve().parent / "templates"))
 
-SCOPE_LABELS: Final = {
-    "openid": "确认您的身份（为该应用生成的专用标识）",
-    "profile": "姓名",
-    "email": "电子邮箱",
-    "address": "联系地址",
-    "phone": "手机号码",
-    "realname": "实名核验结果（核验等级与核验方式，不含证件内容）",
-    "realname_id": "公民身份号码（完整号码）",
-    "legal_person": "您所代表的单位（名称、统一社会信用代码、身份、授权编号）",
-    "offline_access": "在您离开后继续访问（长期令牌）",
-}
 _STAGE_TEMPLATES: Final = {
     "login": "identity/login.html",
     "second_factor": "identity/second_factor.html",
