@@ -10,6 +10,7 @@ from identity.channels_service_logout import cleanup_channels, deliver_backchann
 from identity.keying import IdentityKeys
 from identity.oidc_service_context import OidcContext
 from identity.oidc_service_resources import cleanup, prune_retired_signing_keys
+from identity.oidc_service_sessions import expire_sessions
 from identity.oidc_settings import load_oidc_settings
 from identity.scan_login import sweep_scan_logins
 from trust.jobs.schedule import JobContext, PeriodicJob
@@ -35,6 +36,16 @@ def _deliver_logouts(ctx: JobContext) -> str:
     return (
         f"claimed={report.claimed} delivered={report.delivered} "
         f"retried={report.retried} failed={report.failed}"
+    )
+
+
+def _expire_sessions(ctx: JobContext) -> str:
+    """End the sessions that ran out since the last run: their portals' back-channel logouts
+    are queued within this job's interval, not the cleanup's ten minutes."""
+    with ctx.session_factory() as session, session.begin():
+        ended = expire_sessions(session=session, clock=ctx.clock, ctx=_oidc(ctx))
+    return f"sessions_expired={len(ended)} backchannel_logouts=" + str(
+        sum(len(e.backchannel_client_ids) for e in ended)
     )
 
 
@@ -70,6 +81,12 @@ JOBS: Final = (
         run=_deliver_logouts,
         description="向接入网站投递到期的后端通道退出通知（失败重试）",
         lease=timedelta(minutes=2),
+    ),
+    PeriodicJob(
+        name="identity.expire-sessions",
+        every=timedelta(seconds=30),
+        run=_expire_sessions,
+        description="结束已超时的登录会话，并为其接入网站排队后端通道退出通知",
     ),
     PeriodicJob(
         name="identity.cleanup",

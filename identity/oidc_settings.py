@@ -60,12 +60,13 @@ session-bound (default)  while the SSO session is live (not ended, before its id
 (for a session-bound grant: token idle, grant absolute, session idle, session absolute), so it
 is always correct unless something else uses the session first (which moves it later).
 
-Expired sessions are *ended*, not just deleted: the periodic cleanup
-(``identity.oidc_service_resources.cleanup``, every 10 minutes) ends each session that ran out
-through ``identity.oidc_service_sessions.end_sessions`` with reason ``expired`` - back-channel
-logouts queued once per (session, portal), session-bound grants revoked - and deletes the row
-once the access tokens issued in it have expired. Refresh and userinfo check the session
-themselves, so nothing waits for the cleanup to stop working.
+Expired sessions are *ended*, not just deleted: the job ``identity.expire-sessions`` (every
+30 seconds; the 10-minute cleanup ``identity.oidc_service_resources.cleanup`` does it too)
+ends each session that ran out through ``identity.oidc_service_sessions.end_sessions`` with
+reason ``expired`` - back-channel logouts queued once per (session, portal), session-bound
+grants revoked -; the cleanup deletes the row once the access tokens issued in it have
+expired. Refresh and userinfo check the session themselves, so nothing waits for a job to stop
+working.
 """
 
 from __future__ import annotations

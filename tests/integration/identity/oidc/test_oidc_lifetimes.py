@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from identity.account_service import change_password_and_end_other_sessions
 from identity.channels_model import BackchannelLogout
 from identity.channels_service_logout import log_out_everywhere
+from identity.jobs import JOBS
 from identity.model import SecurityEvent
 from identity.oidc_model import OidcGrant, OidcSsoSession
 from identity.oidc_service_clients import RegisteredClient
@@ -25,10 +26,12 @@ from identity.oidc_service_sessions import end_sessions, session_by_sid
 from identity.oidc_settings import load_oidc_settings
 from identity.records import PersonRecord
 from identity.throttle import Lockout
+from keys.software import SoftwareKeyStore
 from tests.integration.identity._factories import PASSWORD
 from tests.integration.identity.oidc import _rp
 from tests.integration.identity.oidc._agent import UserAgent
 from tests.integration.identity.oidc.conftest import Live
+from trust.jobs.schedule import JobContext
 from trust.tlog.model import TlogEntry
 
 _BCL = "http://127.0.0.1:9/bcl"
@@ -356,3 +359,27 @@ def test_cleanup_queues_logouts_for_expired_sessions_exactly_once(
     with live.db() as s:
         assert s.get(OidcSsoSession, sid) is None
         assert s.scalar(select(func.count()).select_from(BackchannelLogout)) == 2
+
+
+def test_the_expire_sessions_job_tells_portals_within_its_interval(
+    live: Live, person: PersonRecord
+) -> None:
+    """The declared job ``identity.expire-sessions`` (every 30 s, not the cleanup's 10 min) ends
+    a session once it runs out and queues its portal's back-channel logout, once."""
+    job = next(j for j in JOBS if j.name == "identity.expire-sessions")
+    assert job.every == timedelta(seconds=30)
+    keystore = SoftwareKeyStore.from_settings(live.settings)
+    ctx = JobContext(live.settings, live.db, live.clock, keystore)
+    rp = live.client("exp-j", redirect_uris=["http://127.0.0.1:9/xj"], backchannel_logout_uri=_BCL)
+    tokens, _ = _login(live, rp)
+    sid = _sid(live, tokens)
+    assert job.run(ctx) == "sessions_expired=0 backchannel_logouts=0"
+    live.clock.advance(timedelta(hours=2, seconds=1))  # the session's idle limit passes
+    assert job.run(ctx) == "sessions_expired=1 backchannel_logouts=1"
+    assert job.run(ctx) == "sessions_expired=0 backchannel_logouts=0"
+    with live.db() as s:
+        rows = s.scalars(select(BackchannelLogout).where(BackchannelLogout.sid == sid)).all()
+        assert [(r.client_id, r.reason, r.status) for r in rows] == [
+            (rp.client.client_id, "expired", "pending")
+        ]
+        assert s.get(OidcSsoSession, sid) is not None  # ended, deleted by the cleanup later
