@@ -9,7 +9,8 @@ destruction register entry, GB/T 18894-2016 disposition; "never delete automatic
 ``FilesystemBlobStore`` keeps ``<root>/sm3/<aa>/<bb>/<hex>``: the bytes go to a temporary file in
 ``<root>/.tmp`` (same file system), are fsynced, made read-only (0444) and then **hard-linked** to
 their final name. ``link`` fails when the name exists, so a write never replaces an object (the
-local equivalent of S3 ``If-None-Match: *``); the directory is fsynced afterwards. Storing the
+local equivalent of S3 ``If-None-Match: *``); the directory is fsynced afterwards, and so is the
+parent of each directory the link needed (a new directory's entry lives in its parent). Storing the
 same bytes twice is a no-op after the existing object is re-hashed; an existing object with other
 bytes (which can only be corruption) is never overwritten (``BlobConflict``).
 
@@ -358,9 +359,9 @@ class FilesystemBlobStore:
     ) -> list[StoredBlob]:
         """``LinkingBlobStore.put_files``: every file fsynced (in parallel: the journal commits
         them together; ``synced`` inode numbers are durable already), made read-only and
-        hard-linked under its address, then each new object's directory fsynced (in parallel,
-        once per directory). A file on another file system is copied instead (``put_stream``,
-        checked against its SM3)."""
+        hard-linked under its address, then each new object's directory and the parent of
+        each directory created fsynced (in parallel, once per directory). A file on another
+        file system is copied instead (``put_stream``, checked against its SM3)."""
         unsynced: list[Path] = []
         for path, digests in items:
             _check_address(digests.sm3)
@@ -372,7 +373,7 @@ class FilesystemBlobStore:
         if self._fsync:
             _in_parallel(fsync_file, unsynced)
         out: list[StoredBlob] = []
-        dirs: set[str] = set()
+        dirs: set[str] = set()  # whose entries changed: fsynced once the batch is linked
         objects = str(self._objects)
         with self._locked(fcntl.LOCK_SH):  # once for the batch: one open and flock, not one each
             for path, digests in items:
@@ -380,7 +381,7 @@ class FilesystemBlobStore:
                 folder = os.path.join(objects, a[:2], a[2:4])
                 os.chmod(path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
                 try:
-                    created = self._link_here(path, folder, digests)
+                    created = self._link_here(path, folder, digests, dirs)
                 except OSError as exc:
                     if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
                         raise
@@ -400,23 +401,32 @@ class FilesystemBlobStore:
     def _link_once(self, source: Path, digests: Digests) -> bool:
         a = digests.sm3
         folder = os.path.join(self._objects, a[:2], a[2:4])
+        made: set[str] = set()
         with self._locked(fcntl.LOCK_SH):
-            created = self._link_here(source, folder, digests)
-        if self._fsync and created:
-            _fsync_dir(folder)
+            created = self._link_here(source, folder, digests, made)
+        if self._fsync:
+            for path in sorted(made | ({folder} if created else set())):
+                _fsync_dir(path)
         return created
 
-    def _link_here(self, source: Path | str, folder: str, digests: Digests) -> bool:
+    def _link_here(self, source: Path | str, folder: str, digests: Digests, made: set[str]) -> bool:
         """Hard-link ``source`` as ``folder/<sm3>`` (the caller holds the shared lock); False
-        when that object exists already (its bytes checked, its time renewed)."""
+        when that object exists already (its bytes checked, its time renewed). Directories
+        this creates add their parents to ``made``: a new directory's own entry is durable
+        only once its parent is fsynced (POSIX promises no more)."""
         final = os.path.join(folder, digests.sm3)
         try:
             os.link(source, final)  # fails if the name exists: never replaces an object
         except FileNotFoundError:
             if os.path.isdir(folder):
                 raise  # the source is gone
+            parent = os.path.dirname(folder)
+            if not os.path.isdir(parent):
+                os.makedirs(parent, exist_ok=True)
+                made.add(os.path.dirname(parent))
             os.makedirs(folder, exist_ok=True)
-            return self._link_here(source, folder, digests)
+            made.add(parent)
+            return self._link_here(source, folder, digests, made)
         except FileExistsError:
             self._check_existing(Path(source), Path(final), digests)
             os.utime(final)  # reused: renewed, so the inventory sweep keeps it

@@ -199,3 +199,24 @@ def test_put_files_never_replaces_a_rotten_object(
     with pytest.raises(BlobConflict):
         store.put_files([fresh])
     assert stored.read_bytes().startswith(b"rotted")  # evidence kept, not replaced
+
+
+def test_new_directories_are_made_durable_in_their_parents(
+    store: FilesystemBlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Linking into a fresh ``sm3/<aa>/<bb>`` fsyncs ``<bb>`` (the new name), ``<aa>`` (the
+    entry of ``<bb>``) and ``sm3`` (the entry of ``<aa>``); an object in an existing folder
+    fsyncs only that folder."""
+    import archive.storage as storage
+
+    synced: list[str] = []
+    monkeypatch.setattr(storage, "_fsync_dir", lambda path: synced.append(str(path)))
+    path, digests = _staged(tmp_path / "a", "f", DATA)
+    store.put_files([(path, digests)])
+    leaf = store.path_of(digests.sm3).parent
+    assert sorted(synced) == sorted(map(str, (leaf.parent.parent, leaf.parent, leaf)))
+    synced.clear()
+    blob = store.put_stream(io.BytesIO(DATA + b"!"))  # the streaming path does the same
+    leaf2 = store.path_of(blob.address).parent
+    assert str(leaf2) in synced
+    assert (str(leaf2.parent) in synced) is (leaf2 != leaf)  # a new <bb> is entered in <aa>
