@@ -312,8 +312,11 @@ class FilesystemBlobStore:
 
     def path_of(self, address: str) -> Path:
         """Where the object lives (for tests and diagnostics; do not write to it)."""
-        a = _check_address(address)
-        return self._objects / a[:2] / a[2:4] / a
+        return Path(self._folder(_check_address(address)), address)
+
+    def _folder(self, address: str) -> str:
+        """``<root>/sm3/<aa>/<bb>`` of a checked address (a plain path: no pathlib per file)."""
+        return os.path.join(self._objects, address[:2], address[2:4])
 
     # ------------------------------------------------------------------ write
 
@@ -374,11 +377,9 @@ class FilesystemBlobStore:
             _in_parallel(fsync_file, unsynced)
         out: list[StoredBlob] = []
         dirs: set[str] = set()  # whose entries changed: fsynced once the batch is linked
-        objects = str(self._objects)
         with self._locked(fcntl.LOCK_SH):  # once for the batch: one open and flock, not one each
             for path, digests in items:
-                a = digests.sm3  # checked above
-                folder = os.path.join(objects, a[:2], a[2:4])
+                folder = self._folder(digests.sm3)  # checked above
                 os.chmod(path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
                 try:
                     created = self._link_here(path, folder, digests, dirs)
@@ -399,13 +400,14 @@ class FilesystemBlobStore:
         return out
 
     def _link_once(self, source: Path, digests: Digests) -> bool:
-        a = digests.sm3
-        folder = os.path.join(self._objects, a[:2], a[2:4])
+        folder = self._folder(digests.sm3)
         made: set[str] = set()
         with self._locked(fcntl.LOCK_SH):
             created = self._link_here(source, folder, digests, made)
+        if created:
+            made.add(folder)
         if self._fsync:
-            for path in sorted(made | ({folder} if created else set())):
+            for path in sorted(made):
                 _fsync_dir(path)
         return created
 

@@ -227,10 +227,8 @@ def _arrange(
 
     def copy(job: tuple[str, Path]) -> _Copied:
         name, path = job
-        target = dest / "files" / name
         with open(path, "rb") as fh:
-            digests, eicar = _copy(fh, target, meter, syncer)
-        return digests, eicar, examine(target, name, digests=digests)
+            return _stage(fh, dest / "files" / name, meter, syncer)
 
     results = _in_lanes(copy, [((name, path), path.stat().st_size) for name, path in copies])
     for (name, _), (digests, eicar, facts) in zip(copies, results, strict=True):
@@ -240,6 +238,12 @@ def _arrange(
 
 _Copied = tuple[Digests, bool, FileFacts]
 J = TypeVar("J")
+
+
+def _stage(src: IO[bytes], dest: Path, meter: _Meter, syncer: _Syncer) -> _Copied:
+    """``_copy`` one submitted file, then probe the copy for the usability checks."""
+    digests, eicar = _copy(src, dest, meter, syncer)
+    return digests, eicar, examine(dest, dest.name, digests=digests)
 
 
 def _in_lanes(copy: Callable[[J], _Copied], jobs: list[tuple[J, int]]) -> list[_Copied]:
@@ -310,11 +314,10 @@ def _from_zip(src: Path, dest: Path, progress: Progress | None, syncer: _Syncer)
             with refcount:
                 fh = archive.open(info)
             try:
-                digests, eicar = _copy(fh, target, meter, syncer)
+                return _stage(fh, target, meter, syncer)
             finally:
                 with refcount:
                     fh.close()
-            return digests, eicar, examine(target, target.name, digests=digests)
 
         jobs = [((i, t), i.file_size) for i, t in zip(infos, targets, strict=True)]
         for target, (digests, eicar, facts) in zip(targets, _in_lanes(extract, jobs), strict=True):

@@ -44,9 +44,8 @@ def _expire_sessions(ctx: JobContext) -> str:
     are queued within this job's interval, not the cleanup's ten minutes."""
     with ctx.session_factory() as session, session.begin():
         ended = expire_sessions(session=session, clock=ctx.clock, ctx=_oidc(ctx))
-    return f"sessions_expired={len(ended)} backchannel_logouts=" + str(
-        sum(len(e.backchannel_client_ids) for e in ended)
-    )
+    queued = sum(len(e.backchannel_client_ids) for e in ended)
+    return f"sessions_expired={len(ended)} backchannel_logouts={queued}"
 
 
 def _cleanup(ctx: JobContext) -> str:

@@ -64,17 +64,18 @@ class Withdrawn:
     grants_revoked: int
 
 
-def _live_grants(session: Session, clock: Clock, person_id: str) -> list[OidcGrant]:
-    now = clock.now()
-    return [
-        g
-        for g in session.scalars(
-            select(OidcGrant).where(
-                OidcGrant.person_id == person_id, OidcGrant.revoked_at.is_(None)
-            )
-        )
-        if g.absolute_expires_at > now
-    ]
+def _live_grants(
+    session: Session, clock: Clock, person_id: str, client_id: str | None = None
+) -> list[OidcGrant]:
+    """The person's grants neither revoked nor past their absolute lifetime (to one client)."""
+    stmt = select(OidcGrant).where(
+        OidcGrant.person_id == person_id,
+        OidcGrant.revoked_at.is_(None),
+        OidcGrant.absolute_expires_at > clock.now(),
+    )
+    if client_id is not None:
+        stmt = stmt.where(OidcGrant.client_id == client_id)
+    return list(session.scalars(stmt))
 
 
 def portal_consents(*, session: Session, clock: Clock, person_id: str) -> list[PortalConsent]:
@@ -137,7 +138,7 @@ def withdraw_portal_consent(
     ).all()
     for row in rows:
         row.revoked_at = now
-    doomed = [g.id for g in _live_grants(session, clock, person_id) if g.client_id == client_id]
+    doomed = [g.id for g in _live_grants(session, clock, person_id, client_id)]
     revoked = revoke_grants(session=session, clock=clock, grant_ids=doomed, reason=WITHDRAWN_REASON)
     scopes = tuple(sorted(r.scope for r in rows))
     if not rows and not revoked:
