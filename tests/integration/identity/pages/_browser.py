@@ -74,6 +74,8 @@ class Trip:
     final: httpx.Response
     portal_url: str | None
     stages: list[str] = field(default_factory=list)
+    #: The PKCE verifier of the request (set by ``login``), for the code exchange.
+    verifier: str = ""
 
 
 def follow(browser: httpx.Client, response: httpx.Response, stop_at: str) -> Trip:
@@ -104,6 +106,7 @@ def login(
     started = start(rp, **extra)
     stop = rp.client.redirect_uris[0]
     trip = follow(browser, browser.get(started.url), stop)
+    trip.verifier = started.verifier
     for _ in range(6):
         if trip.portal_url is not None:
             return trip
@@ -128,5 +131,21 @@ def login(
             return trip
         stages = trip.stages
         trip = follow(browser, response, stop)
-        trip.stages = stages
+        trip.stages, trip.verifier = stages, started.verifier
     raise AssertionError("too many steps")
+
+
+def exchange(
+    browser: httpx.Client, rp: RegisteredClient, portal_url: str, verifier: str
+) -> httpx.Response:
+    """The portal's code exchange at the token endpoint (client secret basic)."""
+    return browser.post(
+        "/oidc/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": query(portal_url)["code"],
+            "redirect_uri": rp.client.redirect_uris[0],
+            "code_verifier": verifier,
+        },
+        auth=(rp.client.client_id, rp.client_secret or ""),
+    )

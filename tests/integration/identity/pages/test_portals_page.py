@@ -23,37 +23,14 @@ from trust.tlog.model import TlogEntry
 def _login_and_exchange(
     browser: httpx.Client, portal: RegisteredClient, scope: str
 ) -> tuple[list[str], dict[str, Any]]:
-    started = _browser.start(portal, scope=scope, prompt="consent")
-    stop = portal.client.redirect_uris[0]
-    trip = _browser.follow(browser, browser.get(started.url), stop)
-    stages: list[str] = []
-    for _ in range(4):
-        if trip.portal_url is not None:
-            break
-        body = trip.final.text
-        if 'name="password"' in body:
-            stages.append("login")
-            action, fields = _browser.form_with(body, "/login")
-            data = fields | {"login": "zhangsan", "password": PASSWORD}
-        else:
-            assert "/consent" in body, body[:600]
-            stages.append("consent")
-            action, fields = _browser.form_with(body, "/consent")
-            data = fields | {"decision": "allow"}
-        trip = _browser.follow(browser, browser.post(action, data=data), stop)
-    assert trip.portal_url is not None
-    token = browser.post(
-        "/oidc/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": _browser.query(trip.portal_url)["code"],
-            "redirect_uri": stop,
-            "code_verifier": started.verifier,
-        },
-        auth=(portal.client.client_id, portal.client_secret or ""),
+    """A login at ``portal`` asking consent again (``prompt=consent``), then the exchange."""
+    trip = _browser.login(
+        browser, portal, login="zhangsan", password=PASSWORD, scope=scope, prompt="consent"
     )
+    assert trip.portal_url is not None, trip.final.text[:600]
+    token = _browser.exchange(browser, portal, trip.portal_url, trip.verifier)
     assert token.status_code == 200, token.text
-    return stages, token.json()
+    return trip.stages, token.json()
 
 
 def _refresh(browser: httpx.Client, portal: RegisteredClient, refresh_token: str) -> Any:

@@ -113,17 +113,7 @@ def test_scan_login_end_to_end(site: Site, zhang: PersonRecord) -> None:
 
     trip = _complete(page)
     assert trip.portal_url is not None, trip.final.text[:400]
-    code = _browser.query(trip.portal_url)["code"]
-    token = page.browser.post(
-        "/oidc/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": page.portal.client.redirect_uris[0],
-            "code_verifier": page.started.verifier,
-        },
-        auth=(page.portal.client.client_id, page.portal.client_secret or ""),
-    )
+    token = _browser.exchange(page.browser, page.portal, trip.portal_url, page.started.verifier)
     assert token.status_code == 200, token.text
     claims = _claims(token.json()["id_token"])
     assert claims["amr"] == ["swk"]

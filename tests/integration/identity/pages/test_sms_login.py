@@ -82,16 +82,7 @@ def test_password_then_sms_code(
     done = _browser.follow(browser, browser.post(action, data=fields | {"code": right}), stop)
     assert done.portal_url is not None, done.final.text[:400]
 
-    token = browser.post(
-        "/oidc/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": _browser.query(done.portal_url)["code"],
-            "redirect_uri": stop,
-            "code_verifier": started.verifier,
-        },
-        auth=(portal.client.client_id, portal.client_secret or ""),
-    )
+    token = _browser.exchange(browser, portal, done.portal_url, started.verifier)
     assert token.status_code == 200, token.text
     claims = _claims(token.json()["id_token"])
     assert claims["amr"] == ["pwd", "sms", "mfa"]
