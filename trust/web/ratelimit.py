@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -29,7 +29,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from trust.clock import Clock
 from trust.web.ratelimit_model import RateCounter
 
-__all__ = ["RateDecision", "hit", "hit_many", "peek", "purge_expired", "sweep_expired"]
+__all__ = [
+    "PlannedHits",
+    "RateDecision",
+    "hit",
+    "hit_many",
+    "peek",
+    "plan_hits",
+    "purge_expired",
+    "sweep_expired",
+]
 
 _COUNTERS = cast(Table, RateCounter.__table__)
 
@@ -80,23 +89,50 @@ def hit_many(
 ) -> list[RateDecision]:
     """Count one event per ``(key, limit)`` of ``hits`` in one statement; the decisions come
     back in the order of ``hits``, each allowed while its count ≤ its limit."""
+    planned = plan_hits(hits=hits, window=window, now=now)
+    if planned is None:
+        return []
+    rows = session.connection().execute(planned.statement, planned.params)
+    return planned.decisions(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedHits:
+    """``hit_many`` in two halves, for a caller that sends the statement itself (with others,
+    in one round trip: ``trust.db_pipeline``): the upsert and its parameters, then the
+    decisions from the ``(key, count)`` rows it returned."""
+
+    statement: TextClause
+    params: dict[str, object]
+    hits: tuple[tuple[str, int], ...]
+    totals: Counter[str]
+    now: datetime
+    end: int
+
+    def decisions(self, rows: Iterable[Sequence[object]]) -> list[RateDecision]:
+        after = {str(row[0]): int(cast(int, row[1])) for row in rows}
+        seen: Counter[str] = Counter()
+        decisions = []
+        for key, limit in self.hits:
+            seen[key] += 1
+            count = after[key] - self.totals[key] + seen[key]  # this event's place among the key's
+            decisions.append(_decision(count, limit, count <= limit, self.now, self.end))
+        return decisions
+
+
+def plan_hits(
+    *, hits: Sequence[tuple[str, int]], window: timedelta, now: datetime
+) -> PlannedHits | None:
+    """The statement counting ``hits`` (None for no hits); see ``PlannedHits``."""
     start, end = _window(now, window)
     if not hits:
-        return []
+        return None
     totals = Counter(key for key, _ in hits)
     keys = sorted(totals)
     params: dict[str, object] = {"start": start, "end": end}
     for i, key in enumerate(keys):
         params[f"k{i}"], params[f"n{i}"] = key, totals[key]
-    rows = session.connection().execute(_upsert(len(keys)), params)
-    after = {str(key): int(count) for key, count in rows}
-    seen: Counter[str] = Counter()
-    decisions = []
-    for key, limit in hits:
-        seen[key] += 1
-        count = after[key] - totals[key] + seen[key]  # this event's place among the key's
-        decisions.append(_decision(count, limit, count <= limit, now, end))
-    return decisions
+    return PlannedHits(_upsert(len(keys)), params, tuple(hits), totals, now, end)
 
 
 @functools.lru_cache(maxsize=64)
