@@ -9,8 +9,9 @@ are committed too (a client hammering the service stays refused until the window
 The counts and, for typed codes, the whole verification (lookup, live status, 核验记录) go
 through the app's group committer (``trust.db_batch``): the requests that arrive while one batch
 commits are written together in the next, in one transaction with one commit, and each request
-answers only after that commit. Per batch: one multi-row upsert of all the counters, one
-``SELECT … IN`` of the licences, one multi-row insert of the records.
+answers only after that commit. Per batch: one multi-row upsert of all the counters and one
+``SELECT … IN`` of the licences (sent together on PostgreSQL: one round trip with the ``BEGIN``,
+``trust.db_pipeline``), one multi-row insert of the records, the commit.
 
 QR, PDF and the HTML form count through the same committer (``count_verification``), in a
 transaction of their own committed before the route's own transaction does its work.
@@ -18,22 +19,30 @@ transaction of their own committed before the route's own transaction does its w
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final
 
 from fastapi import Request
 from sqlalchemy.orm import Session
 
-from licences.service_verify import CodeLookup, Verifier, verify_codes
+from licences.service_verify import (
+    CodeLookup,
+    Verifier,
+    code_lookup,
+    found_by_digest,
+    verify_codes,
+)
 from licences.verification import VerificationResult
 from trust.clock import Clock
+from trust.db_pipeline import Statement, execute_together
 from trust.errors import RateLimited
 from trust.principals.principal import Principal
 from trust.web.deps import batch_committer
-from trust.web.ratelimit import RateDecision, hit_many
+from trust.web.ratelimit import RateDecision, hit_many, plan_hits
 
 __all__ = [
     "CLIENT_LIMIT",
@@ -115,12 +124,24 @@ class VerifyBatch:
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
+        self._last_json: tuple[VerificationResult, bytes] | None = None
 
-    def _count(
-        self, session: Session, now: datetime, each: Sequence[Hits]
+    def json_of(self, result: VerificationResult) -> bytes:
+        """The response body of ``result``: the body FastAPI makes of ``VerificationRead`` (same
+        members, order and encoding; a test compares the two paths), without validating it
+        again. The requests of one batch that found the same licence share one result object
+        (``verify_codes``), so it is serialised once for them (results are immutable)."""
+        last = self._last_json
+        if last is not None and last[0] is result:
+            return last[1]
+        body = json.dumps(result.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+        self._last_json = (result, body)
+        return body
+
+    @staticmethod
+    def _refusals(
+        decisions: Sequence[RateDecision], each: Sequence[Hits]
     ) -> list[RateLimited | None]:
-        flat = [h for hits in each for h in hits]
-        decisions = hit_many(session=session, hits=flat, window=WINDOW, now=now)
         out: list[RateLimited | None] = []
         start = 0
         for hits in each:
@@ -130,18 +151,35 @@ class VerifyBatch:
 
     def counts(self, session: Session, items: Sequence[Hits]) -> list[BaseException | None]:
         """Handler: count each item's hits; a refusal is raised in its waiter."""
-        return list(self._count(session, self.clock.now(), items))
+        flat = [h for hits in items for h in hits]
+        decisions = hit_many(session=session, hits=flat, window=WINDOW, now=self.clock.now())
+        return list(self._refusals(decisions, items))
 
     def codes(
         self, session: Session, items: Sequence[CodeRequest]
     ) -> list[VerificationResult | BaseException]:
-        """Handler: count, then verify the allowed codes and record what they found."""
+        """Handler: count and look up (both statements in one round trip on PostgreSQL,
+        ``trust.db_pipeline``), then verify the allowed codes and record what they found. A
+        refused request's licence is looked up too, and nothing is done with it."""
         now = self.clock.now()
-        refusals = self._count(session, now, [item.hits for item in items])
+        connection = session.connection()
+        planned = plan_hits(hits=[h for item in items for h in item.hits], window=WINDOW, now=now)
+        lookup = code_lookup(connection, [item.lookup for item in items])
+        statements: list[Statement] = (
+            [(planned.statement, planned.params)] if planned is not None else []
+        )
+        statements += [lookup] if lookup is not None else []
+        rows = execute_together(connection, statements)
+        decisions = planned.decisions(rows[0]) if planned is not None else []
+        found = found_by_digest(rows[-1]) if lookup is not None else {}
+        refusals = self._refusals(decisions, [item.hits for item in items])
         allowed = [item for item, refused in zip(items, refusals, strict=True) if refused is None]
         results = iter(
             verify_codes(
-                session=session, now=now, requests=[(item.lookup, item.who) for item in allowed]
+                session=session,
+                now=now,
+                requests=[(item.lookup, item.who) for item in allowed],
+                found=found,
             )
         )
         return [next(results) if refused is None else refused for refused in refusals]

@@ -24,10 +24,10 @@ result needs, then one multi-row insert of the 核验记录) for any number of r
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Final, cast
+from typing import Any, Final, NamedTuple, cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, text
 from sqlalchemy.orm import Session
@@ -55,11 +55,15 @@ from seals import service_verify as seals_verify
 from trust.clock import Clock
 from trust.crypto import sm3
 from trust.db import UTCDateTime
+from trust.db_pipeline import Statement, execute_together
 from trust.ids import new_ordered_id
 
 __all__ = [
     "CodeLookup",
+    "CodeRow",
     "Verifier",
+    "code_lookup",
+    "found_by_digest",
     "live_result",
     "prepare_code",
     "verify_code",
@@ -233,7 +237,7 @@ def _insert_records(connection: Connection, now: datetime, records: list[dict[st
     """Insert 核验记录 made by ``_record_values`` at ``now`` (all of them)."""
     if connection.dialect.name == "postgresql":
         rows = json.dumps([{c: r[c] for c in _RECORD_TEXT_COLUMNS} for r in records])
-        connection.execute(_INSERT_RECORDS_PG, {"rows": rows, "at": now})
+        execute_together(connection, [(_INSERT_RECORDS_PG, {"rows": rows, "at": now})])
     else:  # SQLite's executemany is one C loop over the prepared statement
         connection.execute(_INSERT_RECORDS, records)
 
@@ -242,23 +246,66 @@ def _insert_records(connection: Connection, now: datetime, records: list[dict[st
 _BY_DIGESTS: Final = select(*_CODE_COLUMNS).where(
     _LICENCES.c.code_digest.in_(bindparam("digests", expanding=True))
 )
+#: PostgreSQL: the same as text with one array parameter (sent in a pipeline,
+#: ``trust.db_pipeline``: no SQLAlchemy result processing, and none is needed for these columns).
+_BY_DIGESTS_PG: Final = text(
+    f"SELECT {', '.join(c.name for c in _CODE_COLUMNS)} FROM licence "  # noqa: S608 - our names
+    "WHERE code_digest = ANY(:digests)"
+)
+
+
+class CodeRow(NamedTuple):
+    """The columns of a licence a typed-code result needs (``_CODE_COLUMNS``, in order)."""
+
+    code_digest: bytes
+    id: str
+    status: str
+    superseded_by: str | None
+    valid_from: date
+    valid_until: date | None
+    licence_name: str
+    issuer_name: str
+    holder_name: str
+
+
+def code_lookup(connection: Connection, lookups: Sequence[CodeLookup]) -> Statement | None:
+    """The statement finding the licences of ``lookups`` (None when none is well formed), for
+    the caller to run, alone or with others (``trust.db_pipeline.execute_together``); its rows
+    go to ``found_by_digest``."""
+    wanted = sorted({lookup.digest for lookup in lookups if lookup.well_formed})
+    if not wanted:
+        return None
+    if connection.dialect.name == "postgresql":
+        return _BY_DIGESTS_PG, {"digests": wanted}
+    return _BY_DIGESTS, {"digests": wanted}
+
+
+def found_by_digest(rows: Iterable[Sequence[Any]]) -> dict[bytes, CodeRow]:
+    """The rows of ``code_lookup``'s statement by code digest."""
+    found = (CodeRow(*row) for row in rows)
+    return {bytes(row.code_digest): row for row in found}
 
 
 def verify_codes(
-    *, session: Session, now: datetime, requests: Sequence[tuple[CodeLookup, Verifier]]
+    *,
+    session: Session,
+    now: datetime,
+    requests: Sequence[tuple[CodeLookup, Verifier]],
+    found: Mapping[bytes, CodeRow] | None = None,
 ) -> list[VerificationResult]:
-    """Verify several typed codes in the caller's transaction: one lookup for all, one insert
-    of the 核验记录 of those that found a licence; results in the order of ``requests``."""
+    """Verify several typed codes in the caller's transaction: one lookup for all (unless the
+    caller ran ``code_lookup`` and passes what it ``found``), one insert of the 核验记录 of those
+    that found a licence; results in the order of ``requests``."""
     # Core statements on the session's connection: the ORM's execution layer is not needed for
     # plain rows, and this runs for every verification.
     connection = session.connection()
-    wanted = {lookup.digest for lookup, _ in requests if lookup.well_formed}
-    rows: dict[bytes, Any] = {}
-    if wanted:
-        selected = connection.execute(_BY_DIGESTS, {"digests": sorted(wanted)})
-        rows = {bytes(row.code_digest): row for row in selected}
+    rows: Mapping[bytes, CodeRow] = {}
+    if found is not None:
+        rows = found
+    elif (statement := code_lookup(connection, [lookup for lookup, _ in requests])) is not None:
+        rows = found_by_digest(connection.execute(*statement))
     not_found = VerificationResult(Result.NOT_FOUND, "not_found", "code", now)
-    found: dict[bytes, VerificationResult] = {}  # one result per licence (a popular one …)
+    results_by_digest: dict[bytes, VerificationResult] = {}  # one per licence (a popular one …)
     results: list[VerificationResult] = []
     records: list[dict[str, Any]] = []
     for lookup, who in requests:
@@ -266,10 +313,10 @@ def verify_codes(
         if row is None:
             results.append(not_found)
             continue
-        out = found.get(lookup.digest)
+        out = results_by_digest.get(lookup.digest)
         if out is None:
             result, reason, newer = live_result(row, now)
-            out = found[lookup.digest] = VerificationResult(
+            out = results_by_digest[lookup.digest] = VerificationResult(
                 result=result,
                 reason=reason,
                 channel="code",

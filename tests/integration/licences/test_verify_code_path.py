@@ -5,18 +5,26 @@ endpoint answers exactly as the FastAPI route does."""
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from licences.api_limits import VerifyBatch
 from licences.codes import new_code
+from licences.envelope import mask_holder_name
 from licences.model import LicenceVerification
+from licences.verification import Result, VerificationResult
 from tests.api._support import assert_problem
 from tests.asyncio_support import run_async
-from tests.integration.licences.conftest import Lic
+from tests.integration.licences.conftest import Lic, business_body
+from trust.clock import FixedClock
 from trust.web.ratelimit_model import RateCounter
+
+T0 = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 
 
 def _records(lic: Lic) -> int:
@@ -117,3 +125,25 @@ def test_a_record_keeps_what_who_and_when(lic: Lic) -> None:
     assert client.client is not None
     assert client.client.startswith("client:cli_")
     assert anonymous.at == client.at == lic.app.state.clock.now()
+
+
+def test_concurrent_answers_to_different_licences_never_mix(lic: Lic) -> None:
+    """A batch's answers are serialised once per result object; interleaved results of two
+    licences and unknown codes each get their own body."""
+    holders = ["长沙市甲乙建筑工程有限公司", "湘潭市丙丁食品有限公司"]
+    first, second = (lic.issue(business_body(holder_name=name)) for name in holders)
+    codes = [first["verification_code"], second["verification_code"], new_code()] * 12
+    results = run_async(_verify_concurrently(lic.app, codes))
+    names = [r["licence"] and r["licence"]["holder_name"] for r in results]
+    assert names == [mask_holder_name(holders[0]), mask_holder_name(holders[1]), None] * 12
+    assert len(set(names)) == 3
+
+
+def test_a_body_is_made_again_for_another_result_object() -> None:
+    batch = VerifyBatch(FixedClock(T0))
+    one = VerificationResult(Result.NOT_FOUND, "not_found", "code", T0)
+    later = VerificationResult(Result.NOT_FOUND, "not_found", "code", T0 + timedelta(seconds=1))
+    assert json.loads(batch.json_of(one)) == one.to_dict()
+    assert batch.json_of(one) is batch.json_of(one)  # served from the one-entry cache
+    assert json.loads(batch.json_of(later)) == later.to_dict() != one.to_dict()
+    assert json.loads(batch.json_of(one)) == one.to_dict()

@@ -111,6 +111,25 @@ def test_look_alikes_map_to_digits() -> None:
     assert normalise_code("oizs" + code[4:]) == code
 
 
+def _outcome(typed: str) -> str:
+    try:
+        return normalise_code(typed)
+    except CodeInvalid as exc:
+        return f"error {exc.code}"
+
+
+def test_ascii_input_normalises_as_the_unicode_path_does() -> None:
+    """ASCII input takes a one-pass shortcut; an ideographic space in front (dropped by the
+    rules) sends the same input through NFKC and the character filter: same outcome, for
+    every ASCII character anywhere in a code, and for random ASCII strings."""
+    typed = [SPEC_CODE[:i] + chr(c) + SPEC_CODE[i:] for c in range(128) for i in (0, 7, 16)]
+    typed += ["".join(chr(secrets.randbelow(128)) for _ in range(20)) for _ in range(2000)]
+    typed += ["7kq4-m2xa-9pht-d3wt", "OIZS" + SPEC_CODE[4:], "7KQ4\tM2XA\x1f9PHT\x0bD3WT"]
+    for text in typed:
+        assert _outcome(text) == _outcome("\u3000" + text), repr(text)
+    assert _outcome("7KQ4\x1cM2XA9PHTD3WT") == SPEC_CODE  # str.isspace() counts \x1c-\x1f
+
+
 @pytest.mark.parametrize(
     ("typed", "reason"),
     [
