@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -37,6 +38,10 @@ def fast_app(make_app: Callable[..., FastAPI]) -> FastAPI:
             return None  # the route answers
         if data.get("word") == "conflict":
             raise Conflict("already there", code="test.conflict")
+        if data.get("word") == "gone":
+            raise HTTPException(status_code=404)
+        if data.get("word") == "boom":
+            raise RuntimeError("a bug")
         served.append("fast")
         return JSONResponse({"word": data.get("word"), "by": "fast"})
 
@@ -72,7 +77,14 @@ def test_a_declined_request_reaches_the_route_with_its_body(
 
 
 def test_errors_of_the_fast_endpoint_are_problems(fast_client: TestClient) -> None:
+    """Mapped by the app's own handlers (by exception class, and an HTTPException by its
+    status), and an unexpected error is the outer layer's 500 problem with the request id."""
     assert_problem(fast_client.post("/echo", json={"word": "conflict"}), 409, "test.conflict")
+    assert_problem(fast_client.post("/echo", json={"word": "gone"}), 404, "not_found")
+    boom = fast_client.post("/echo", json={"word": "boom"})
+    body = assert_problem(boom, 500, "internal_error")
+    assert boom.headers["x-request-id"] in body["detail"]
+    assert "a bug" not in boom.text
 
 
 def test_the_body_size_limit_applies(fast_app: FastAPI, fast_client: TestClient) -> None:

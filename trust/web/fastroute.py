@@ -27,11 +27,13 @@ as it would have. Exceptions it raises are mapped by the app's own exception han
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from fastapi import FastAPI
-from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,27 +47,57 @@ _STATE_KEY: Final = "fast_routes"
 
 
 class _FastRoutes:
-    """``app.state.fast_routes``: the registered endpoints behind the app's exception
-    handlers."""
+    """``app.state.fast_routes``: the registered endpoints, and the app's exception handlers
+    applied to what they raise (as Starlette's ``ExceptionMiddleware`` applies them to routes,
+    without its per-request wrapper around ``send``: a fast endpoint raises before it returns
+    its response, never while the response is being sent)."""
 
     def __init__(self, app: FastAPI) -> None:
         self.endpoints: dict[tuple[str, str], FastEndpoint] = {}
-        handlers: dict[Any, Any] = {
+        # As FastAPI's own stack: 500 and Exception go to the outermost layer (the 500 problem).
+        self.handlers: dict[type[BaseException], Any] = {
             key: value
             for key, value in app.exception_handlers.items()
-            if key not in (500, Exception)  # as FastAPI's own stack: those go to the 500 layer
+            if isinstance(key, type) and key is not Exception
         }
-        self.stack = ExceptionMiddleware(self._dispatch, handlers=handlers, debug=app.debug)
+        self.status_handlers: dict[int, Any] = {
+            key: value
+            for key, value in app.exception_handlers.items()
+            if isinstance(key, int) and key != 500
+        }
 
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def serve(self, scope: Scope, receive: Receive, send: Send, fallback: ASGIApp) -> None:
         endpoint = self.endpoints[(scope["method"], scope["path"])]
-        fallback: ASGIApp = scope["trust.fast_route_fallback"]
         request = Request(scope, receive)
-        response = await endpoint(request)
+        try:
+            response = await endpoint(request)
+        except Exception as exc:
+            response = await self._handled(request, exc)
         if response is None:
             await fallback(scope, _replay(request, receive), send)
             return
         await response(scope, receive, send)
+
+    async def _handled(self, request: Request, exc: Exception) -> Response:
+        handler = None
+        if isinstance(exc, HTTPException):
+            handler = self.status_handlers.get(exc.status_code)
+        if handler is None:
+            handler = next(
+                (self.handlers[cls] for cls in type(exc).__mro__ if cls in self.handlers), None
+            )
+        if handler is None:
+            raise exc
+        # Like Starlette: a coroutine function is awaited, anything else runs in the thread pool
+        # (and may still hand back an awaitable, e.g. a callable object with an async __call__).
+        if inspect.iscoroutinefunction(handler):
+            response: Response = await handler(request, exc)
+        else:
+            response = await run_in_threadpool(handler, request, exc)
+            if inspect.isawaitable(response):
+                response = await response
+        exc.__traceback__ = None  # as Starlette: reused exceptions would accumulate tracebacks
+        return response
 
 
 def _replay(request: Request, receive: Receive) -> Receive:
@@ -107,6 +139,5 @@ async def serve_fast_route(scope: Scope, receive: Receive, send: Send, fallback:
         or (scope["method"], scope["path"]) not in routes.endpoints
     ):
         return False
-    scope["trust.fast_route_fallback"] = fallback
-    await routes.stack(scope, receive, send)
+    await routes.serve(scope, receive, send, fallback)
     return True
