@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import skip_or_fail
-from trust.db_pipeline import execute_together
+from trust.db_pipeline import Statement, execute_together
 from trust.web.ratelimit import plan_hits
 from trust.web.ratelimit_model import RateCounter
 
@@ -70,13 +70,18 @@ def test_rows_come_back_per_statement_in_order(db: sessionmaker[Session]) -> Non
     assert shouted == [("QUIET",)]  # the bind parameter went through its type
 
 
-def test_on_sqlite_any_statement_runs(db: sessionmaker[Session]) -> None:
-    """Elsewhere than PostgreSQL, core statements are fine too (they run one by one)."""
-    if db.kw["bind"].dialect.name == "postgresql":
-        pytest.skip("the one-by-one path; PostgreSQL takes text() clauses only (tested below)")
+def test_core_statements_run_one_by_one_elsewhere_and_are_refused_on_postgresql(
+    db: sessionmaker[Session],
+) -> None:
+    """A pipeline takes text() clauses only (their SQL is sent as it is); elsewhere any
+    statement runs, through SQLAlchemy."""
+    core: Statement = (select(RateCounter.key), {})
     with db() as session, session.begin():
-        rows = execute_together(session.connection(), [(select(RateCounter.key), {})])
-    assert rows == [[]]
+        if session.connection().dialect.name == "postgresql":
+            with pytest.raises(TypeError, match="text"):
+                execute_together(session.connection(), [core])
+        else:
+            assert execute_together(session.connection(), [core]) == [[]]
 
 
 def test_a_failing_statement_raises_and_the_transaction_rolls_back(
@@ -145,10 +150,3 @@ def test_on_postgresql_the_statements_share_one_round_trip(
                 connection.execute(statement, params)
         session.rollback()
     assert _sent_before_any_answer(apart) == 1
-
-
-@pytest.mark.postgres
-def test_on_postgresql_only_text_clauses_are_sent(db: sessionmaker[Session]) -> None:
-    _postgresql(db)
-    with pytest.raises(TypeError, match="text"), db() as session, session.begin():
-        execute_together(session.connection(), [(select(RateCounter.key), {})])
