@@ -57,6 +57,7 @@ from licences import (
 from licences.api_holder import router as holder_router
 from licences.api_limits import (
     CodeRequest,
+    VerifyBatch,
     count_verification,
     count_verification_sync,
     rate_hits,
@@ -204,7 +205,11 @@ def register_type(
 
 
 async def _verify_code(
-    request: Request, principal: Principal | None, config: LicenceConfig, raw_code: str
+    request: Request,
+    principal: Principal | None,
+    config: LicenceConfig,
+    raw_code: str,
+    batch: VerifyBatch,
 ) -> VerificationResult:
     # The MAC is computed here for every input (same work for unknown and malformed codes);
     # the counts, lookup and record are committed with concurrent requests' before we answer.
@@ -213,7 +218,7 @@ async def _verify_code(
         who=verifier_of(request, principal),
         hits=rate_hits(request, principal),
     )
-    return await batch_committer(request.app.state).run(verify_batch(request).codes, item)
+    return await batch_committer(request.app.state).run(batch.codes, item)
 
 
 @router.post(_VERIFY_CODE_PATH, summary="按核验码核验（公开）", responses=_VERIFY_ERRORS)
@@ -223,7 +228,7 @@ async def verify_code(
     principal: OptionalPrincipalDep,
     config: LicenceConfigDep,
 ) -> VerificationRead:
-    result = await _verify_code(request, principal, config, body.code)
+    result = await _verify_code(request, principal, config, body.code, verify_batch(request))
     return VerificationRead.model_validate(result.to_dict())
 
 
@@ -242,8 +247,9 @@ async def _verify_code_fast(request: Request) -> Response | None:
     principal = (
         None if header is None else await run_in_threadpool(authenticate_header, request, header)
     )
-    result = await _verify_code(request, principal, licence_config(request), body.code)
-    return Response(verify_batch(request).json_of(result), media_type="application/json")
+    batch = verify_batch(request)
+    result = await _verify_code(request, principal, licence_config(request), body.code, batch)
+    return Response(batch.json_of(result), media_type="application/json")
 
 
 @router.post(

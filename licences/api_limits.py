@@ -69,7 +69,8 @@ Hits = tuple[tuple[str, int], ...]
 
 
 def _ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    client = request.client  # a new tuple at each access
+    return client.host if client else "unknown"
 
 
 def verifier_of(request: Request, principal: Principal | None) -> Verifier:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import operator
 import secrets
 import unicodedata
 from typing import Final, NewType
@@ -68,9 +69,9 @@ def _malformed(detail: str) -> CodeInvalid:
 
 def code_check_char(first15: str) -> str:
     """The 16th character for 15 alphabet characters (spec §9.1)."""
-    if len(first15) != CODE_LENGTH - 1 or any(ch not in _VALUE for ch in first15):
+    if len(first15) != CODE_LENGTH - 1 or not _ALPHABET_SET.issuperset(first15):
         raise _malformed("核验码 body must be 15 characters of the GB 32100 alphabet")
-    total = sum(_VALUE[ch] * w for ch, w in zip(first15, _WEIGHTS, strict=True))
+    total = sum(map(operator.mul, map(_VALUE.__getitem__, first15), _WEIGHTS))
     return CODE_ALPHABET[(31 - total % 31) % 31]
 
 
