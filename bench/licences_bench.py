@@ -312,48 +312,68 @@ def _issue_request(i: int) -> Any:
     )
 
 
-def _issuing_rate(quick: bool) -> dict[str, Any]:
-    import tempfile
+@dataclass
+class _Issuing:
+    """A database with the schema, a department with an active seal and the demo catalogue
+    (``_seed_issuer``), and what issuing through the service layer needs."""
 
+    engine: Any
+    sessions: Any
+    clock: Any
+    keystore: Any
+    config: Any
+    issuer: Any
+
+    def issue(self, i: int) -> Any:
+        """Issue ``_issue_request(i)`` in its own transaction; the issued licence."""
+        from licences.service_issue import issue_licence
+
+        with self.sessions() as s, s.begin():
+            return issue_licence(
+                session=s,
+                clock=self.clock,
+                keystore=self.keystore,
+                config=self.config,
+                principal=self.issuer,
+                request=_issue_request(i),
+            )
+
+
+def _issuing(data_dir: str, database_url: str | None = None) -> _Issuing:
+    """``_Issuing`` on ``database_url`` (SQLite in ``data_dir`` by default); the caller
+    disposes of its engine."""
     from keys.software import SoftwareKeyStore
-    from licences.service_issue import issue_licence
     from licences.service_keys import config_from_settings
     from trust.clock import SystemClock
     from trust.config import load_settings
     from trust.db import make_engine, session_factory
     from trust.migrations.registry import load_all_models
 
+    overrides = {"environment": "test", "data_dir": data_dir, "master_key": _MASTER_KEY}
+    if database_url is not None:
+        overrides["database_url"] = database_url
+    settings = load_settings(environ={}, overrides=overrides)
+    engine = make_engine(settings.resolved_database_url)
+    load_all_models().create_all(engine)
+    sessions, clock = session_factory(engine), SystemClock()
+    keystore = SoftwareKeyStore.from_settings(settings)
+    with sessions() as s, s.begin():
+        issuer, _org = _seed_issuer(s, clock, keystore, settings)
+    return _Issuing(engine, sessions, clock, keystore, config_from_settings(settings), issuer)
+
+
+def _issuing_rate(quick: bool) -> dict[str, Any]:
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="licence-bench-") as tmp:
-        settings = load_settings(
-            environ={},
-            overrides={"environment": "test", "data_dir": tmp, "master_key": _MASTER_KEY},
-        )
-        engine = make_engine(settings.resolved_database_url)
-        load_all_models().create_all(engine)
-        sessions, clock = session_factory(engine), SystemClock()
-        keystore = SoftwareKeyStore.from_settings(settings)
-        config = config_from_settings(settings)
-        with sessions() as s, s.begin():
-            issuer, _org = _seed_issuer(s, clock, keystore, settings)
-
-        def issue(i: int) -> None:
-            with sessions() as s, s.begin():
-                issue_licence(
-                    session=s,
-                    clock=clock,
-                    keystore=keystore,
-                    config=config,
-                    principal=issuer,
-                    request=_issue_request(i),
-                )
-
-        issue(0)  # warm fonts, keys, caches
+        issuing = _issuing(tmp)
+        issuing.issue(0)  # warm fonts, keys, caches
         count = 5 if quick else 40
         wall, cpu = time.perf_counter(), time.process_time()
         for i in range(1, count + 1):
-            issue(i)
+            issuing.issue(i)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        engine.dispose()
+        issuing.engine.dispose()
     return {"count": count, "per_second": count / wall, "per_cpu_second": count / cpu}
 
 
@@ -452,7 +472,7 @@ class _LatencyDatabase:
     engine: Any
     sessions: Any
     config: Any
-    load_seconds: float = 0.0
+    load_seconds: float
 
 
 def _latency_database(
@@ -461,42 +481,12 @@ def _latency_database(
     """A private database with the schema, an issuer, one licence issued through the service
     and ``size - 1`` more bulk-loaded from it with COPY (then ANALYZE)."""
     from bench.http_load import private_postgres_database
-    from keys.software import SoftwareKeyStore
     from licences.model import Licence
-    from licences.service_issue import issue_licence
-    from licences.service_keys import config_from_settings
-    from trust.clock import SystemClock
-    from trust.config import load_settings
-    from trust.db import make_engine, session_factory
-    from trust.migrations.registry import load_all_models
 
-    url = stack.enter_context(private_postgres_database(server))
-    settings = load_settings(
-        environ={},
-        overrides={
-            "environment": "test",
-            "data_dir": tmp,
-            "master_key": _MASTER_KEY,
-            "database_url": url,
-        },
-    )
-    engine = make_engine(url)
+    issuing = _issuing(tmp, stack.enter_context(private_postgres_database(server)))
+    engine, sessions, config = issuing.engine, issuing.sessions, issuing.config
     stack.callback(engine.dispose)
-    load_all_models().create_all(engine)
-    sessions, clock = session_factory(engine), SystemClock()
-    keystore = SoftwareKeyStore.from_settings(settings)
-    config = config_from_settings(settings)
-    with sessions() as s, s.begin():
-        issuer, _org = _seed_issuer(s, clock, keystore, settings)
-    with sessions() as s, s.begin():
-        issued = issue_licence(
-            session=s,
-            clock=clock,
-            keystore=keystore,
-            config=config,
-            principal=issuer,
-            request=_issue_request(1),
-        )
+    issued = issuing.issue(1)
     with sessions() as s:
         real = s.get(Licence, issued.record.id)
         assert real is not None
