@@ -4,6 +4,7 @@ inside our middleware; what it declines reaches the FastAPI route with its body 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -104,3 +105,47 @@ def test_only_exact_paths(fast_app: FastAPI) -> None:
 
     with pytest.raises(ValueError, match="exact paths"):
         register_fast_route(fast_app, "GET", "/things/{id}", endpoint)
+
+
+class _CountingStack:
+    """Stands in for the app's built middleware stack (FastAPI's outer layers first)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        assert app.middleware_stack is not None  # built when the client started the app
+        self.inner = app.middleware_stack
+        self.calls = 0
+        app.middleware_stack = self
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.calls += 1
+        await self.inner(scope, receive, send)
+
+
+def test_fast_routes_enter_below_fastapis_outer_layers(
+    fast_app: FastAPI, fast_client: TestClient
+) -> None:
+    """``TrustAPI``: a fast route's request (served or declined) goes straight to our outermost
+    middleware; every other request takes the whole stack."""
+    outer = _CountingStack(fast_app)
+    served = fast_client.post("/echo", json={"word": "hi"})
+    declined = fast_client.post("/echo", json={"word": "decline"})
+    assert (served.json()["by"], declined.json()["by"]) == ("fast", "route")
+    assert served.headers["x-request-id"].startswith("req_")
+    assert outer.calls == 0
+    assert_problem(fast_client.get("/echo"), 405, "method_not_allowed")
+    assert outer.calls == 1
+
+
+def test_with_fastapi_telemetry_on_every_request_takes_the_whole_stack(
+    make_app: Callable[..., FastAPI],
+) -> None:
+    app = make_app(opentelemetry=True)
+
+    async def fast(_request: Request) -> Response | None:
+        return JSONResponse({"by": "fast"})
+
+    register_fast_route(app, "GET", "/quick", fast)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        outer = _CountingStack(app)
+        assert client.get("/quick").json() == {"by": "fast"}
+    assert outer.calls == 1

@@ -15,14 +15,17 @@ lifespan, a *fast endpoint* for the same method and exact path::
     register_fast_route(app, "POST", "/things/check", check_fast)
 
 ``BodySizeLimitMiddleware`` (``trust.web.middleware``, the innermost of our middlewares) hands
-such a request to ``serve_fast_route`` instead of the main router, so everything outside the
-router (request id, security headers, access log, body-size limit, FastAPI's outer layers)
-applies unchanged, and ``request.app`` is still the app. The fast endpoint handles the common
-case, with the same service calls as the FastAPI route, and returns its response; for anything
-unusual (another content type, a body that does not validate …) it returns ``None``, and the
-request goes on to the main router with its body replayed, so the FastAPI route answers it exactly
-as it would have. Exceptions it raises are mapped by the app's own exception handlers
-(problem+json), as for any route. Dependency overrides do not apply to fast endpoints.
+such a request to ``serve_fast_route`` instead of the main router, so our middleware (request id,
+security headers, access log, body-size limit) applies unchanged, and ``request.app`` is still
+the app. ``TrustAPI`` (``trust.web.app``) hands such a request straight to our outermost
+middleware, below FastAPI's own outer layers (its docstring says why and when not).
+
+The fast endpoint handles the common case, with the same service calls as the FastAPI route, and
+returns its response; for anything unusual (another content type, a body that does not validate …)
+it returns ``None``, and the request goes on to the main router with its body replayed, so the
+FastAPI route answers it exactly as it would have. Exceptions it raises are mapped by the app's own
+exception handlers (problem+json), as for any route. Dependency overrides do not apply to fast
+endpoints.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["FastEndpoint", "register_fast_route", "serve_fast_route"]
+__all__ = ["FastEndpoint", "has_fast_route", "register_fast_route", "serve_fast_route"]
 
 #: ``async def endpoint(request) -> Response | None`` (``None``: let the main router answer).
 FastEndpoint = Callable[[Request], Awaitable[Response | None]]
@@ -128,16 +131,29 @@ def register_fast_route(app: FastAPI, method: str, path: str, endpoint: FastEndp
     routes.endpoints[(method.upper(), path)] = endpoint
 
 
-async def serve_fast_route(scope: Scope, receive: Receive, send: Send, fallback: ASGIApp) -> bool:
-    """Serve this request by its fast endpoint, if one is registered (True); else False and
-    nothing was done. ``fallback`` (the main router's stack) answers what the endpoint declines.
-    """
-    routes: _FastRoutes | None = getattr(getattr(scope.get("app"), "state", None), _STATE_KEY, None)
+def _routes_for(app: Any, scope: Scope) -> _FastRoutes | None:
+    """``app``'s fast routes when one is registered for this request, else None."""
+    routes: _FastRoutes | None = getattr(getattr(app, "state", None), _STATE_KEY, None)
     if (
         routes is None
         or scope.get("root_path")
         or (scope["method"], scope["path"]) not in routes.endpoints
     ):
+        return None
+    return routes
+
+
+def has_fast_route(app: FastAPI, scope: Scope) -> bool:
+    """Whether ``app`` has a fast endpoint for this request (``TrustAPI`` routes it early)."""
+    return _routes_for(app, scope) is not None
+
+
+async def serve_fast_route(scope: Scope, receive: Receive, send: Send, fallback: ASGIApp) -> bool:
+    """Serve this request by its fast endpoint, if one is registered (True); else False and
+    nothing was done. ``fallback`` (the main router's stack) answers what the endpoint declines.
+    """
+    routes = _routes_for(scope.get("app"), scope)
+    if routes is None:
         return False
     await routes.serve(scope, receive, send, fallback)
     return True
