@@ -218,7 +218,8 @@ async def _verify_code(
         who=verifier_of(request, principal),
         hits=rate_hits(request, principal),
     )
-    return await batch_committer(request.app.state).run(batch.codes, item)
+    # Counts and 核验记录 only: committed without waiting for the flush (``api_limits``).
+    return await batch_committer(request.app.state).run(batch.codes, item, durable=False)
 
 
 @router.post(_VERIFY_CODE_PATH, summary="按核验码核验（公开）", responses=_VERIFY_ERRORS)

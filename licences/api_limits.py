@@ -13,8 +13,12 @@ answers only after that commit. Per batch: one multi-row upsert of all the count
 ``SELECT … IN`` of the licences (sent together on PostgreSQL: one round trip with the ``BEGIN``,
 ``trust.db_pipeline``), one multi-row insert of the records, the commit.
 
-QR, PDF and the HTML form count through the same committer (``count_verification``), in a
-transaction of their own committed before the route's own transaction does its work.
+These batches change no business state (counts and records only), so they are committed without
+waiting for the WAL flush on PostgreSQL (``durable=False``, ``trust.db_batch``): a crash of the
+database server may lose the counts and 核验记录 of the last 0.6 s at most, never a licence's
+status, which every answer reads as committed. On SQLite every commit already works so (WAL,
+``synchronous=NORMAL``). It took typed-code verification on PostgreSQL from 0.51 to 0.60 of the bare FastAPI
+endpoint (four interleaved rounds, 2026-12-07).
 """
 
 from __future__ import annotations
@@ -199,11 +203,11 @@ def verify_batch(request: Request) -> VerifyBatch:
 async def count_verification(request: Request, principal: Principal | None) -> None:
     """Count this verification (committed before returning); 429 above either limit."""
     committer = batch_committer(request.app.state)
-    await committer.run(verify_batch(request).counts, rate_hits(request, principal))
+    await committer.run(verify_batch(request).counts, rate_hits(request, principal), durable=False)
 
 
 def count_verification_sync(request: Request, principal: Principal | None) -> None:
     """``count_verification`` for a route running in the thread pool. Call it before the route's
     ``SessionDep`` does any work (on SQLite that transaction would hold the write lock)."""
     committer = batch_committer(request.app.state)
-    committer.call(verify_batch(request).counts, rate_hits(request, principal))
+    committer.call(verify_batch(request).counts, rate_hits(request, principal), durable=False)

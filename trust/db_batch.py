@@ -13,6 +13,15 @@ the loop per batch: waking a thread per item cost more than the database work (G
 
 Durability is kept: ``submit`` returns a future that is resolved only **after** the batch's
 commit, so a request answers only once its writes are durable (as with its own transaction).
+A caller may declare its item's writes *not worth a synchronous flush* (``durable=False``): a
+batch of only such items is committed on PostgreSQL with ``synchronous_commit`` off, so its
+requests answer after the commit, without waiting for the WAL flush. The batch is still atomic
+and isolated and is never half applied; what a crash of the database server can lose is the
+last such batches (PostgreSQL bounds the window by three times ``wal_writer_delay``, 0.6 s by
+default; §30.4 "Asynchronous Commit" of its manual). It is for writes whose loss a crash may
+cost, such as rate-limit counts and the records of public verifications; never for a change of
+business state. One item that is durable makes its whole batch durable. SQLite in WAL mode with
+``synchronous=NORMAL`` (``trust.db``) already commits every transaction this way.
 
 Work is given as ``(handler, item)``. A *handler* is a plain function ``handler(session, items)
 -> outcomes`` that does the work of several items at once (one multi-row statement rather than
@@ -89,6 +98,8 @@ class _Work:
     future: Future[Any] | None = None
     afuture: asyncio.Future[Any] | None = None
     loop: asyncio.AbstractEventLoop | None = None
+    #: False: the caller accepts an asynchronous commit (module docstring).
+    durable: bool = True
 
     def start(self) -> bool:
         """Whether the work is still wanted (its waiter not cancelled); from now on it runs."""
@@ -131,6 +142,8 @@ class BatchCommitter:
         self._waiting = False  # the committer sleeps in _take (then a new item wakes it)
         self._closed = False
         self._conn: Connection | None = None  # only touched by the committer thread
+        #: Whether ``_conn``'s session has ``synchronous_commit`` off (PostgreSQL).
+        self._conn_relaxed = False
         #: Items queued by ``run`` in each event loop's current iteration (only touched from
         #: that loop's thread).
         self._pending: dict[asyncio.AbstractEventLoop, list[_Work]] = {}
@@ -141,15 +154,23 @@ class BatchCommitter:
     # ------------------------------------------------------------------------------ callers
 
     def submit(
-        self, handler: Callable[[Session, Sequence[I]], Sequence[O | BaseException]], item: I
+        self,
+        handler: Callable[[Session, Sequence[I]], Sequence[O | BaseException]],
+        item: I,
+        *,
+        durable: bool = True,
     ) -> Future[O]:
         """Queue ``item`` for ``handler``; the future resolves after the batch's commit."""
         future: Future[O] = Future()
-        self._put(_Work(handler, item, future=future))
+        self._put(_Work(handler, item, future=future, durable=durable))
         return future
 
     async def run(
-        self, handler: Callable[[Session, Sequence[I]], Sequence[O | BaseException]], item: I
+        self,
+        handler: Callable[[Session, Sequence[I]], Sequence[O | BaseException]],
+        item: I,
+        *,
+        durable: bool = True,
     ) -> O:
         """Queue ``item`` and wait without blocking the event loop: resolved after the commit,
         by one callback into this loop per batch (cheaper than a thread future per item)."""
@@ -159,7 +180,7 @@ class BatchCommitter:
         if pending is None:  # the first item of this loop iteration: hand over after it
             pending = self._pending[loop] = []
             loop.call_soon(self._hand_over, loop)
-        pending.append(_Work(handler, item, afuture=future, loop=loop))
+        pending.append(_Work(handler, item, afuture=future, loop=loop, durable=durable))
         return await future
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -194,6 +215,7 @@ class BatchCommitter:
         item: I,
         *,
         timeout: float | None = None,
+        durable: bool = True,
     ) -> O:
         """``submit`` and wait in this thread. Refused (``RuntimeError``) from a thread that
         would deadlock: the committer's own, or one with a SQLite transaction open on the
@@ -203,7 +225,7 @@ class BatchCommitter:
         engine = self.factory.kw.get("bind")
         if engine is not None and holds_sqlite_writer_lock(engine):
             raise RuntimeError("this thread holds the SQLite write lock; the batch would wait")
-        return self.submit(handler, item).result(timeout)
+        return self.submit(handler, item, durable=durable).result(timeout)
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Finish the queued work, then stop; later ``submit`` calls raise ``BatchFailed``."""
@@ -248,6 +270,7 @@ class BatchCommitter:
             if not isinstance(bind, Engine):
                 raise RuntimeError("the session factory of a BatchCommitter is bound to an engine")
             self._conn = bind.connect()
+            self._conn_relaxed = False
         return self._conn
 
     def _drop_connection(self) -> None:
@@ -299,7 +322,10 @@ class BatchCommitter:
         for i, work in enumerate(batch):
             groups.setdefault(work.handler, []).append(i)
         outcomes: list[Any] = [None] * len(batch)
-        with self.factory(bind=self._connection()) as session, session.begin():
+        relaxed = not any(work.durable for work in batch)
+        connection = self._connection()
+        with self.factory(bind=connection) as session, session.begin():
+            self._commit_mode(session, relaxed)
             try:
                 for handler, positions in groups.items():
                     results = handler(session, [batch[i].item for i in positions])
@@ -309,7 +335,20 @@ class BatchCommitter:
                         outcomes[i] = result
             except Exception as exc:
                 raise _HandlerFailed(exc) from exc
+        if connection.dialect.name == "postgresql":
+            self._conn_relaxed = relaxed  # committed: the SET below lasts for the session
         return outcomes
+
+    def _commit_mode(self, session: Session, relaxed: bool) -> None:
+        """On PostgreSQL, ``synchronous_commit`` of the committer's session set for this batch
+        (module docstring): a ``SET`` in the transaction, only when the mode changes (no round
+        trip per batch). Rolled back with a failed transaction, and so only remembered after a
+        commit (``_transaction``)."""
+        if relaxed == self._conn_relaxed or session.get_bind().dialect.name != "postgresql":
+            return
+        mode = "off" if relaxed else "DEFAULT"
+        # Through the session: its transaction, begun here, is the batch's.
+        session.connection().exec_driver_sql(f"SET synchronous_commit TO {mode}")
 
     def _fail(self, batch: list[_Work], cause: BaseException) -> None:
         if len(batch) == 1 and isinstance(cause, TrustError):
