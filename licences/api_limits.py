@@ -17,8 +17,11 @@ These batches change no business state (counts and records only), so they are co
 waiting for the WAL flush on PostgreSQL (``durable=False``, ``trust.db_batch``): a crash of the
 database server may lose the counts and 核验记录 of the last 0.6 s at most, never a licence's
 status, which every answer reads as committed. On SQLite every commit already works so (WAL,
-``synchronous=NORMAL``). It took typed-code verification on PostgreSQL from 0.51 to 0.60 of the bare FastAPI
-endpoint (four interleaved rounds, 2026-12-07).
+``synchronous=NORMAL``). It took typed-code verification on PostgreSQL from 0.51 to 0.60 of the
+bare FastAPI endpoint (four interleaved rounds, 2026-12-07).
+
+QR, PDF and the HTML form count through the same committer (``count_verification``), in a
+transaction of their own committed before the route's own transaction does its work.
 """
 
 from __future__ import annotations
