@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Row, Table, select, update
+from sqlalchemy import Row, Table, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from identity.oidc_errors import OAuthError
@@ -50,7 +50,9 @@ from identity.oidc_service_tokens import (
 from identity.pkce import verify_s256
 from identity.tokens import secret_digest
 from keys.interfaces import Signer
-from trust.clock import Clock
+from trust.clock import Clock, utc
+from trust.db import UTCDateTime
+from trust.db_pipeline import execute_together
 
 __all__ = ["CodeExchange", "exchange_code", "exchange_codes"]
 
@@ -190,7 +192,32 @@ def _exchange_round(
             outcomes[i] = exc
 
 
+#: PostgreSQL: the codes taken and their grants' facts in one statement, whatever the batch
+#: size (``= ANY`` of one array parameter: one SQL text, which psycopg prepares once), run
+#: through the driver (``trust.db_pipeline``). Its columns: ``_CODE_COLUMNS``, then
+#: ``GRANT_COLUMNS``, in order.
+_TAKE_PG: Final = text(
+    "UPDATE oidc_auth_code AS c SET used_at = :now FROM oidc_grant AS g "  # noqa: S608 - our names
+    "WHERE c.code_hash = ANY(:hashes) AND c.used_at IS NULL AND c.expires_at > :now "
+    "AND c.grant_id = g.id RETURNING "
+    + ", ".join(
+        [f"c.{getattr(column, 'element', column).name}" for column in _CODE_COLUMNS]
+        + [f"g.{column.name}" for column in GRANT_COLUMNS]
+    )
+).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("hashes"))
+_N_CODE: Final = len(_CODE_COLUMNS)
+#: The positions of ``GrantFacts``'s datetime fields in its row (the driver's values are in the
+#: session's time zone; ``GrantFacts`` holds UTC, as ``UTCDateTime`` reads them).
+_GRANT_TIMES: Final = tuple(
+    i for i, column in enumerate(GRANT_COLUMNS) if isinstance(column.type, UTCDateTime)
+)
+
+
 def _take(session: Session, hashes: list[bytes], now: datetime) -> dict[bytes, _Taken]:
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        rows = execute_together(connection, [(_TAKE_PG, {"now": now, "hashes": hashes})])[0]
+        return {bytes(row[0]): _taken_pg(row) for row in rows}
     stmt = (
         update(_CODE)
         .where(
@@ -199,17 +226,25 @@ def _take(session: Session, hashes: list[bytes], now: datetime) -> dict[bytes, _
             _CODE.c.expires_at > now,
         )
         .values(used_at=now)
+        .returning(*_CODE_COLUMNS)
     )
-    connection = session.connection()
-    joined = connection.dialect.name == "postgresql"
-    if joined:
-        stmt = stmt.where(_CODE.c.grant_id == _GRANT_ID).returning(*_CODE_COLUMNS, *GRANT_COLUMNS)
-    else:
-        stmt = stmt.returning(*_CODE_COLUMNS)
-    return {
-        bytes(row.code_hash): _taken(row, GrantFacts.of(row) if joined else None)
-        for row in connection.execute(stmt)
-    }
+    return {bytes(row.code_hash): _taken(row, None) for row in connection.execute(stmt)}
+
+
+def _taken_pg(row: Sequence[Any]) -> _Taken:
+    grant = list(row[_N_CODE:])
+    for i in _GRANT_TIMES:
+        if grant[i] is not None:
+            grant[i] = utc(grant[i])
+    _hash, client_id, redirect_uri, challenge, nonce, grant_id = row[:_N_CODE]
+    return _Taken(
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        code_challenge=challenge,
+        nonce=nonce,
+        grant_id=grant_id,
+        grant=GrantFacts(*grant),
+    )
 
 
 def _taken(row: Row[Any], grant: GrantFacts | None) -> _Taken:

@@ -37,7 +37,7 @@ from identity.oidc_service_token_endpoint import (
     token_response,
     token_response_from_cache,
 )
-from identity.oidc_service_tokens import PreparedTokens, create_grant, issue_code
+from identity.oidc_service_tokens import PreparedTokens, create_grant, grant_facts, issue_code
 from identity.oidc_settings import load_oidc_settings
 from identity.pkce import challenge_s256
 from identity.sim_data import SimRegistryData
@@ -140,14 +140,25 @@ def op(
 
 
 @pytest.fixture
-def statements(db: sessionmaker[Session]) -> Iterator[list[str]]:
-    """The SQL statements sent while the test runs (BEGIN/COMMIT included where sent)."""
+def statements(db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The SQL statements sent while the test runs (BEGIN/COMMIT included where sent): through
+    SQLAlchemy, and those ``trust.db_pipeline`` hands to psycopg directly."""
     engine: Engine = db.kw["bind"]
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         seen.append(statement.split(None, 1)[0].upper())
 
+    if engine.dialect.driver == "psycopg":
+        import psycopg
+
+        direct = psycopg.Connection.execute
+
+        def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            record(None, None, str(query))
+            return direct(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Connection, "execute", execute)
     event.listen(engine, "before_cursor_execute", record)
     yield seen
     event.remove(engine, "before_cursor_execute", record)
@@ -250,6 +261,19 @@ def test_one_exchange_is_one_statement_on_postgresql_two_on_sqlite(
     work = [st for st in statements if st not in {"BEGIN", "COMMIT"}]
     dialect = op.db.kw["bind"].dialect.name
     assert work == (["UPDATE"] if dialect == "postgresql" else ["UPDATE", "SELECT"]), statements
+
+
+def test_the_grant_taken_with_its_code_is_the_grant_as_read_alone(op: Op) -> None:
+    """On PostgreSQL the grant's facts come back with the code, through the driver; they equal
+    what SQLAlchemy reads of the same grant (UTC times, JSON lists), as on SQLite."""
+    code = op.code()
+    with op.db() as s, s.begin():
+        (outcome,) = exchange_codes(s, [op.item(code, op.client())])
+        assert isinstance(outcome, PreparedTokens)
+        alone = grant_facts(s, outcome.grant.id)
+    assert outcome.grant == alone
+    assert outcome.grant.auth_time.utcoffset() == timedelta(0)
+    assert outcome.grant.amr == ["pwd"]
 
 
 def test_a_batch_shares_one_statement_and_keeps_every_rule(op: Op) -> None:
