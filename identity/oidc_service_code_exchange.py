@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Row, Table, bindparam, select, text, update
+from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from identity.oidc_errors import OAuthError
@@ -217,7 +217,7 @@ def _take(session: Session, hashes: list[bytes], now: datetime) -> dict[bytes, _
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         rows = execute_together(connection, [(_TAKE_PG, {"now": now, "hashes": hashes})])[0]
-        return {bytes(row[0]): _taken_pg(row) for row in rows}
+        return {bytes(row[0]): _taken(row, _grant_of(row[_N_CODE:])) for row in rows}
     stmt = (
         update(_CODE)
         .where(
@@ -231,11 +231,17 @@ def _take(session: Session, hashes: list[bytes], now: datetime) -> dict[bytes, _
     return {bytes(row.code_hash): _taken(row, None) for row in connection.execute(stmt)}
 
 
-def _taken_pg(row: Sequence[Any]) -> _Taken:
-    grant = list(row[_N_CODE:])
+def _grant_of(values: Sequence[Any]) -> GrantFacts:
+    """``GrantFacts`` of the driver's values of ``GRANT_COLUMNS``, its times in UTC."""
+    grant = list(values)
     for i in _GRANT_TIMES:
         if grant[i] is not None:
             grant[i] = utc(grant[i])
+    return GrantFacts(*grant)
+
+
+def _taken(row: Sequence[Any], grant: GrantFacts | None) -> _Taken:
+    """A taken code, of a row whose first columns are ``_CODE_COLUMNS`` (either database)."""
     _hash, client_id, redirect_uri, challenge, nonce, grant_id = row[:_N_CODE]
     return _Taken(
         client_id=client_id,
@@ -243,17 +249,6 @@ def _taken_pg(row: Sequence[Any]) -> _Taken:
         code_challenge=challenge,
         nonce=nonce,
         grant_id=grant_id,
-        grant=GrantFacts(*grant),
-    )
-
-
-def _taken(row: Row[Any], grant: GrantFacts | None) -> _Taken:
-    return _Taken(
-        client_id=row.code_client_id,
-        redirect_uri=row.code_redirect_uri,
-        code_challenge=row.code_challenge,
-        nonce=row.nonce,
-        grant_id=row.grant_id,
         grant=grant,
     )
 

@@ -51,15 +51,10 @@ _LOOK_ALIKES: Final = str.maketrans({"O": "0", "I": "1", "Z": "2", "S": "5"})
 _SEPARATORS: Final = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fc\u00ad")
 #: ASCII input (nearly all of it) in one C-level pass, with exactly the general path's effect
 #: (NFKC leaves ASCII alone): drop ASCII whitespace and hyphens, map the look-alikes.
-_ASCII_CLEAN: Final = str.maketrans(
-    {
-        **{chr(c): None for c in range(128) if chr(c).isspace() or chr(c) in _SEPARATORS},
-        "O": "0",
-        "I": "1",
-        "Z": "2",
-        "S": "5",
-    }
-)
+_ASCII_CLEAN: Final = {
+    **{c: None for c in range(128) if chr(c).isspace() or chr(c) in _SEPARATORS},
+    **_LOOK_ALIKES,
+}
 _ALPHABET_SET: Final = frozenset(CODE_ALPHABET)
 
 

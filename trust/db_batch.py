@@ -323,9 +323,8 @@ class BatchCommitter:
             groups.setdefault(work.handler, []).append(i)
         outcomes: list[Any] = [None] * len(batch)
         relaxed = not any(work.durable for work in batch)
-        connection = self._connection()
-        with self.factory(bind=connection) as session, session.begin():
-            self._commit_mode(session, relaxed)
+        with self.factory(bind=self._connection()) as session, session.begin():
+            mode_after = self._commit_mode(session, relaxed)
             try:
                 for handler, positions in groups.items():
                     results = handler(session, [batch[i].item for i in positions])
@@ -335,20 +334,21 @@ class BatchCommitter:
                         outcomes[i] = result
             except Exception as exc:
                 raise _HandlerFailed(exc) from exc
-        if connection.dialect.name == "postgresql":
-            self._conn_relaxed = relaxed  # committed: the SET below lasts for the session
+        self._conn_relaxed = mode_after  # committed: a SET made for this batch lasts
         return outcomes
 
-    def _commit_mode(self, session: Session, relaxed: bool) -> None:
+    def _commit_mode(self, session: Session, relaxed: bool) -> bool:
         """On PostgreSQL, ``synchronous_commit`` of the committer's session set for this batch
         (module docstring): a ``SET`` in the transaction, only when the mode changes (no round
-        trip per batch). Rolled back with a failed transaction, and so only remembered after a
-        commit (``_transaction``)."""
+        trip per batch). Returns the session's mode once this transaction commits; a failed
+        transaction rolls the ``SET`` back, so ``_transaction`` remembers it only after a
+        commit. Elsewhere nothing is set (False)."""
         if relaxed == self._conn_relaxed or session.get_bind().dialect.name != "postgresql":
-            return
+            return self._conn_relaxed
         mode = "off" if relaxed else "DEFAULT"
         # Through the session: its transaction, begun here, is the batch's.
         session.connection().exec_driver_sql(f"SET synchronous_commit TO {mode}")
+        return relaxed
 
     def _fail(self, batch: list[_Work], cause: BaseException) -> None:
         if len(batch) == 1 and isinstance(cause, TrustError):

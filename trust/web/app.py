@@ -106,22 +106,20 @@ class TrustAPI(FastAPI):
 
     #: Set by ``create_app``: whether fast routes may enter below FastAPI's outer layers.
     skip_outer_layers: bool = False
-    #: Our outermost middleware, inside the built stack (found when the stack is built).
+    #: Where fast routes enter: our outermost middleware inside the built stack, when
+    #: ``skip_outer_layers`` (set when the stack is built), else None.
     _fast_entry: ASGIApp | None = None
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
-        self._fast_entry = _inner_layer(stack, RequestContextMiddleware)
+        self._fast_entry = (
+            _inner_layer(stack, RequestContextMiddleware) if self.skip_outer_layers else None
+        )
         return stack
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         entry = self._fast_entry
-        if (
-            entry is not None
-            and self.skip_outer_layers
-            and scope["type"] == "http"
-            and has_fast_route(self, scope)
-        ):
+        if entry is not None and scope["type"] == "http" and has_fast_route(self, scope):
             scope["app"] = self
             await entry(scope, receive, send)
             return
