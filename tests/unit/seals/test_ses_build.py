@@ -27,6 +27,7 @@ from tests.unit.seals._ses_support import (
     seal_spec,
 )
 from trust.crypto.hashing import sm3
+from trust.crypto.private_keys import generate_sm2
 from trust.crypto.sm2 import SM2PublicKey, decode_signature
 from trust.errors import InvalidInput
 
@@ -96,10 +97,26 @@ def _openssl_verify(tmp: Path, cert: bytes, message: bytes, signature: bytes) ->
 
 
 def _gmssl_verify(cert: bytes, message: bytes, signature: bytes) -> bool:
-    key = SM2PublicKey.from_certificate(cert)
+    return _gmssl_verify_key(SM2PublicKey.from_certificate(cert), message, signature)
+
+
+def _gmssl_verify_key(key: SM2PublicKey, message: bytes, signature: bytes) -> bool:
     r, s, _ = decode_signature(signature)
-    crypt = gm_sm2.CryptSM2(private_key="", public_key=key.point[1:].hex())
+    # gmssl's constructor does ``lstrip("04")``, which also eats leading 0/4 digits of x
+    # (a random key's x starts with "04" once in 256): set the key after construction.
+    crypt = gm_sm2.CryptSM2(private_key="", public_key="00")
+    crypt.public_key = key.point[1:].hex()
     return bool(crypt.verify_with_sm3(f"{r:064x}{s:064x}", message))
+
+
+def test_gmssl_cross_check_survives_keys_whose_x_starts_with_04() -> None:
+    """Regression: CI failed once on a signer key whose x began with 0x04."""
+    key = generate_sm2()
+    while key.public_key().point[1] != 0x04:
+        key = generate_sm2()
+    signature = key.sign(b"msg")
+    assert _gmssl_verify_key(key.public_key(), b"msg", signature)
+    assert not _gmssl_verify_key(key.public_key(), b"msg!", signature)
 
 
 def test_seal_layout_and_exact_reparse(pki: SesPki, seal_der: bytes) -> None:
