@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import keys
-from gmssl import sm2 as gm_sm2
 
+from tests.gmssl_support import gmssl_sm2
 from tests.unit.crypto import _sm2_oracle as oracle
 from trust.crypto.backend import BackendName, SM2Backend
 from trust.crypto.private_keys import SM2PrivateKey, generate_sm2, load_sm2_pkcs8
@@ -27,14 +27,6 @@ ALICE = b"ALICE123@YAHOO.COM"
 MESSAGE = "一网通办 SM2 interop".encode()
 
 
-def _gmssl(public_key: SM2PublicKey, private_hex: str = "") -> gm_sm2.CryptSM2:
-    """gmssl wants hex x||y without the 04 prefix; set it directly because its constructor's
-    ``lstrip("04")`` also eats leading 0/4 digits of x."""
-    crypt = gm_sm2.CryptSM2(private_key=private_hex, public_key="00")
-    crypt.public_key = public_key.point[1:].hex()
-    return crypt
-
-
 def _private_scalar(key: SM2PrivateKey) -> int:
     """d from our own PKCS#8 export (RFC 5915 ECPrivateKey inside PKCS#8)."""
     info = keys.PrivateKeyInfo.load(key.to_pkcs8_der())
@@ -48,13 +40,13 @@ def test_facade_signature_verifies_under_gmssl(sm2_backend: BackendName) -> None
     key = generate_sm2()
     r, s, encoding = decode_signature(key.sign(MESSAGE))
     assert encoding is SignatureEncoding.DER
-    assert _gmssl(key.public_key()).verify_with_sm3(f"{r:064x}{s:064x}", MESSAGE)
-    assert not _gmssl(key.public_key()).verify_with_sm3(f"{r:064x}{s:064x}", MESSAGE + b"!")
+    assert gmssl_sm2(key.public_key()).verify_with_sm3(f"{r:064x}{s:064x}", MESSAGE)
+    assert not gmssl_sm2(key.public_key()).verify_with_sm3(f"{r:064x}{s:064x}", MESSAGE + b"!")
 
 
 def test_gmssl_signature_verifies_under_facade(sm2_backend: BackendName) -> None:
     key = generate_sm2()
-    crypt = _gmssl(key.public_key(), f"{_private_scalar(key):064x}")
+    crypt = gmssl_sm2(key.public_key(), f"{_private_scalar(key):064x}")
     k = secrets.token_hex(32)  # gmssl's own nonce comes from `random`: never use it
     raw_hex = crypt.sign_with_sm3(MESSAGE, k)
     assert raw_hex is not None

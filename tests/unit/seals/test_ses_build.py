@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from gmssl import sm2 as gm_sm2
 
 from seals.der import Tags
 from seals.der import parse as der_parse
@@ -18,6 +17,7 @@ from seals.ses import ExtData, SealVersion, parse_seal, parse_ses_signature
 from seals.ses_build import encode_seal_info_v4, make_ses_signature_v4
 from seals.verification import AnchorListEvaluator, Verdict, verify_seal, verify_ses_signature
 from tests.conftest import skip_or_fail
+from tests.gmssl_support import gmssl_sm2
 from tests.unit.seals._ses_support import (
     NOW,
     SesPki,
@@ -102,11 +102,7 @@ def _gmssl_verify(cert: bytes, message: bytes, signature: bytes) -> bool:
 
 def _gmssl_verify_key(key: SM2PublicKey, message: bytes, signature: bytes) -> bool:
     r, s, _ = decode_signature(signature)
-    # gmssl's constructor does ``lstrip("04")``, which also eats leading 0/4 digits of x
-    # (a random key's x starts with "04" once in 256): set the key after construction.
-    crypt = gm_sm2.CryptSM2(private_key="", public_key="00")
-    crypt.public_key = key.point[1:].hex()
-    return bool(crypt.verify_with_sm3(f"{r:064x}{s:064x}", message))
+    return bool(gmssl_sm2(key).verify_with_sm3(f"{r:064x}{s:064x}", message))
 
 
 def test_gmssl_cross_check_survives_keys_whose_x_starts_with_04() -> None:
