@@ -73,6 +73,7 @@ from trust.signing import SignatureAlgorithm
 __all__ = [
     "EXTRA_GRANTS",
     "GRANT_COLUMNS",
+    "ID_TOKEN_CLAIM_SCOPES",
     "GrantFacts",
     "GrantHandler",
     "PreparedTokens",
@@ -81,6 +82,7 @@ __all__ = [
     "grant_facts",
     "issue_code",
     "issue_tokens",
+    "prepare_checked_tokens",
     "prepare_tokens",
     "refresh",
     "subject_for",
@@ -88,8 +90,9 @@ __all__ = [
 ]
 
 _ID_TOKEN_SCOPE_CLAIMS: Final = ("name", "phone_number", "phone_number_verified")
-#: Scopes that release one of ``_ID_TOKEN_SCOPE_CLAIMS`` (``identity.service_claims``).
-_ID_TOKEN_CLAIM_SCOPES: Final = frozenset({"profile", "phone"})
+#: Scopes that release one of ``_ID_TOKEN_SCOPE_CLAIMS`` (``identity.service_claims``): their
+#: ID tokens need the person's claims read.
+ID_TOKEN_CLAIM_SCOPES: Final = frozenset({"profile", "phone"})
 _GRANT: Final = OidcGrant.__table__
 
 
@@ -306,11 +309,9 @@ def _live_sso(session: Session, clock: Clock, grant: GrantFacts) -> OidcSsoSessi
 def _id_token_extra(
     session: Session, ctx: OidcContext, grant: GrantFacts, client_id: str
 ) -> dict[str, Any]:
-    extra: dict[str, Any] = {}
-    if grant.legal_person:
-        extra["legal_person"] = grant.legal_person
+    extra = _legal_person_extra(grant)
     scopes = grant.scope.split()
-    if _ID_TOKEN_CLAIM_SCOPES.isdisjoint(scopes):
+    if ID_TOKEN_CLAIM_SCOPES.isdisjoint(scopes):
         return extra  # no scope releases a person claim into the ID token: nothing to read
     claims = person_claims(
         session=session,
@@ -323,6 +324,10 @@ def _id_token_extra(
         if name in claims:
             extra[name] = claims[name]
     return extra
+
+
+def _legal_person_extra(grant: GrantFacts) -> dict[str, Any]:
+    return {"legal_person": grant.legal_person} if grant.legal_person else {}
 
 
 def _new_refresh(
@@ -481,6 +486,31 @@ def prepare_tokens(
             ends += [sso.idle_expires_at, sso.absolute_expires_at]
         refresh_expires = max(0, int((min(ends) - now).total_seconds()))
     return PreparedTokens(ctx, grant, client, now, nonce, extra, refresh_id, refresh_expires)
+
+
+def prepare_checked_tokens(
+    *,
+    ctx: OidcContext,
+    now: datetime,
+    grant: GrantFacts,
+    client: TokenClient,
+    nonce: str | None,
+) -> PreparedTokens:
+    """``prepare_tokens`` without a read, for a grant whose checks the caller's statement made
+    - the client is the grant's and active, the grant not revoked, its SSO session (if it is
+    bound to one) live - and whose tokens need nothing read or written: no scope of
+    ``ID_TOKEN_CLAIM_SCOPES`` and a client that may not refresh (the code exchange's fast
+    path). Anything else is a programming error (``ValueError``)."""
+    scopes = grant.scope.split()
+    if (
+        client.client_id != grant.client_id
+        or client.status != "active"
+        or "refresh_token" in client.grant_types.split()
+        or not ID_TOKEN_CLAIM_SCOPES.isdisjoint(scopes)
+    ):
+        raise ValueError("these tokens need reads: prepare_tokens")
+    extra = _legal_person_extra(grant) if "openid" in scopes else None
+    return PreparedTokens(ctx, grant, client, now, nonce, extra, None, None)
 
 
 def refresh(

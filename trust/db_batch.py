@@ -43,6 +43,20 @@ Failure (never a silent loss):
   (503 ``db.batch_failed``), chained to the cause: whether an interrupted commit took effect is
   unknown, so nothing is retried that could count twice.
 
+A handler may also have a *fast path* (``fast=``, PostgreSQL through psycopg only): a function
+``fast(statements, items) -> one outcome per item, or None`` that serves what it can with
+statements that each commit on their own (``AutocommitStatements``: no ``BEGIN``, no ``COMMIT``
+round trip, no ORM session - the committer's Python per batch is what holds the GIL the event
+loop needs). It runs before the batch's transaction, on the committer's connection; an item it
+answers ``None`` is left untouched and goes on to its handler in that transaction, as if there
+were no fast path. So a fast path must serve an item only with one statement whose success is
+the whole of the item's effect, and leave every case that needs more (a refusal to explain, a
+second write) to the handler. Its statements always commit durably (``synchronous_commit`` is
+put back first if a relaxed batch had turned it off). A fast path raising fails its items
+(``BatchFailed``, logged): a statement may have committed, so they are never handed on. Items
+with a fast path and their waiters are otherwise as above; on another database the handler
+does all.
+
 The thread starts on the first ``submit`` and ends after ``idle_seconds`` without work (the next
 ``submit`` starts a new one), so apps and tests that stop using a committer leave no thread
 behind; ``close()`` finishes the queued work and stops it for good.
@@ -64,15 +78,19 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trust.db import holds_sqlite_writer_lock
+from trust.db_pipeline import AutocommitStatements
 from trust.errors import TrustError, Unavailable
 
-__all__ = ["BatchCommitter", "BatchFailed", "BatchHandler"]
+__all__ = ["BatchCommitter", "BatchFailed", "BatchHandler", "FastPath"]
 
 I = TypeVar("I")  # noqa: E741 - the item type, as in the module docstring
 O = TypeVar("O")  # noqa: E741
 
 #: ``handler(session, items) -> one outcome per item`` (a value, or an exception to raise).
 BatchHandler = Callable[[Session, Sequence[I]], Sequence["O | BaseException"]]
+
+#: ``fast(statements, items) -> one outcome per item, or None: left to the handler``.
+FastPath = Callable[[AutocommitStatements, Sequence[I]], Sequence["O | BaseException | None"]]
 
 logger = logging.getLogger("trust.db_batch")
 MAX_BATCH: Final = 256
@@ -100,6 +118,8 @@ class _Work:
     loop: asyncio.AbstractEventLoop | None = None
     #: False: the caller accepts an asynchronous commit (module docstring).
     durable: bool = True
+    #: The handler's fast path, if any (module docstring).
+    fast: Callable[[AutocommitStatements, Sequence[Any]], Sequence[Any]] | None = None
 
     def start(self) -> bool:
         """Whether the work is still wanted (its waiter not cancelled); from now on it runs."""
@@ -147,9 +167,11 @@ class BatchCommitter:
         #: Items queued by ``run`` in each event loop's current iteration (only touched from
         #: that loop's thread).
         self._pending: dict[asyncio.AbstractEventLoop, list[_Work]] = {}
-        #: Batches committed and items in them (for tests and benchmarks).
+        #: Batches committed and items committed (for tests and benchmarks); of those, items
+        #: a fast path served.
         self.batches = 0
         self.items = 0
+        self.fast_items = 0
 
     # ------------------------------------------------------------------------------ callers
 
@@ -159,10 +181,12 @@ class BatchCommitter:
         item: I,
         *,
         durable: bool = True,
+        fast: FastPath[I, O] | None = None,
     ) -> Future[O]:
-        """Queue ``item`` for ``handler``; the future resolves after the batch's commit."""
+        """Queue ``item`` for ``handler`` (and its fast path ``fast``); the future resolves
+        after the batch's commit."""
         future: Future[O] = Future()
-        self._put(_Work(handler, item, future=future, durable=durable))
+        self._put(_Work(handler, item, future=future, durable=durable, fast=fast))
         return future
 
     async def run(
@@ -171,16 +195,18 @@ class BatchCommitter:
         item: I,
         *,
         durable: bool = True,
+        fast: FastPath[I, O] | None = None,
     ) -> O:
         """Queue ``item`` and wait without blocking the event loop: resolved after the commit,
-        by one callback into this loop per batch (cheaper than a thread future per item)."""
+        by one callback into this loop per batch (cheaper than a thread future per item).
+        ``fast``: the handler's fast path (module docstring)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[O] = loop.create_future()
         pending = self._pending.get(loop)
         if pending is None:  # the first item of this loop iteration: hand over after it
             pending = self._pending[loop] = []
             loop.call_soon(self._hand_over, loop)
-        pending.append(_Work(handler, item, afuture=future, loop=loop, durable=durable))
+        pending.append(_Work(handler, item, afuture=future, loop=loop, durable=durable, fast=fast))
         return await future
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -216,6 +242,7 @@ class BatchCommitter:
         *,
         timeout: float | None = None,
         durable: bool = True,
+        fast: FastPath[I, O] | None = None,
     ) -> O:
         """``submit`` and wait in this thread. Refused (``RuntimeError``) from a thread that
         would deadlock: the committer's own, or one with a SQLite transaction open on the
@@ -225,7 +252,7 @@ class BatchCommitter:
         engine = self.factory.kw.get("bind")
         if engine is not None and holds_sqlite_writer_lock(engine):
             raise RuntimeError("this thread holds the SQLite write lock; the batch would wait")
-        return self.submit(handler, item, durable=durable).result(timeout)
+        return self.submit(handler, item, durable=durable, fast=fast).result(timeout)
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Finish the queued work, then stop; later ``submit`` calls raise ``BatchFailed``."""
@@ -282,6 +309,10 @@ class BatchCommitter:
                 logger.warning("closing the batch connection failed", exc_info=True)
 
     def _commit(self, batch: list[_Work]) -> None:
+        if any(work.fast is not None for work in batch):
+            batch = self._fast(batch)
+            if not batch:
+                return
         try:
             outcomes = self._transaction(batch)
         except _HandlerFailed as failed:
@@ -300,6 +331,66 @@ class BatchCommitter:
         self.batches += 1
         self.items += len(batch)
         self._deliver(batch, outcomes)
+
+    def _fast(self, batch: list[_Work]) -> list[_Work]:
+        """Run the fast paths of ``batch`` (module docstring); the works left to the handlers,
+        in their order."""
+        try:
+            driver = self._connection().connection.driver_connection
+        except Exception:  # no connection: the handlers' transaction reports the failure
+            logger.warning("no connection for the fast paths", exc_info=True)
+            return batch
+        if driver is None or not _is_psycopg(driver):
+            return batch
+        groups: dict[Any, list[_Work]] = {}
+        for work in batch:
+            if work.fast is not None:
+                groups.setdefault(work.fast, []).append(work)
+        served: list[_Work] = []
+        outcomes: list[Any] = []
+        passed: set[int] = set()
+        statements = AutocommitStatements(driver)
+        try:
+            driver.autocommit = True
+            if self._conn_relaxed:  # fast statements commit durably
+                statements.rows("SET synchronous_commit TO DEFAULT", {})
+                self._conn_relaxed = False
+        except Exception as exc:  # nothing ran: the handlers' transaction reconnects
+            logger.warning("fast paths skipped", exc_info=exc)
+            self._drop_connection()
+            return batch
+        try:
+            for fast, works in groups.items():
+                if self._conn is None:  # dropped after a failure: these ran nowhere yet
+                    passed.update(id(work) for work in works)
+                    continue
+                try:
+                    results = fast(statements, [work.item for work in works])
+                    if len(results) != len(works):
+                        raise RuntimeError(f"{fast!r} returned a wrong number of outcomes")
+                except Exception as exc:  # a statement may have committed: never handed on
+                    if isinstance(exc, DBAPIError):
+                        self._drop_connection()
+                    self._fail(works, exc)
+                    continue
+                for work, result in zip(works, results, strict=True):
+                    if result is None:
+                        passed.add(id(work))
+                    else:
+                        served.append(work)
+                        outcomes.append(result)
+        finally:
+            if self._conn is not None:
+                try:
+                    driver.autocommit = False
+                except Exception:  # a broken connection: the next batch opens a new one
+                    logger.warning("the fast paths' connection is unusable", exc_info=True)
+                    self._drop_connection()
+        if served:
+            self.items += len(served)
+            self.fast_items += len(served)
+            self._deliver(served, outcomes)
+        return [work for work in batch if work.fast is None or id(work) in passed]
 
     def _deliver(self, batch: list[_Work], outcomes: Sequence[Any]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
@@ -361,6 +452,11 @@ class BatchCommitter:
             error.__cause__ = cause
             errors.append(error)
         self._deliver(batch, errors)
+
+
+def _is_psycopg(driver: Any) -> bool:
+    module = type(driver).__module__
+    return module == "psycopg" or module.startswith("psycopg.")
 
 
 class _HandlerFailed(Exception):

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 import uvicorn
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.keying import IdentityKeys
@@ -22,6 +24,7 @@ from identity.records import PersonRecord
 from identity.sim_data import SimRegistryData
 from tests.integration.identity._factories import PASSWORD, make_person
 from tests.integration.identity.oidc._agent import UserAgent
+from tests.integration.identity.oidc._token_op import Op, make_op
 from trust.clock import FixedClock
 from trust.config import Settings, load_settings
 from trust.web.app import create_app
@@ -101,3 +104,40 @@ def person(live: Live, sim: SimRegistryData) -> PersonRecord:
 
 
 PASSWORD_ = PASSWORD
+
+
+@pytest.fixture
+def op(
+    db: sessionmaker[Session],
+    clock: FixedClock,
+    settings: Settings,
+    keys: IdentityKeys,
+    sim_data: SimRegistryData,
+) -> Op:
+    """A registered portal and a person, for the token endpoint's tests (``_token_op``)."""
+    return make_op(db, clock, settings, keys, sim_data)
+
+
+@pytest.fixture
+def statements(db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The SQL statements sent while the test runs (BEGIN/COMMIT included where sent): through
+    SQLAlchemy, and those ``trust.db_pipeline`` hands to psycopg directly."""
+    engine: Engine = db.kw["bind"]
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement.split(None, 1)[0].upper())
+
+    if engine.dialect.driver == "psycopg":
+        import psycopg
+
+        direct = psycopg.Connection.execute
+
+        def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            record(None, None, str(query))
+            return direct(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Connection, "execute", execute)
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)

@@ -7,161 +7,33 @@ exchange's rules when many requests share one transaction or race in separate on
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from sqlalchemy import event, select, update
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select, update
 
-from identity.authorize import AuthorizationRequest
-from identity.keying import IdentityKeys
 from identity.oidc_errors import OAuthError
 from identity.oidc_model import OidcAuthCode, OidcClient, OidcGrant
 from identity.oidc_service_clients import (
     CLIENT_CACHE_SECONDS,
-    TokenClient,
-    authenticate_token_client,
-    register_client,
     token_client_from_cache,
 )
 from identity.oidc_service_code_exchange import CodeExchange, exchange_codes
-from identity.oidc_service_context import OidcContext
 from identity.oidc_service_resources import published_jwks
 from identity.oidc_service_token_endpoint import (
     token_response,
     token_response_from_cache,
 )
-from identity.oidc_service_tokens import PreparedTokens, create_grant, grant_facts, issue_code
-from identity.oidc_settings import load_oidc_settings
-from identity.pkce import challenge_s256
-from identity.sim_data import SimRegistryData
+from identity.oidc_service_tokens import PreparedTokens, grant_facts
 from identity.tokens import secret_digest
-from keys.software import SoftwareKeyStore
 from tests.api._support import TestClient
-from tests.integration.identity._factories import make_person
-from trust.clock import FixedClock
+from tests.integration.identity.oidc._token_op import REDIRECT, Op, register_portal
 from trust.config import Settings
 from trust.web.app import create_app
 from trust.web.deps import batch_committer
-
-REDIRECT = "https://rp.example/cb"
-VERIFIER = "v" * 50
-
-
-@dataclass
-class Op:
-    db: sessionmaker[Session]
-    clock: FixedClock
-    ctx: OidcContext
-    keystore: SoftwareKeyStore
-    client_id: str
-    secret: str
-    person_id: str
-
-    def client(self) -> TokenClient:
-        with self.db() as s, s.begin():
-            return authenticate_token_client(
-                session=s, ctx=self.ctx, clock=self.clock, client_id=self.client_id,
-                client_secret=self.secret,
-            )  # fmt: skip
-
-    def code(self, *, client_id: str | None = None, scope: str = "openid") -> str:
-        """A fresh code (and its grant) for ``client_id`` (this client by default)."""
-        cid = client_id or self.client_id
-        with self.db() as s, s.begin():
-            grant_id = create_grant(
-                session=s, clock=self.clock, ctx=self.ctx, client_id=cid,
-                person_id=self.person_id, scope=scope.split(), acr="urn:ywtb:loa:2",
-                amr=["pwd"], auth_time=self.clock.now(),
-            )  # fmt: skip
-            req = AuthorizationRequest(
-                client_id=cid, redirect_uri=REDIRECT, scopes=tuple(scope.split()),
-                code_challenge=challenge_s256(VERIFIER), nonce="n-1",
-            )  # fmt: skip
-            return issue_code(session=s, clock=self.clock, ctx=self.ctx, grant_id=grant_id, req=req)
-
-    def exchange(self, code: str, **form: str) -> dict[str, str]:
-        return {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT,
-            "code_verifier": VERIFIER,
-            **form,
-        }
-
-    def item(self, code: str, client: TokenClient | None = None, **form: str) -> CodeExchange:
-        return CodeExchange.of(
-            clock=self.clock, ctx=self.ctx, client=client or self.client(),
-            form=self.exchange(code, **form),
-        )  # fmt: skip
-
-    def batch(self, items: list[CodeExchange]) -> list[Any]:
-        with self.db() as s, s.begin():
-            return exchange_codes(s, items)
-
-    def grant_of(self, code_client: str) -> OidcGrant:
-        with self.db() as s:
-            row = s.scalars(select(OidcGrant).where(OidcGrant.client_id == code_client)).first()
-            assert row is not None
-            return row
-
-
-def _register(db: sessionmaker[Session], clock: FixedClock, name: str) -> tuple[str, str]:
-    with db() as s, s.begin():
-        registered = register_client(
-            session=s, clock=clock, name=name, redirect_uris=[REDIRECT],
-            scopes=["openid", "profile"],
-            grant_types=["authorization_code", "client_credentials"], actor="test",
-        )  # fmt: skip
-    assert registered.client_secret is not None
-    return registered.client.client_id, registered.client_secret
-
-
-@pytest.fixture
-def op(
-    db: sessionmaker[Session],
-    clock: FixedClock,
-    settings: Settings,
-    keys: IdentityKeys,
-    sim_data: SimRegistryData,
-) -> Op:
-    keystore = SoftwareKeyStore.from_settings(settings)
-    ctx = OidcContext(load_oidc_settings(settings), keys, keystore=keystore)
-    client_id, secret = _register(db, clock, "门户")
-    with db() as s, s.begin():
-        person = make_person(s, clock, keys, sim_data.citizens[0])
-    return Op(db, clock, ctx, keystore, client_id, secret, person.id)
-
-
-@pytest.fixture
-def statements(db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The SQL statements sent while the test runs (BEGIN/COMMIT included where sent): through
-    SQLAlchemy, and those ``trust.db_pipeline`` hands to psycopg directly."""
-    engine: Engine = db.kw["bind"]
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement.split(None, 1)[0].upper())
-
-    if engine.dialect.driver == "psycopg":
-        import psycopg
-
-        direct = psycopg.Connection.execute
-
-        def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-            record(None, None, str(query))
-            return direct(self, query, *args, **kwargs)
-
-        monkeypatch.setattr(psycopg.Connection, "execute", execute)
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
 
 
 def _cc(op: Op, secret: str | None = None) -> dict[str, Any]:
@@ -322,7 +194,7 @@ def test_a_replay_revokes_the_grant_also_within_one_batch(op: Op) -> None:
 
 
 def test_another_clients_code_is_invalid_and_stays_usable(op: Op) -> None:
-    other_id, _secret = _register(op.db, op.clock, "另一门户")
+    other_id, _secret = register_portal(op.db, op.clock, "另一门户")
     code = op.code(client_id=other_id)
     (outcome,) = op.batch([op.item(code, op.client())])
     assert isinstance(outcome, OAuthError)
