@@ -315,8 +315,11 @@ class BatchCommitter:
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
+        relaxed, self._conn_relaxed = self._conn_relaxed, False
         if conn is not None:
             try:
+                if relaxed:  # never back into the pool with synchronous_commit off
+                    conn.invalidate()
                 conn.close()
             except Exception:  # already broken: the pool discards it
                 logger.warning("closing the batch connection failed", exc_info=True)

@@ -120,3 +120,26 @@ def test_a_relaxed_batch_is_committed_when_its_waiter_wakes(
     assert _count(db, "relaxed-key") == 1
     assert committer.call(count_keys, "relaxed-key", durable=False) == 2
     assert _count(db, "relaxed-key") == 2
+
+
+def test_a_relaxed_connection_never_goes_back_to_the_pool(db: sessionmaker[Session]) -> None:
+    """The committer's connection, relaxed by its last batch, is closed - not pooled - when
+    the committer stops: a later business transaction on a pooled connection commits
+    durably."""
+    default = _server_default(db)
+    committer = BatchCommitter(db, idle_seconds=0.5)
+    assert committer.call(commit_mode, "r", durable=False) == _relaxed_mode(db)
+    committer.close()
+    sessions = [db() for _ in range(4)]  # more than the pool held: every pooled connection
+    try:
+        modes = {_mode_of(session) for session in sessions}
+    finally:
+        for session in sessions:
+            session.close()
+    assert modes == {default}
+
+
+def _mode_of(session: Session) -> str:
+    if session.get_bind().dialect.name != "postgresql":
+        return NOT_POSTGRES
+    return str(session.execute(text("SHOW synchronous_commit")).scalar_one())
