@@ -10,11 +10,6 @@ under load the fsyncs and round trips are shared by the whole batch. From an eve
 (``run``), the items queued by the requests of one loop iteration are handed over together
 after it, with one wake-up of the committer, and the outcomes come back with one callback into
 the loop per batch: waking a thread per item cost more than the database work (GIL hand-offs).
-An iteration that queues many items hands them over every ``hand_over_at`` items (16) as well,
-so that the committer starts on the first ones while the loop still reads the others: when one
-batch held nearly every client's request, the loop sat idle during each commit (the clients
-all waited on it) - on this machine the loop thread slept 22-24 % of the time at 32
-connections, 17-18 % with hand-overs of 16 (``/proc`` schedstat, 2026-12-07).
 
 Durability is kept: ``submit`` returns a future that is resolved only **after** the batch's
 commit, so a request answers only once its writes are durable (as with its own transaction).
@@ -99,7 +94,6 @@ FastPath = Callable[[AutocommitStatements, Sequence[I]], Sequence["O | BaseExcep
 
 logger = logging.getLogger("trust.db_batch")
 MAX_BATCH: Final = 256
-HAND_OVER_AT: Final = 16
 IDLE_SECONDS: Final = 5.0
 
 
@@ -155,13 +149,11 @@ class BatchCommitter:
         max_batch: int = MAX_BATCH,
         idle_seconds: float = IDLE_SECONDS,
         name: str = "trust-db-batch",
-        hand_over_at: int = HAND_OVER_AT,
     ) -> None:
-        if max_batch < 1 or hand_over_at < 1:
-            raise ValueError("max_batch and hand_over_at must be at least 1")
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
         self.factory = factory
         self.max_batch = max_batch
-        self.hand_over_at = hand_over_at
         self.idle_seconds = idle_seconds
         self.name = name
         self._queue: deque[_Work] = deque()
@@ -215,17 +207,12 @@ class BatchCommitter:
             pending = self._pending[loop] = []
             loop.call_soon(self._hand_over, loop)
         pending.append(_Work(handler, item, afuture=future, loop=loop, durable=durable, fast=fast))
-        if len(pending) >= self.hand_over_at:  # many this iteration: the committer starts now
-            self._hand_over(loop)
         return await future
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
-        """In ``loop``, after the requests of one loop iteration queued their items (or
-        ``hand_over_at`` of them): one wake-up of the committer for all of them (not one per
-        item)."""
+        """In ``loop``, after the requests of one loop iteration queued their items: one
+        wake-up of the committer for all of them (not one per item)."""
         pending = self._pending.pop(loop, [])
-        if not pending:  # handed over already (``hand_over_at``)
-            return
         try:
             self._put(*pending)
         except Exception as exc:  # closed (BatchFailed), or no thread could start: never hang

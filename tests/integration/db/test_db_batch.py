@@ -8,7 +8,6 @@ import asyncio
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import event, text
@@ -173,42 +172,13 @@ def test_a_database_error_fails_the_whole_batch(
 def test_event_loop_waiters_of_one_iteration_share_a_batch(
     db: sessionmaker[Session], committer: BatchCommitter
 ) -> None:
-    n = committer.hand_over_at - 1
-
     async def main() -> list[int]:
-        return list(await asyncio.gather(*(committer.run(count_keys, "e") for _ in range(n))))
+        return list(await asyncio.gather(*(committer.run(count_keys, "e") for _ in range(20))))
 
     counts = run_async(main())
-    assert sorted(counts) == list(range(1, n + 1))
+    assert sorted(counts) == list(range(1, 21))
     assert committer.batches == 1
-    assert _count(db, "e") == n
-
-
-def test_many_waiters_of_one_iteration_are_handed_over_every_hand_over_at(
-    db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """40 items queued in one loop iteration reach the committer's queue as 16 + 16 + 8 (not
-    40 at the iteration's end), and all are committed once each."""
-    committer = BatchCommitter(db, idle_seconds=0.5, hand_over_at=16)
-    handed: list[int] = []
-    put = committer._put
-
-    def counting_put(*works: Any) -> None:
-        handed.append(len(works))
-        put(*works)
-
-    monkeypatch.setattr(committer, "_put", counting_put)
-
-    async def main() -> list[int]:
-        return list(await asyncio.gather(*(committer.run(count_keys, "m") for _ in range(40))))
-
-    try:
-        counts = run_async(main())
-    finally:
-        committer.close()
-    assert handed == [16, 16, 8]
-    assert sorted(counts) == list(range(1, 41))
-    assert _count(db, "m") == 40
+    assert _count(db, "e") == 20
 
 
 def test_a_waiter_cancelled_before_its_batch_is_dropped(
