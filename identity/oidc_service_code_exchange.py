@@ -54,6 +54,7 @@ from identity.oidc_service_tokens import (
     GrantFacts,
     PreparedTokens,
     TokenResponse,
+    issues_without_writes,
     prepare_checked_tokens,
     prepare_tokens,
 )
@@ -361,12 +362,10 @@ def exchange_codes_at_once(
     requests: list[dict[str, Any]] = []
     seen: set[bytes] = set()
     for i, item in enumerate(items):
-        client = item.client
         if (
             item.code_hash in seen
             or item.redirect_uri is None
-            or client.status != "active"
-            or "refresh_token" in client.grant_types.split()
+            or not issues_without_writes(item.client)
             or not is_valid_verifier(item.unverified_verifier)
         ):
             continue  # left to exchange_codes
@@ -376,7 +375,7 @@ def exchange_codes_at_once(
             {
                 "i": i,
                 "h": item.code_hash.hex(),
-                "c": client.client_id,
+                "c": item.client.client_id,
                 "u": item.redirect_uri,
                 "p": challenge_s256(verifier),
             }

@@ -82,6 +82,7 @@ __all__ = [
     "grant_facts",
     "issue_code",
     "issue_tokens",
+    "issues_without_writes",
     "prepare_checked_tokens",
     "prepare_tokens",
     "refresh",
@@ -488,6 +489,12 @@ def prepare_tokens(
     return PreparedTokens(ctx, grant, client, now, nonce, extra, refresh_id, refresh_expires)
 
 
+def issues_without_writes(client: TokenClient) -> bool:
+    """The client is active and may not refresh: its tokens need no row written
+    (``prepare_tokens`` writes a refresh token for a client that may)."""
+    return client.status == "active" and "refresh_token" not in client.grant_types.split()
+
+
 def prepare_checked_tokens(
     *,
     ctx: OidcContext,
@@ -504,8 +511,7 @@ def prepare_checked_tokens(
     scopes = grant.scope.split()
     if (
         client.client_id != grant.client_id
-        or client.status != "active"
-        or "refresh_token" in client.grant_types.split()
+        or not issues_without_writes(client)
         or not ID_TOKEN_CLAIM_SCOPES.isdisjoint(scopes)
     ):
         raise ValueError("these tokens need reads: prepare_tokens")

@@ -339,11 +339,12 @@ class BatchCommitter:
         """Run the fast paths of ``batch`` (module docstring); the works left to the handlers,
         in their order."""
         try:
-            driver = self._connection().connection.driver_connection
+            conn = self._connection()
         except Exception:  # no connection: the handlers' transaction reports the failure
             logger.warning("no connection for the fast paths", exc_info=True)
             return batch
-        if driver is None or not _is_psycopg(driver):
+        driver = conn.connection.driver_connection
+        if conn.dialect.driver != "psycopg" or driver is None:
             return batch
         groups: dict[Any, list[_Work]] = {}
         for work in batch:
@@ -455,11 +456,6 @@ class BatchCommitter:
             error.__cause__ = cause
             errors.append(error)
         self._deliver(batch, errors)
-
-
-def _is_psycopg(driver: Any) -> bool:
-    module = type(driver).__module__
-    return module == "psycopg" or module.startswith("psycopg.")
 
 
 class _HandlerFailed(Exception):

@@ -5,15 +5,14 @@ after a relaxed batch. On SQLite the handler does all."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.batch_support import one_batch
 from tests.conftest import skip_or_fail
 from tests.integration.db.test_db_batch import count_keys
 from tests.integration.db.test_db_batch_durability import commit_mode
@@ -76,35 +75,12 @@ class Recorder:
         return list(count_keys(session, keys))
 
 
-def _one_batch(committer: BatchCommitter, work: Sequence[tuple[Any, ...]]) -> list[Any]:
-    """Submit ``(handler, item, fast)`` triples as one batch (queued behind a gate)."""
-    entered, release = threading.Event(), threading.Event()
-
-    def gate(_session: Session, items: Sequence[None]) -> list[None]:
-        entered.set()
-        assert release.wait(10)
-        return [None] * len(items)
-
-    held = committer.submit(gate, None)
-    assert entered.wait(10)
-    futures: list[Future[Any]] = [committer.submit(h, i, fast=f) for h, i, f in work]
-    release.set()
-    held.result(10)
-    outcomes: list[Any] = []
-    for future in futures:
-        try:
-            outcomes.append(future.result(10))
-        except Exception as exc:
-            outcomes.append(exc)
-    return outcomes
-
-
 def test_a_fast_path_serves_first_and_leaves_the_rest_to_its_handler(
     db: sessionmaker[Session], committer: BatchCommitter
 ) -> None:
     rec = Recorder(db)
     keys = ["s-1", "f-1", "s-2", "f-2"]
-    outcomes = _one_batch(committer, [(rec.handler, k, rec.fast) for k in keys])
+    outcomes = one_batch(committer, [(rec.handler, k, rec.fast) for k in keys])
     if db.kw["bind"].dialect.name != "postgresql":  # no fast path: the handler does all
         assert rec.fast_calls == []
         assert outcomes == [1, 1, 1, 1]
@@ -146,7 +122,7 @@ def test_a_fast_path_that_raises_fails_its_items_and_never_hands_them_on(
             statements.rows(_ADD, {"key": key})
         raise RuntimeError("after its statements")
 
-    outcomes = _one_batch(committer, [(rec.handler, "x-1", broken), (rec.handler, "s-1", rec.fast)])
+    outcomes = one_batch(committer, [(rec.handler, "x-1", broken), (rec.handler, "s-1", rec.fast)])
     assert isinstance(outcomes[0], BatchFailed)
     assert outcomes[1] == 1  # the other fast path's item, left to the handler, unharmed
     assert rec.handled == ["s-1"]  # x-1 was never handed on: its statement had committed

@@ -11,19 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.authorize import AuthorizationRequest
-from identity.keying import IdentityKeys
 from identity.oidc_model import OidcGrant
 from identity.oidc_service_clients import TokenClient, authenticate_token_client, register_client
 from identity.oidc_service_code_exchange import CodeExchange, exchange_codes
 from identity.oidc_service_context import OidcContext
 from identity.oidc_service_tokens import create_grant, issue_code
-from identity.oidc_settings import load_oidc_settings
 from identity.pkce import challenge_s256
-from identity.sim_data import SimRegistryData
 from keys.software import SoftwareKeyStore
-from tests.integration.identity._factories import make_person
 from trust.clock import FixedClock
-from trust.config import Settings
 
 REDIRECT = "https://rp.example/cb"
 VERIFIER = "v" * 50
@@ -109,18 +104,3 @@ def register_portal(
         )  # fmt: skip
     assert registered.client_secret is not None
     return registered.client.client_id, registered.client_secret
-
-
-def make_op(
-    db: sessionmaker[Session],
-    clock: FixedClock,
-    settings: Settings,
-    keys: IdentityKeys,
-    sim_data: SimRegistryData,
-) -> Op:
-    keystore = SoftwareKeyStore.from_settings(settings)
-    ctx = OidcContext(load_oidc_settings(settings), keys, keystore=keystore)
-    client_id, secret = register_portal(db, clock, "门户")
-    with db() as s, s.begin():
-        person = make_person(s, clock, keys, sim_data.citizens[0])
-    return Op(db, clock, ctx, keystore, client_id, secret, person.id)

@@ -20,11 +20,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from identity.keying import IdentityKeys
 from identity.oidc_service_clients import RegisteredClient, register_client
+from identity.oidc_service_context import OidcContext
+from identity.oidc_settings import load_oidc_settings
 from identity.records import PersonRecord
 from identity.sim_data import SimRegistryData
+from keys.software import SoftwareKeyStore
 from tests.integration.identity._factories import PASSWORD, make_person
 from tests.integration.identity.oidc._agent import UserAgent
-from tests.integration.identity.oidc._token_op import Op, make_op
+from tests.integration.identity.oidc._token_op import Op, register_portal
 from trust.clock import FixedClock
 from trust.config import Settings, load_settings
 from trust.web.app import create_app
@@ -115,7 +118,12 @@ def op(
     sim_data: SimRegistryData,
 ) -> Op:
     """A registered portal and a person, for the token endpoint's tests (``_token_op``)."""
-    return make_op(db, clock, settings, keys, sim_data)
+    keystore = SoftwareKeyStore.from_settings(settings)
+    ctx = OidcContext(load_oidc_settings(settings), keys, keystore=keystore)
+    client_id, secret = register_portal(db, clock, "门户")
+    with db() as s, s.begin():
+        person = make_person(s, clock, keys, sim_data.citizens[0])
+    return Op(db, clock, ctx, keystore, client_id, secret, person.id)
 
 
 @pytest.fixture

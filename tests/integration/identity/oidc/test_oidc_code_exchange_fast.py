@@ -7,9 +7,7 @@ fast path: the same requests, the same answers, all from the handler."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +25,7 @@ from identity.oidc_service_code_exchange import (
 from identity.oidc_service_sessions import establish_sso_session
 from identity.oidc_service_tokens import PreparedTokens, grant_facts
 from identity.tokens import secret_digest
+from tests.batch_support import one_batch
 from tests.conftest import skip_or_fail
 from tests.integration.identity.oidc._token_op import REDIRECT, Op, register_portal
 from trust.db_batch import BatchCommitter
@@ -43,30 +42,10 @@ def _on_postgresql(op: Op) -> bool:
     return bool(op.db.kw["bind"].dialect.name == "postgresql")
 
 
-def one_batch(committer: BatchCommitter, items: Sequence[CodeExchange]) -> list[Any]:
+def exchanged(committer: BatchCommitter, items: Sequence[CodeExchange]) -> list[Any]:
     """The outcomes of ``items`` exchanged in one batch of the committer, as the token endpoint
     submits them (an ``OAuthError`` outcome is returned, not raised)."""
-    entered, release = threading.Event(), threading.Event()
-
-    def gate(_session: Session, items: Sequence[None]) -> list[None]:
-        entered.set()
-        assert release.wait(10)
-        return [None] * len(items)
-
-    held = committer.submit(gate, None)
-    assert entered.wait(10)
-    futures: list[Future[Any]] = [
-        committer.submit(exchange_codes, item, fast=exchange_codes_at_once) for item in items
-    ]
-    release.set()
-    held.result(10)
-    outcomes: list[Any] = []
-    for future in futures:
-        try:
-            outcomes.append(future.result(10))
-        except OAuthError as exc:
-            outcomes.append(exc)
-    return outcomes
+    return one_batch(committer, [(exchange_codes, item, exchange_codes_at_once) for item in items])
 
 
 def _details(outcomes: Sequence[Any]) -> list[str]:
@@ -83,7 +62,7 @@ def test_the_fast_path_serves_a_plain_exchange_as_the_handler_would(
 ) -> None:
     client = op.client()
     fast_code, slow_code = op.code(), op.code()
-    (fast,) = one_batch(committer, [op.item(fast_code, client)])
+    (fast,) = exchanged(committer, [op.item(fast_code, client)])
     _served_fast(committer, op, 0, 1)
     with op.db() as s, s.begin():
         (slow,) = exchange_codes(s, [op.item(slow_code, client)])
@@ -105,14 +84,14 @@ def test_every_refusal_is_the_handlers_and_refused_codes_stay_usable(
 ) -> None:
     client = op.client()
     replayed = op.code()
-    one_batch(committer, [op.item(replayed, client)])
+    exchanged(committer, [op.item(replayed, client)])
     expired = op.code()
     op.clock.advance(timedelta(seconds=op.ctx.settings.code_seconds))
     live, wrong_pkce, wrong_uri, malformed, missing_uri = (op.code() for _ in range(5))
     other_id, _secret = register_portal(op.db, op.clock, "另一门户")
     others = op.code(client_id=other_id)
     before = committer.fast_items
-    outcomes = one_batch(
+    outcomes = exchanged(
         committer,
         [
             op.item(live, client),
@@ -142,7 +121,7 @@ def test_every_refusal_is_the_handlers_and_refused_codes_stay_usable(
     ]
     _served_fast(committer, op, before, 1)
     # What was refused left the codes as they were: correct exchanges still work.
-    again = one_batch(
+    again = exchanged(
         committer, [op.item(c, client) for c in (wrong_pkce, wrong_uri, malformed, missing_uri)]
     )
     assert _details(again) == ["ok"] * 4
@@ -153,7 +132,7 @@ def test_a_code_twice_in_one_batch_is_served_once_and_the_replay_revokes(
 ) -> None:
     client = op.client()
     code = op.code()
-    first, second = one_batch(committer, [op.item(code, client), op.item(code, client)])
+    first, second = exchanged(committer, [op.item(code, client), op.item(code, client)])
     assert isinstance(first, PreparedTokens)
     assert isinstance(second, OAuthError)
     assert second.detail == "authorization code was already used"
@@ -171,7 +150,7 @@ def test_a_revoked_grant_is_left_to_the_handler_which_refuses_it(
     code = op.code()
     with op.db() as s, s.begin():
         s.execute(update(OidcGrant).values(revoked_at=op.clock.now(), revoke_reason="test"))
-    (outcome,) = one_batch(committer, [op.item(code, client)])
+    (outcome,) = exchanged(committer, [op.item(code, client)])
     assert isinstance(outcome, OAuthError)
     assert outcome.detail == "grant or client is no longer valid"
     _served_fast(committer, op, 0, 0)
@@ -202,14 +181,14 @@ def test_session_bound_grants_need_a_live_session_offline_ones_do_not(
     client = op.client()
     sid = _sso_session(op)
     live = op.code(sid=sid)
-    (outcome,) = one_batch(committer, [op.item(live, client)])
+    (outcome,) = exchanged(committer, [op.item(live, client)])
     assert isinstance(outcome, PreparedTokens)
     assert outcome.grant.sid == sid
     _served_fast(committer, op, 0, 1)
     bound, offline = op.code(sid=sid), op.code(sid=sid, scope="openid offline_access")
     _run_out(op, sid)
     before = committer.fast_items
-    outcomes = one_batch(committer, [op.item(bound, client), op.item(offline, client)])
+    outcomes = exchanged(committer, [op.item(bound, client), op.item(offline, client)])
     assert _details(outcomes) == ["the login session of this grant has ended", "ok"]
     _served_fast(committer, op, before, 0)  # both left to the handler
 
@@ -219,7 +198,7 @@ def test_claims_and_refresh_tokens_are_left_to_the_handler(
 ) -> None:
     client = op.client()
     with_claims = op.code(scope="openid profile")
-    (outcome,) = one_batch(committer, [op.item(with_claims, client)])
+    (outcome,) = exchanged(committer, [op.item(with_claims, client)])
     assert isinstance(outcome, PreparedTokens)
     assert outcome.id_token_extra is not None
     assert "name" in outcome.id_token_extra
@@ -228,7 +207,7 @@ def test_claims_and_refresh_tokens_are_left_to_the_handler(
     )
     refreshing = Op(op.db, op.clock, op.ctx, op.keystore, refreshing_id, secret, op.person_id)
     code = refreshing.code()
-    (outcome,) = one_batch(committer, [refreshing.item(code)])
+    (outcome,) = exchanged(committer, [refreshing.item(code)])
     assert isinstance(outcome, PreparedTokens)
     assert outcome.refresh_id is not None
     _served_fast(committer, op, 0, 0)
@@ -239,7 +218,7 @@ def test_a_companys_grant_is_served_fast_with_its_legal_person(
 ) -> None:
     company = {"uscc": "91350100M000100Y43", "name": "示例公司", "role": "agent"}
     code = op.code(legal_person=company)
-    (outcome,) = one_batch(committer, [op.item(code, op.client())])
+    (outcome,) = exchanged(committer, [op.item(code, op.client())])
     assert isinstance(outcome, PreparedTokens)
     assert outcome.grant.legal_person == company
     assert outcome.id_token_extra == {"legal_person": company}
@@ -258,6 +237,6 @@ def test_a_batch_served_fast_is_one_statement(
     codes = [op.code() for _ in range(3)]
     items = [op.item(c, client) for c in codes]
     statements.clear()
-    outcomes = one_batch(committer, items)  # the gate's batch sends no statement
+    outcomes = exchanged(committer, items)  # the gate's batch sends no statement
     assert _details(outcomes) == ["ok"] * 3
     assert statements == ["UPDATE"]
