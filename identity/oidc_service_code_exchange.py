@@ -21,9 +21,10 @@ requests for the same code in one batch are taken in arrival order, round by rou
 outcome is the one of sequential transactions.
 
 On PostgreSQL the handler has a fast path (``exchange_codes_at_once``, a ``trust.db_batch``
-fast path): one statement, committed on its own, takes the codes of the batch whose every check
-it can make in its ``WHERE`` - client, ``redirect_uri``, S256 challenge, grant not revoked, its
-SSO session live - and whose tokens need nothing else read or written. Every other request goes
+fast path, sent from the event loop: ``trust.db_loop``): one statement, committed on its own,
+takes the codes of the concurrent requests whose every check it can make in its ``WHERE`` -
+client, ``redirect_uri``, S256 challenge, grant not revoked, its SSO session live - and whose
+tokens need nothing else read or written. Every other request goes
 on to ``exchange_codes`` unchanged, its code untouched: a failed check is then explained, a
 replay revokes, a refresh token is written, claims are read, in the order above.
 
@@ -38,6 +39,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, Final, cast
 
 from sqlalchemy import Table, bindparam, select, text, update
@@ -63,7 +65,8 @@ from identity.tokens import secret_digest
 from keys.interfaces import Signer
 from trust.clock import Clock, utc
 from trust.db import UTCDateTime
-from trust.db_pipeline import AutocommitStatements, execute_together
+from trust.db_loop import FastStatement
+from trust.db_pipeline import execute_together
 
 __all__ = ["CodeExchange", "exchange_code", "exchange_codes", "exchange_codes_at_once"]
 
@@ -354,11 +357,11 @@ _CLAIM_SCOPES: Final = sorted(ID_TOKEN_CLAIM_SCOPES)
 
 
 def exchange_codes_at_once(
-    statements: AutocommitStatements, items: Sequence[CodeExchange]
-) -> list[Outcome | None]:
-    """The fast path of ``exchange_codes`` (module docstring; ``trust.db_batch``): tokens
-    prepared for each request it served, ``None`` for each it left to ``exchange_codes``."""
-    outcomes: list[Outcome | None] = [None] * len(items)
+    items: Sequence[CodeExchange],
+) -> FastStatement[PreparedTokens] | None:
+    """The fast path of ``exchange_codes`` (module docstring; ``trust.db_batch``): the statement
+    that takes the codes it can, whose rows give tokens prepared for each request it served and
+    ``None`` for each it left to ``exchange_codes``; None when it can serve none of them."""
     requests: list[dict[str, Any]] = []
     seen: set[bytes] = set()
     for i, item in enumerate(items):
@@ -381,12 +384,20 @@ def exchange_codes_at_once(
             }
         )
     if not requests:
-        return outcomes
+        return None
     now = items[0].clock.now()
-    rows = statements.rows(
-        _TAKE_AT_ONCE,
-        {"now": now, "requests": json.dumps(requests), "claim_scopes": _CLAIM_SCOPES},
+    return FastStatement(
+        sql=_TAKE_AT_ONCE,
+        params={"now": now, "requests": json.dumps(requests), "claim_scopes": _CLAIM_SCOPES},
+        finish=partial(_served, items, now),
     )
+
+
+def _served(
+    items: Sequence[CodeExchange], now: datetime, rows: list[tuple[Any, ...]]
+) -> list[PreparedTokens | None]:
+    """The outcomes of ``_TAKE_AT_ONCE``'s ``rows``: tokens for each code taken."""
+    outcomes: list[PreparedTokens | None] = [None] * len(items)
     for i, nonce, grant_id, person_id, sid, scope, acr, amr, auth_time, legal, ends in rows:
         item = items[i]
         grant = GrantFacts(

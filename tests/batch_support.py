@@ -1,39 +1,25 @@
-"""Form one real batch of a ``trust.db_batch.BatchCommitter`` in a test: the committer is held
-by a gate until every item is queued, so that they are all taken into its next batch."""
+"""Run work through a ``trust.db_batch.BatchCommitter`` in a test as an endpoint's concurrent
+requests do: from one event loop, queued in the same loop iteration."""
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from collections.abc import Sequence
-from concurrent.futures import Future
 from typing import Any
-
-from sqlalchemy.orm import Session
 
 from trust.db_batch import BatchCommitter
 
-__all__ = ["one_batch"]
+__all__ = ["run_together"]
 
 
-def one_batch(committer: BatchCommitter, work: Sequence[tuple[Any, Any, Any]]) -> list[Any]:
-    """The outcomes of ``(handler, item, fast)`` triples submitted as one batch; an item that
-    failed has its exception as its outcome."""
-    entered, release = threading.Event(), threading.Event()
+def run_together(committer: BatchCommitter, work: Sequence[tuple[Any, Any, Any]]) -> list[Any]:
+    """The outcomes of ``(handler, item, fast)`` triples run concurrently from a new event loop:
+    queued in one loop iteration, so that a fast path gets them in one statement and what it
+    leaves reaches the committer in one batch. An item that failed has its exception as its
+    outcome."""
 
-    def gate(_session: Session, items: Sequence[None]) -> list[None]:
-        entered.set()
-        assert release.wait(10)
-        return [None] * len(items)
+    async def together() -> list[Any]:
+        runs = (committer.run(handler, item, fast=fast) for handler, item, fast in work)
+        return list(await asyncio.gather(*runs, return_exceptions=True))
 
-    held = committer.submit(gate, None)
-    assert entered.wait(10)
-    futures: list[Future[Any]] = [committer.submit(h, i, fast=f) for h, i, f in work]
-    release.set()
-    held.result(10)
-    outcomes: list[Any] = []
-    for future in futures:
-        try:
-            outcomes.append(future.result(10))
-        except Exception as exc:
-            outcomes.append(exc)
-    return outcomes
+    return asyncio.run(together())

@@ -209,7 +209,7 @@ def make_engine(url: str, *, echo: bool = False, search_path: str | None = None)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     connect_args = {"options": f"-csearch_path={search_path}"} if search_path else {}
-    return create_engine(
+    engine = create_engine(
         url,
         echo=echo,
         pool_pre_ping=True,
@@ -217,6 +217,23 @@ def make_engine(url: str, *, echo: bool = False, search_path: str | None = None)
         max_overflow=20,
         connect_args=connect_args,
     )
+    _CONNECT_ARGS[engine] = connect_args
+    return engine
+
+
+#: The driver's connection arguments each PostgreSQL engine was made with (``make_engine``).
+_CONNECT_ARGS: weakref.WeakKeyDictionary[Engine, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def psycopg_connect_args(engine: Engine) -> dict[str, Any] | None:
+    """Keyword arguments of ``psycopg.AsyncConnection.connect`` for a connection to the database
+    of ``engine`` with the settings of the engine's own (schema included); None unless the engine
+    is PostgreSQL through psycopg."""
+    if engine.dialect.name != "postgresql" or engine.dialect.driver != "psycopg":
+        return None
+    _args, params = engine.dialect.create_connect_args(engine.url)
+    params.pop("context", None)  # SQLAlchemy's adapters: the caller's connection uses psycopg's
+    return {**params, **_CONNECT_ARGS.get(engine, {})}
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

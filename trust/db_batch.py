@@ -43,19 +43,15 @@ Failure (never a silent loss):
   (503 ``db.batch_failed``), chained to the cause: whether an interrupted commit took effect is
   unknown, so nothing is retried that could count twice.
 
-A handler may also have a *fast path* (``fast=``, PostgreSQL through psycopg only): a function
-``fast(statements, items) -> one outcome per item, or None`` that serves what it can with
-statements that each commit on their own (``AutocommitStatements``: no ``BEGIN``, no ``COMMIT``
-round trip, no ORM session - the committer's Python per batch is what holds the GIL the event
-loop needs). It runs before the batch's transaction, on the committer's connection; an item it
-answers ``None`` is left untouched and goes on to its handler in that transaction, as if there
-were no fast path. So a fast path must serve an item only with one statement whose success is
-the whole of the item's effect, and leave every case that needs more (a refusal to explain, a
-second write) to the handler. Its statements always commit durably (``synchronous_commit`` is
-put back first if a relaxed batch had turned it off). A fast path raising fails its items
-(``BatchFailed``, logged): a statement may have committed, so they are never handed on. Items
-with a fast path and their waiters are otherwise as above; on another database the handler
-does all.
+A handler may also have a *fast path* (``run(..., fast=)``, PostgreSQL through psycopg only;
+``trust.db_loop``): ``fast(items)`` gives one statement that commits on its own and serves what
+it can, sent from the caller's event loop before anything is queued here; an item it does not
+serve (outcome ``None``) is untouched and goes on to its handler here, as if there were no fast
+path. So a fast path must serve an item only with one statement whose success is the whole of
+the item's effect, and leave every case that needs more (a refusal to explain, a second write)
+to the handler. A fast path failing fails its items (``BatchFailed``): its statement may have
+committed, so they are never handed on. On another database, or from a thread (``submit``,
+``call``), the handler does all.
 
 The thread starts on the first ``submit`` and ends after ``idle_seconds`` without work (the next
 ``submit`` starts a new one), so apps and tests that stop using a committer leave no thread
@@ -77,9 +73,9 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from trust.db import holds_sqlite_writer_lock
-from trust.db_pipeline import AutocommitStatements
-from trust.errors import TrustError, Unavailable
+from trust.db import holds_sqlite_writer_lock, psycopg_connect_args
+from trust.db_loop import BatchFailed, Connect, FastPath, LoopStatements
+from trust.errors import TrustError
 
 __all__ = ["BatchCommitter", "BatchFailed", "BatchHandler", "FastPath"]
 
@@ -89,23 +85,9 @@ O = TypeVar("O")  # noqa: E741
 #: ``handler(session, items) -> one outcome per item`` (a value, or an exception to raise).
 BatchHandler = Callable[[Session, Sequence[I]], Sequence["O | BaseException"]]
 
-#: ``fast(statements, items) -> one outcome per item, or None: left to the handler``.
-FastPath = Callable[[AutocommitStatements, Sequence[I]], Sequence["O | BaseException | None"]]
-
 logger = logging.getLogger("trust.db_batch")
 MAX_BATCH: Final = 256
 IDLE_SECONDS: Final = 5.0
-
-
-class BatchFailed(Unavailable):
-    """The batch holding this request's writes was not committed (the request had no effect,
-    or, after a failed commit, an unknown one); the client may retry."""
-
-    code = "db.batch_failed"
-    title = "数据库暂不可用"
-
-    def __init__(self, detail: str = "数据库暂不可用，本次请求未生效，请稍后重试") -> None:
-        super().__init__(detail)
 
 
 @dataclass(slots=True)
@@ -118,8 +100,6 @@ class _Work:
     loop: asyncio.AbstractEventLoop | None = None
     #: False: the caller accepts an asynchronous commit (module docstring).
     durable: bool = True
-    #: The handler's fast path, if any (module docstring).
-    fast: Callable[[AutocommitStatements, Sequence[Any]], Sequence[Any]] | None = None
 
     def start(self) -> bool:
         """Whether the work is still wanted (its waiter not cancelled); from now on it runs."""
@@ -149,7 +129,10 @@ class BatchCommitter:
         max_batch: int = MAX_BATCH,
         idle_seconds: float = IDLE_SECONDS,
         name: str = "trust-db-batch",
+        connect_fast: Connect | None = None,
     ) -> None:
+        """``connect_fast`` opens the fast paths' connection (``trust.db_loop``); by default a
+        psycopg one to the factory's PostgreSQL database, none (no fast path) elsewhere."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.factory = factory
@@ -167,11 +150,26 @@ class BatchCommitter:
         #: Items queued by ``run`` in each event loop's current iteration (only touched from
         #: that loop's thread).
         self._pending: dict[asyncio.AbstractEventLoop, list[_Work]] = {}
-        #: Batches committed and items committed (for tests and benchmarks); of those, items
-        #: a fast path served.
+        #: Batches committed and items committed (for tests and benchmarks).
         self.batches = 0
         self.items = 0
-        self.fast_items = 0
+        self._connect_fast = connect_fast if connect_fast is not None else _psycopg_connect(factory)
+        #: The fast paths of the event loop that last used them (one loop in a server; tests
+        #: run several one after another), and the items served by earlier loops'.
+        self._loop_statements: LoopStatements | None = None
+        self._fast_retired = 0
+
+    @property
+    def fast_items(self) -> int:
+        """Items a fast path served (a value or an exception), in every event loop."""
+        current = self._loop_statements
+        return self._fast_retired + (current.served if current is not None else 0)
+
+    @property
+    def fast_statements(self) -> int:
+        """Statements the fast paths of the current event loop sent."""
+        current = self._loop_statements
+        return current.statements if current is not None else 0
 
     # ------------------------------------------------------------------------------ callers
 
@@ -181,12 +179,10 @@ class BatchCommitter:
         item: I,
         *,
         durable: bool = True,
-        fast: FastPath[I, O] | None = None,
     ) -> Future[O]:
-        """Queue ``item`` for ``handler`` (and its fast path ``fast``); the future resolves
-        after the batch's commit."""
+        """Queue ``item`` for ``handler``; the future resolves after the batch's commit."""
         future: Future[O] = Future()
-        self._put(_Work(handler, item, future=future, durable=durable, fast=fast))
+        self._put(_Work(handler, item, future=future, durable=durable))
         return future
 
     async def run(
@@ -199,15 +195,38 @@ class BatchCommitter:
     ) -> O:
         """Queue ``item`` and wait without blocking the event loop: resolved after the commit,
         by one callback into this loop per batch (cheaper than a thread future per item).
-        ``fast``: the handler's fast path (module docstring)."""
+        ``fast``: the handler's fast path, tried first (module docstring)."""
         loop = asyncio.get_running_loop()
+        if fast is not None:
+            statements = self._fast_paths(loop)
+            if statements is not None:
+                outcome = await statements.run(fast, item)
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                if outcome is not None:
+                    return outcome
         future: asyncio.Future[O] = loop.create_future()
         pending = self._pending.get(loop)
         if pending is None:  # the first item of this loop iteration: hand over after it
             pending = self._pending[loop] = []
             loop.call_soon(self._hand_over, loop)
-        pending.append(_Work(handler, item, afuture=future, loop=loop, durable=durable, fast=fast))
+        pending.append(_Work(handler, item, afuture=future, loop=loop, durable=durable))
         return await future
+
+    def _fast_paths(self, loop: asyncio.AbstractEventLoop) -> LoopStatements | None:
+        """The fast paths of ``loop``; None where there are none (not PostgreSQL, or closed)."""
+        current = self._loop_statements
+        if current is not None and current.loop is loop:
+            return current
+        if self._connect_fast is None or self._closed:
+            return None
+        if current is not None:  # an earlier loop's (tests): its connection is closed
+            self._fast_retired += current.served
+            current.close()
+        self._loop_statements = LoopStatements(
+            loop, self._connect_fast, max_batch=self.max_batch, idle_seconds=self.idle_seconds
+        )
+        return self._loop_statements
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
         """In ``loop``, after the requests of one loop iteration queued their items: one
@@ -242,7 +261,6 @@ class BatchCommitter:
         *,
         timeout: float | None = None,
         durable: bool = True,
-        fast: FastPath[I, O] | None = None,
     ) -> O:
         """``submit`` and wait in this thread. Refused (``RuntimeError``) from a thread that
         would deadlock: the committer's own, or one with a SQLite transaction open on the
@@ -252,7 +270,7 @@ class BatchCommitter:
         engine = self.factory.kw.get("bind")
         if engine is not None and holds_sqlite_writer_lock(engine):
             raise RuntimeError("this thread holds the SQLite write lock; the batch would wait")
-        return self.submit(handler, item, durable=durable, fast=fast).result(timeout)
+        return self.submit(handler, item, durable=durable).result(timeout)
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Finish the queued work, then stop; later ``submit`` calls raise ``BatchFailed``."""
@@ -260,6 +278,8 @@ class BatchCommitter:
             self._closed = True
             thread = self._thread
             self._cond.notify()
+        if self._loop_statements is not None:
+            self._loop_statements.close()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
@@ -312,10 +332,6 @@ class BatchCommitter:
                 logger.warning("closing the batch connection failed", exc_info=True)
 
     def _commit(self, batch: list[_Work]) -> None:
-        if any(work.fast is not None for work in batch):
-            batch = self._fast(batch)
-            if not batch:
-                return
         try:
             outcomes = self._transaction(batch)
         except _HandlerFailed as failed:
@@ -334,67 +350,6 @@ class BatchCommitter:
         self.batches += 1
         self.items += len(batch)
         self._deliver(batch, outcomes)
-
-    def _fast(self, batch: list[_Work]) -> list[_Work]:
-        """Run the fast paths of ``batch`` (module docstring); the works left to the handlers,
-        in their order."""
-        try:
-            conn = self._connection()
-        except Exception:  # no connection: the handlers' transaction reports the failure
-            logger.warning("no connection for the fast paths", exc_info=True)
-            return batch
-        driver = conn.connection.driver_connection
-        if conn.dialect.driver != "psycopg" or driver is None:
-            return batch
-        groups: dict[Any, list[_Work]] = {}
-        for work in batch:
-            if work.fast is not None:
-                groups.setdefault(work.fast, []).append(work)
-        served: list[_Work] = []
-        outcomes: list[Any] = []
-        passed: set[int] = set()
-        statements = AutocommitStatements(driver)
-        try:
-            driver.autocommit = True
-            if self._conn_relaxed:  # fast statements commit durably
-                statements.rows("SET synchronous_commit TO DEFAULT", {})
-                self._conn_relaxed = False
-        except Exception as exc:  # nothing ran: the handlers' transaction reconnects
-            logger.warning("fast paths skipped", exc_info=exc)
-            self._drop_connection()
-            return batch
-        try:
-            for fast, works in groups.items():
-                if self._conn is None:  # dropped after a failure: these ran nowhere yet
-                    passed.update(id(work) for work in works)
-                    continue
-                try:
-                    results = fast(statements, [work.item for work in works])
-                    if len(results) != len(works):
-                        raise RuntimeError(f"{fast!r} returned a wrong number of outcomes")
-                except Exception as exc:  # a statement may have committed: never handed on
-                    if isinstance(exc, DBAPIError):
-                        self._drop_connection()
-                    self._fail(works, exc)
-                    continue
-                for work, result in zip(works, results, strict=True):
-                    if result is None:
-                        passed.add(id(work))
-                    else:
-                        served.append(work)
-                        outcomes.append(result)
-        finally:
-            if self._conn is not None:
-                try:
-                    driver.autocommit = False
-                except Exception:  # a broken connection: the next batch opens a new one
-                    logger.warning("the fast paths' connection is unusable", exc_info=True)
-                    self._drop_connection()
-        if served:
-            self.items += len(served)
-            self.fast_items += len(served)
-            self._deliver(served, outcomes)
-        return [work for work in batch if work.fast is None or id(work) in passed]
 
     def _deliver(self, batch: list[_Work], outcomes: Sequence[Any]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
@@ -462,3 +417,19 @@ class _HandlerFailed(Exception):
     def __init__(self, cause: Exception) -> None:
         super().__init__(str(cause))
         self.cause = cause
+
+
+def _psycopg_connect(factory: sessionmaker[Session]) -> Connect | None:
+    """Opens an asynchronous psycopg connection to ``factory``'s database (as its engine's own
+    connections are made), when that is PostgreSQL through psycopg."""
+    engine = factory.kw.get("bind")
+    args = psycopg_connect_args(engine) if isinstance(engine, Engine) else None
+    if args is None:
+        return None
+
+    async def connect() -> Any:
+        from psycopg import AsyncConnection
+
+        return await AsyncConnection.connect(**args)
+
+    return connect

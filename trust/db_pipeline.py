@@ -32,7 +32,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 
-__all__ = ["AutocommitStatements", "Statement", "execute_together"]
+__all__ = ["Statement", "execute_together"]
 
 #: ``(statement, parameters)``.
 Statement = tuple[Executable, Mapping[str, Any]]
@@ -111,29 +111,3 @@ def _pipelined(
         raise DBAPIError.instance(
             "; ".join(sql for sql, _values in prepared), None, exc, psycopg.Error
         ) from exc
-
-
-class AutocommitStatements:
-    """Statements sent straight to a psycopg connection in autocommit mode: each one is its own
-    transaction, committed when it returns (``trust.db_batch``'s fast paths). SQL in psycopg's
-    ``%(name)s`` style, prepared by the server after its first use. A failure raises
-    ``DBAPIError``; the statement then had no effect, unless the connection broke after it was
-    sent (whether it committed is unknown: like a failed ``COMMIT``)."""
-
-    __slots__ = ("_driver",)
-
-    def __init__(self, driver: Any) -> None:
-        self._driver = driver
-
-    def rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """The rows ``sql`` returns (none for a statement that returns no rows)."""
-        import psycopg
-        from psycopg import pq
-
-        try:
-            cursor = self._driver.execute(sql, params, prepare=True)
-            if cursor.pgresult is None or cursor.pgresult.status != pq.ExecStatus.TUPLES_OK:
-                return []
-            return list(cursor.fetchall())
-        except psycopg.Error as exc:
-            raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc

@@ -164,6 +164,9 @@ def _lifespan(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            committer = getattr(_app.state, "db_batch", None)  # trust.web.deps.batch_committer
+            if committer is not None:  # its queued work finished, its connections closed
+                await asyncio.to_thread(committer.close)
             engine.dispose()
 
     return lifespan

@@ -129,7 +129,7 @@ def op(
 @pytest.fixture
 def statements(db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The SQL statements sent while the test runs (BEGIN/COMMIT included where sent): through
-    SQLAlchemy, and those ``trust.db_pipeline`` hands to psycopg directly."""
+    SQLAlchemy, and those ``trust.db_pipeline`` and ``trust.db_loop`` hand to psycopg directly."""
     engine: Engine = db.kw["bind"]
     seen: list[str] = []
 
@@ -146,6 +146,13 @@ def statements(db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> It
             return direct(self, query, *args, **kwargs)
 
         monkeypatch.setattr(psycopg.Connection, "execute", execute)
+        adirect = psycopg.AsyncConnection.execute
+
+        async def aexecute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            record(None, None, str(query))
+            return await adirect(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.AsyncConnection, "execute", aexecute)
     event.listen(engine, "before_cursor_execute", record)
     yield seen
     event.remove(engine, "before_cursor_execute", record)

@@ -1,9 +1,11 @@
 """The code exchange's fast path on PostgreSQL (``exchange_codes_at_once``, a
 ``trust.db_batch`` fast path): it serves the requests whose every check its one statement makes,
 and every other request gets exactly the answer of ``exchange_codes`` alone - refusals, replays
-(which revoke), session-bound grants, claims, refresh tokens. Each batch is formed for real in
-the group committer (held behind a gate until all its requests are queued). On SQLite there is no
-fast path: the same requests, the same answers, all from the handler."""
+(which revoke), session-bound grants, claims, refresh tokens. Each batch is formed for real, as
+the token endpoint's concurrent requests form it: queued from one event loop in one iteration,
+so that the fast path gets them in one statement and what it leaves reaches the group committer
+in one batch. On SQLite there is no fast path: the same requests, the same answers, all from the
+handler."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from identity.oidc_service_code_exchange import (
 from identity.oidc_service_sessions import establish_sso_session
 from identity.oidc_service_tokens import PreparedTokens, grant_facts
 from identity.tokens import secret_digest
-from tests.batch_support import one_batch
+from tests.batch_support import run_together
 from tests.conftest import skip_or_fail
 from tests.integration.identity.oidc._token_op import REDIRECT, Op, register_portal
 from trust.db_batch import BatchCommitter
@@ -45,7 +47,8 @@ def _on_postgresql(op: Op) -> bool:
 def exchanged(committer: BatchCommitter, items: Sequence[CodeExchange]) -> list[Any]:
     """The outcomes of ``items`` exchanged in one batch of the committer, as the token endpoint
     submits them (an ``OAuthError`` outcome is returned, not raised)."""
-    return one_batch(committer, [(exchange_codes, item, exchange_codes_at_once) for item in items])
+    work = [(exchange_codes, item, exchange_codes_at_once) for item in items]
+    return run_together(committer, work)
 
 
 def _details(outcomes: Sequence[Any]) -> list[str]:
@@ -237,6 +240,6 @@ def test_a_batch_served_fast_is_one_statement(
     codes = [op.code() for _ in range(3)]
     items = [op.item(c, client) for c in codes]
     statements.clear()
-    outcomes = exchanged(committer, items)  # the gate's batch sends no statement
+    outcomes = exchanged(committer, items)
     assert _details(outcomes) == ["ok"] * 3
     assert statements == ["UPDATE"]
