@@ -164,8 +164,10 @@ def _lifespan(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            committer = getattr(_app.state, "db_batch", None)  # trust.web.deps.batch_committer
-            if committer is not None:  # its queued work finished, its connections closed
+            # trust.web.deps.batch_committer: its queued work finished, its connections closed
+            # (a later start of the same app makes a new one)
+            committer, _app.state.db_batch = getattr(_app.state, "db_batch", None), None
+            if committer is not None:
                 await asyncio.to_thread(committer.close)
             engine.dispose()
 
