@@ -4,26 +4,13 @@ requests do: from one event loop, queued in the same loop iteration."""
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
+from tests.asyncio_support import run_async
 from trust.db_batch import BatchCommitter
 
-__all__ = ["in_new_loop", "run_together"]
-
-T = TypeVar("T")
-
-
-def in_new_loop(main: Callable[[], Awaitable[T]]) -> T:
-    """``asyncio.run(main())`` in a thread of its own: the test's thread may already run an
-    event loop (the suite's session-wide browser does), and a thread runs only one."""
-
-    async def run() -> T:
-        return await main()
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, run()).result()
+__all__ = ["run_together"]
 
 
 def run_together(committer: BatchCommitter, work: Sequence[tuple[Any, Any, Any]]) -> list[Any]:
@@ -36,4 +23,4 @@ def run_together(committer: BatchCommitter, work: Sequence[tuple[Any, Any, Any]]
         runs = (committer.run(handler, item, fast=fast) for handler, item, fast in work)
         return list(await asyncio.gather(*runs, return_exceptions=True))
 
-    return in_new_loop(together)
+    return run_async(together())

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.batch_support import in_new_loop, run_together
+from tests.asyncio_support import run_async
+from tests.batch_support import run_together
 from tests.conftest import skip_or_fail
 from tests.integration.db.test_db_batch import count_keys
 from tests.integration.db.test_db_batch_durability import commit_mode
@@ -120,7 +121,7 @@ def test_requests_arriving_while_a_statement_is_in_flight_share_the_next_one(
         rest = [committer.run(rec.handler, f"f-{i}", fast=rec.fast) for i in range(5)]
         return [await first, *await asyncio.gather(*rest)]
 
-    assert in_new_loop(scenario) == ["fast"] * 6
+    assert run_async(scenario()) == ["fast"] * 6
     assert rec.fast_calls == [["f-a"], [f"f-{i}" for i in range(5)]]
     assert committer.fast_statements == 2
 
@@ -215,7 +216,7 @@ def test_a_lost_connection_fails_the_fast_items_and_the_next_batch_reconnects(
                 outcomes.append(exc)
         return outcomes
 
-    first, lost, *after = in_new_loop(scenario)
+    first, lost, *after = run_async(scenario())
     assert first == "fast"
     assert isinstance(lost, BatchFailed)
     assert after == ["fast", 1]
@@ -254,7 +255,7 @@ def test_the_fast_paths_connection_is_closed_when_idle_and_on_close(
 
     committer = BatchCommitter(db, idle_seconds=0.2)
     try:
-        first, closed_when_idle, second = in_new_loop(lambda: idle_then_pid(committer))
+        first, closed_when_idle, second = run_async(idle_then_pid(committer))
         assert closed_when_idle
         assert second != first
     finally:

@@ -22,6 +22,7 @@ from tests.api._support import assert_problem
 from tests.asyncio_support import run_async
 from tests.integration.licences.conftest import Lic, business_body
 from trust.clock import FixedClock
+from trust.web.deps import batch_committer
 from trust.web.ratelimit_model import RateCounter
 
 T0 = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
@@ -100,12 +101,12 @@ async def _verify_concurrently(app: FastAPI, codes: list[str]) -> list[dict[str,
 def test_concurrent_verifications_are_batched_and_each_is_recorded(lic: Lic) -> None:
     code = lic.issue()["verification_code"]
     before = _records(lic)
+    committer = batch_committer(lic.app.state)  # the app's, also after its lifespan closed it
     codes = [code] * 30 + [new_code() for _ in range(10)]
     results = run_async(_verify_concurrently(lic.app, codes))
     assert [r["result"] for r in results] == ["VALID"] * 30 + ["NOT_FOUND"] * 10
     assert _records(lic) - before == 30  # every found verification, for the holder
     assert _ip_count(lic) >= 40
-    committer = lic.app.state.db_batch
     assert committer.items >= 40
     assert committer.batches < committer.items  # requests shared transactions
 
