@@ -340,11 +340,17 @@ def _refuse(
 #: hash of what this request sent. The SSO condition is ``session_is_live``; a grant whose
 #: session has ended is left to ``exchange_codes`` even with ``offline_access``. A code asked
 #: for twice in the batch is given only once (callers pass each code once).
+#: The codes are looked up by ``= ANY(ARRAY(...))`` of the hashes, an index condition whatever
+#: the table's statistics: with only the join condition, the server's generic plan for the
+#: prepared statement on a table not yet analysed (new codes, a new database) scanned the whole
+#: table - 316-658 us per exchange instead of 39-45 (20,000 codes, batches of 30, 2026-12-07).
 _TAKE_AT_ONCE: Final = (
     "UPDATE oidc_auth_code AS c SET used_at = %(now)s "
     "FROM oidc_grant AS g, json_to_recordset(%(requests)s::json) "
     "AS r(i int, h text, c text, u text, p text) "
-    "WHERE c.code_hash = decode(r.h, 'hex') AND c.used_at IS NULL AND c.expires_at > %(now)s "
+    "WHERE c.code_hash = ANY(ARRAY(SELECT decode(x.h, 'hex') "
+    "FROM json_to_recordset(%(requests)s::json) AS x(h text))) "
+    "AND c.code_hash = decode(r.h, 'hex') AND c.used_at IS NULL AND c.expires_at > %(now)s "
     "AND c.client_id = r.c AND c.redirect_uri = r.u AND c.code_challenge = r.p "
     "AND g.id = c.grant_id AND g.client_id = r.c AND g.revoked_at IS NULL "
     "AND NOT string_to_array(g.scope, ' ') && %(claim_scopes)s::text[] "

@@ -9,6 +9,7 @@ handler."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from identity.oidc_errors import OAuthError
 from identity.oidc_model import OidcAuthCode, OidcGrant, OidcSsoSession
 from identity.oidc_service_code_exchange import (
+    _TAKE_AT_ONCE,
     CodeExchange,
     exchange_codes,
     exchange_codes_at_once,
@@ -243,3 +245,45 @@ def test_a_batch_served_fast_is_one_statement(
     outcomes = exchanged(committer, items)
     assert _details(outcomes) == ["ok"] * 3
     assert statements == ["UPDATE"]
+
+
+@pytest.mark.postgres
+def test_the_prepared_statement_finds_codes_by_index_whatever_the_statistics(op: Op) -> None:
+    """The server's generic plan for the fast path's prepared statement (what a connection
+    runs after its first executions) looks the codes up through the primary key, on a table
+    of thousands of codes whose statistics the planner has not seen."""
+    if not _on_postgresql(op):
+        skip_or_fail("the fast path is PostgreSQL's (set TRUST_TEST_DATABASE_URL)")
+    code = op.code()
+    numbered = (
+        _TAKE_AT_ONCE.replace("%(now)s", "$1")
+        .replace("%(requests)s", "$2")
+        .replace("%(claim_scopes)s", "$3")
+    )
+    requests = [
+        {"i": 0, "h": secret_digest(code).hex(), "c": op.client_id, "u": REDIRECT, "p": "x"}
+    ]
+    with op.db() as s, s.begin():  # rolled back: the copies and the setting go with it
+        run = s.connection().exec_driver_sql
+        run(
+            "INSERT INTO oidc_auth_code (code_hash, grant_id, client_id, redirect_uri, "
+            "code_challenge, nonce, created_at, expires_at) SELECT sha256(n::text::bytea), "
+            "grant_id, client_id, redirect_uri, code_challenge, nonce, created_at, expires_at "
+            "FROM oidc_auth_code, generate_series(1, 5000) AS n "
+            f"WHERE code_hash = '\\x{secret_digest(code).hex()}'::bytea"
+        )
+        run("SET LOCAL plan_cache_mode = force_generic_plan")
+        run(f"PREPARE take_at_once (timestamptz, json, text[]) AS {numbered}")
+        try:
+            plan = "\n".join(
+                row[0]
+                for row in run(
+                    "EXPLAIN EXECUTE take_at_once(now(), "
+                    f"'{json.dumps(requests)}', '{{profile,phone}}')"
+                )
+            )
+        finally:
+            run("DEALLOCATE take_at_once")
+        s.rollback()
+    assert "Seq Scan on oidc_auth_code" not in plan, plan
+    assert "Index Cond: (code_hash = ANY" in plan, plan
