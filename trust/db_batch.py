@@ -154,22 +154,20 @@ class BatchCommitter:
         self.batches = 0
         self.items = 0
         self._connect_fast = connect_fast if connect_fast is not None else _psycopg_connect(factory)
-        #: The fast paths of the event loop that last used them (one loop in a server; tests
-        #: run several one after another), and the items served by earlier loops'.
-        self._loop_statements: LoopStatements | None = None
-        self._fast_retired = 0
+        #: The fast paths of each event loop that used them (one in a server; tests run
+        #: several), and the items and statements of those of loops closed since.
+        self._fast_by_loop: dict[asyncio.AbstractEventLoop, LoopStatements] = {}
+        self._fast_retired = (0, 0)
 
     @property
     def fast_items(self) -> int:
         """Items a fast path served (a value or an exception), in every event loop."""
-        current = self._loop_statements
-        return self._fast_retired + (current.served if current is not None else 0)
+        return self._fast_retired[0] + sum(s.served for s in list(self._fast_by_loop.values()))
 
     @property
     def fast_statements(self) -> int:
-        """Statements the fast paths of the current event loop sent."""
-        current = self._loop_statements
-        return current.statements if current is not None else 0
+        """Statements the fast paths sent, in every event loop."""
+        return self._fast_retired[1] + sum(s.statements for s in list(self._fast_by_loop.values()))
 
     # ------------------------------------------------------------------------------ callers
 
@@ -215,18 +213,21 @@ class BatchCommitter:
 
     def _fast_paths(self, loop: asyncio.AbstractEventLoop) -> LoopStatements | None:
         """The fast paths of ``loop``; None where there are none (not PostgreSQL, or closed)."""
-        current = self._loop_statements
-        if current is not None and current.loop is loop:
-            return current
-        if self._connect_fast is None or self._closed:
-            return None
-        if current is not None:  # an earlier loop's (tests): its connection is closed
-            self._fast_retired += current.served
-            current.close()
-        self._loop_statements = LoopStatements(
+        statements = self._fast_by_loop.get(loop)
+        if statements is not None or self._connect_fast is None or self._closed:
+            return statements
+        for old_loop, old in list(self._fast_by_loop.items()):
+            if old_loop.is_closed():  # a finished loop's (tests): its connection is closed
+                self._fast_retired = (
+                    self._fast_retired[0] + old.served,
+                    self._fast_retired[1] + old.statements,
+                )
+                old.close()
+                del self._fast_by_loop[old_loop]
+        statements = self._fast_by_loop[loop] = LoopStatements(
             loop, self._connect_fast, max_batch=self.max_batch, idle_seconds=self.idle_seconds
         )
-        return self._loop_statements
+        return statements
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
         """In ``loop``, after the requests of one loop iteration queued their items: one
@@ -278,8 +279,8 @@ class BatchCommitter:
             self._closed = True
             thread = self._thread
             self._cond.notify()
-        if self._loop_statements is not None:
-            self._loop_statements.close()
+        for statements in list(self._fast_by_loop.values()):
+            statements.close()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
@@ -426,6 +427,10 @@ def _psycopg_connect(factory: sessionmaker[Session]) -> Connect | None:
     args = psycopg_connect_args(engine) if isinstance(engine, Engine) else None
     if args is None:
         return None
+
+    # A database that does not answer fails the fast path's connection in 10 s (the items then
+    # go to the handler), not after the operating system's TCP timeout.
+    args.setdefault("connect_timeout", 10)
 
     async def connect() -> Any:
         from psycopg import AsyncConnection

@@ -7,6 +7,8 @@ is closed when idle and reopened after a loss. On SQLite the handler does all.""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -269,3 +271,23 @@ def _pid_path(keys: Sequence[str]) -> FastStatement[int]:
     return FastStatement(
         sql="SELECT pg_backend_pid()", params={}, finish=lambda rows: [rows[0][0]] * len(keys)
     )
+
+
+@pytest.mark.postgres
+def test_event_loops_running_at_once_keep_their_own_connections(
+    db: sessionmaker[Session], committer: BatchCommitter
+) -> None:
+    _postgresql(db)
+    both_started = threading.Barrier(2)
+
+    async def backends() -> tuple[int, int]:
+        first = await committer.run(count_keys, "p", fast=_pid_path)
+        await asyncio.to_thread(both_started.wait, 10)  # the other loop has its own meanwhile
+        second = await committer.run(count_keys, "p", fast=_pid_path)
+        return first, second
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [pool.submit(asyncio.run, backends()) for _ in range(2)]
+        (a1, a2), (b1, b2) = (run.result(30) for run in runs)
+    assert (a1, b1) == (a2, b2)  # each loop's connection kept
+    assert a1 != b1  # and one per loop
