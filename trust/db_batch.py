@@ -74,7 +74,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trust.db import holds_sqlite_writer_lock, psycopg_connect_args
-from trust.db_loop import BatchFailed, Connect, FastPath, LoopStatements
+from trust.db_loop import BatchFailed, Connect, FastCounts, FastPath, LoopStatements
 from trust.errors import TrustError
 
 __all__ = ["BatchCommitter", "BatchFailed", "BatchHandler", "FastPath"]
@@ -154,20 +154,20 @@ class BatchCommitter:
         self.batches = 0
         self.items = 0
         self._connect_fast = connect_fast if connect_fast is not None else _psycopg_connect(factory)
-        #: The fast paths of each event loop that used them (one in a server; tests run
-        #: several), and the items and statements of those of loops closed since.
+        #: The fast paths of each event loop that uses them (one in a server; tests run
+        #: several), and what they all did.
         self._fast_by_loop: dict[asyncio.AbstractEventLoop, LoopStatements] = {}
-        self._fast_retired = (0, 0)
+        self._fast_counts = FastCounts()
 
     @property
     def fast_items(self) -> int:
         """Items a fast path served (a value or an exception), in every event loop."""
-        return self._fast_retired[0] + sum(s.served for s in list(self._fast_by_loop.values()))
+        return self._fast_counts.served
 
     @property
     def fast_statements(self) -> int:
         """Statements the fast paths sent, in every event loop."""
-        return self._fast_retired[1] + sum(s.statements for s in list(self._fast_by_loop.values()))
+        return self._fast_counts.statements
 
     # ------------------------------------------------------------------------------ callers
 
@@ -218,14 +218,14 @@ class BatchCommitter:
             return statements
         for old_loop, old in list(self._fast_by_loop.items()):
             if old_loop.is_closed():  # a finished loop's (tests): its connection is closed
-                self._fast_retired = (
-                    self._fast_retired[0] + old.served,
-                    self._fast_retired[1] + old.statements,
-                )
                 old.close()
                 del self._fast_by_loop[old_loop]
         statements = self._fast_by_loop[loop] = LoopStatements(
-            loop, self._connect_fast, max_batch=self.max_batch, idle_seconds=self.idle_seconds
+            loop,
+            self._connect_fast,
+            max_batch=self.max_batch,
+            idle_seconds=self.idle_seconds,
+            counts=self._fast_counts,
         )
         return statements
 

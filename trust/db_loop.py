@@ -38,22 +38,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from trust.errors import Unavailable
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
 
-__all__ = ["BatchFailed", "FastPath", "FastStatement", "LoopStatements"]
+__all__ = ["BatchFailed", "FastCounts", "FastPath", "FastStatement", "LoopStatements"]
 
 I = TypeVar("I")  # noqa: E741 - the item type, as in trust.db_batch
 O = TypeVar("O")  # noqa: E741
 
 logger = logging.getLogger("trust.db_loop")
-MAX_BATCH: Final = 256
-IDLE_SECONDS: Final = 5.0
 
 
 class BatchFailed(Unavailable):
@@ -86,53 +84,52 @@ Connect = Callable[[], Awaitable["AsyncConnection[Any]"]]
 
 
 @dataclass(slots=True)
+class FastCounts:
+    """Statements sent and items served (a value or an exception, not ``None``), for tests and
+    benchmarks; one tally may be shared by several ``LoopStatements``."""
+
+    statements: int = 0
+    served: int = 0
+
+
+@dataclass(slots=True)
 class _Waiting:
     item: Any
     future: asyncio.Future[Any]
 
 
-@dataclass(slots=True)
-class _Queued:
-    by_fast: dict[Any, list[_Waiting]] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.by_fast)
-
-
 class LoopStatements:
-    """Fast paths of one event loop over one connection (module docstring). Only that loop's
-    thread calls ``run``; ``close`` may come from any thread."""
+    """Fast paths of one event loop over one connection (module docstring), made by a
+    ``trust.db_batch.BatchCommitter`` with its ``max_batch`` and ``idle_seconds``. Only that
+    loop's thread calls ``run``; ``close`` may come from any thread."""
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
         connect: Connect,
         *,
-        max_batch: int = MAX_BATCH,
-        idle_seconds: float = IDLE_SECONDS,
+        max_batch: int,
+        idle_seconds: float,
+        counts: FastCounts,
     ) -> None:
-        if max_batch < 1:
-            raise ValueError("max_batch must be at least 1")
         self.loop = loop
         self.connect = connect
         self.max_batch = max_batch
         self.idle_seconds = idle_seconds
         self._conn: AsyncConnection[Any] | None = None
-        self._queued = _Queued()
+        #: Items waiting for the next statement, by fast path.
+        self._queued: dict[Any, list[_Waiting]] = {}
         self._flushing = False
         self._idle: asyncio.TimerHandle | None = None
         self._closed = False
-        #: Statements sent and items served (a value or an exception, not ``None``): for tests
-        #: and benchmarks.
-        self.statements = 0
-        self.served = 0
+        self.counts = counts
 
     async def run(self, fast: FastPath[I, O], item: I) -> O | BaseException | None:
         """``item``'s outcome from ``fast``'s statement, or ``None``: not served."""
         if self._closed:
             return None
         future: asyncio.Future[Any] = self.loop.create_future()
-        self._queued.by_fast.setdefault(fast, []).append(_Waiting(item, future))
+        self._queued.setdefault(fast, []).append(_Waiting(item, future))
         if not self._flushing:
             self._flushing = True
             if self._idle is not None:
@@ -158,8 +155,8 @@ class LoopStatements:
     async def _flush(self) -> None:
         try:
             while self._queued:
-                queued, self._queued = self._queued, _Queued()
-                for fast, waiting in queued.by_fast.items():
+                queued, self._queued = self._queued, {}
+                for fast, waiting in queued.items():
                     for start in range(0, len(waiting), self.max_batch):
                         await self._serve(fast, waiting[start : start + self.max_batch])
         finally:
@@ -186,7 +183,7 @@ class LoopStatements:
             self._resolve(waiting, [None] * len(waiting))
             return
         try:
-            self.statements += 1
+            self.counts.statements += 1
             cursor = await conn.execute(statement.sql, statement.params, prepare=True)
             rows = await cursor.fetchall() if cursor.description is not None else []
             outcomes = statement.finish(rows)
@@ -199,7 +196,7 @@ class LoopStatements:
             if not isinstance(exc, Exception):
                 raise
             return
-        self.served += sum(outcome is not None for outcome in outcomes)
+        self.counts.served += sum(outcome is not None for outcome in outcomes)
         self._resolve(waiting, outcomes)
 
     async def _connection(self) -> AsyncConnection[Any]:
