@@ -129,7 +129,8 @@ def op(
 @pytest.fixture
 def statements(db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The SQL statements sent while the test runs (BEGIN/COMMIT included where sent): through
-    SQLAlchemy, and those ``trust.db_pipeline`` and ``trust.db_loop`` hand to psycopg directly."""
+    SQLAlchemy, and those ``trust.db_pipeline`` and ``trust.db_loop`` hand to psycopg directly
+    and the code exchange to SQLite's driver directly."""
     engine: Engine = db.kw["bind"]
     seen: list[str] = []
 
@@ -153,6 +154,16 @@ def statements(db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> It
             return await adirect(self, query, *args, **kwargs)
 
         monkeypatch.setattr(psycopg.AsyncConnection, "execute", aexecute)
+    elif engine.dialect.name == "sqlite":
+        from trust.db import _SQLiteConnection
+
+        sqlite_direct = _SQLiteConnection.execute
+
+        def sqlite_execute(self: Any, sql: str, *args: Any) -> Any:
+            record(None, None, sql)
+            return sqlite_direct(self, sql, *args)
+
+        monkeypatch.setattr(_SQLiteConnection, "execute", sqlite_execute)
     event.listen(engine, "before_cursor_execute", record)
     yield seen
     event.remove(engine, "before_cursor_execute", record)

@@ -121,9 +121,9 @@ def test_a_changed_grant_type_applies_after_the_cache_time(op: Op) -> None:
 # --------------------------------------------------------------------------- code exchange
 
 
-def test_one_exchange_is_one_statement_on_postgresql_two_on_sqlite(
-    op: Op, statements: list[str]
-) -> None:
+def test_one_exchange_is_one_statement(op: Op, statements: list[str]) -> None:
+    """The code and its grant's facts in one statement: ``UPDATE … FROM`` on PostgreSQL, a
+    subquery in ``RETURNING`` on SQLite."""
     code = op.code()
     client = op.client()
     statements.clear()
@@ -131,21 +131,46 @@ def test_one_exchange_is_one_statement_on_postgresql_two_on_sqlite(
         (outcome,) = exchange_codes(s, [op.item(code, client)])
     assert isinstance(outcome, PreparedTokens)
     work = [st for st in statements if st not in {"BEGIN", "COMMIT"}]
-    dialect = op.db.kw["bind"].dialect.name
-    assert work == (["UPDATE"] if dialect == "postgresql" else ["UPDATE", "SELECT"]), statements
+    assert work == ["UPDATE"], statements
 
 
-def test_the_grant_taken_with_its_code_is_the_grant_as_read_alone(op: Op) -> None:
-    """On PostgreSQL the grant's facts come back with the code, through the driver; they equal
-    what SQLAlchemy reads of the same grant (UTC times, JSON lists), as on SQLite."""
-    code = op.code()
+@pytest.mark.parametrize("legal_person", [None, {"id": "lp-1", "name": "某某有限公司"}])
+def test_the_grant_taken_with_its_code_is_the_grant_as_read_alone(
+    op: Op, legal_person: dict[str, str] | None
+) -> None:
+    """The grant's facts come back with the code, through the driver (PostgreSQL: its columns;
+    SQLite: a JSON array of them, times as stored text); they equal what SQLAlchemy reads of
+    the same grant (UTC times to the microsecond, JSON lists and objects, NULLs)."""
+    op.clock.advance(timedelta(microseconds=123457))
+    code = op.code(legal_person=legal_person)
     with op.db() as s, s.begin():
         (outcome,) = exchange_codes(s, [op.item(code, op.client())])
         assert isinstance(outcome, PreparedTokens)
         alone = grant_facts(s, outcome.grant.id)
     assert outcome.grant == alone
     assert outcome.grant.auth_time.utcoffset() == timedelta(0)
+    assert outcome.grant.auth_time.microsecond == alone.auth_time.microsecond != 0
     assert outcome.grant.amr == ["pwd"]
+    assert outcome.grant.legal_person == legal_person
+    assert outcome.grant.revoked_at is None
+
+
+@pytest.mark.parametrize("offset_us", [0, 500001])
+def test_a_code_is_taken_until_the_microsecond_before_it_expires(op: Op, offset_us: int) -> None:
+    """The expiry compared in the statement to the microsecond, on a whole second too
+    (SQLite compares stored text: the time must be bound in the very format SQLAlchemy stores,
+    which writes ``.000000`` where ``isoformat`` writes nothing)."""
+    client = op.client()
+    op.clock.advance(timedelta(seconds=1) - op.clock.now().microsecond * timedelta(microseconds=1))
+    op.clock.advance(timedelta(microseconds=offset_us))
+    on_time, late = op.code(), op.code()
+    op.clock.advance(timedelta(seconds=op.ctx.settings.code_seconds, microseconds=-1))
+    (outcome,) = op.batch([op.item(on_time, client)])
+    assert isinstance(outcome, PreparedTokens)
+    op.clock.advance(timedelta(microseconds=1))
+    (refused,) = op.batch([op.item(late, client)])
+    assert isinstance(refused, OAuthError)
+    assert refused.detail == "authorization code expired"
 
 
 def test_a_batch_shares_one_statement_and_keeps_every_rule(op: Op) -> None:
