@@ -22,7 +22,8 @@ Load generator
 
 Servers (context managers, torn down on exit)
     ``serve_our_app(database=...)`` runs ``python -m uvicorn trust.web.asgi:app --factory``
-    with one worker and ``--no-access-log`` on a free loopback port, on SQLite in a temporary
+    as ``trustctl serve`` does (``UVICORN_FLAGS``: its HTTP protocol, one worker,
+    ``--no-access-log``) on a free loopback port, on SQLite in a temporary
     data directory, or on a private PostgreSQL database created for the run (``postgres_base_url()``
     finds the server: ``TRUST_BENCH_DATABASE_URL``, else ``postgresql://postgres@127.0.0.1:5432/test``
     when it answers). The schema is created from the models first. It yields a ``ServedApp``
@@ -87,11 +88,17 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from trust.web.http_protocol import HTTP_PROTOCOL
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = 32
 BENCH_MASTER_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0" * 2  # bench-only data, thrown away after
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+#: ``trustctl serve``'s settings as uvicorn flags (its HTTP protocol included), for our app and
+#: the bare FastAPI peer alike.
 UVICORN_FLAGS = (
+    "--http",
+    HTTP_PROTOCOL,
     "--workers",
     "1",
     "--no-access-log",

@@ -14,6 +14,7 @@ from trust.config import load_settings
 from trust.db import make_engine
 from trust.migrations.registry import load_all_models
 from trust.web.app import create_app
+from trust.web.http_protocol import HTTP_PROTOCOL
 
 
 def main(port: int) -> None:
@@ -22,7 +23,14 @@ def main(port: int) -> None:
     engine = make_engine(settings.resolved_database_url)
     load_all_models().create_all(engine)
     engine.dispose()
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    # The HTTP protocol of ``trustctl serve`` (one socket write per small response).
+    uvicorn.run(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        http=HTTP_PROTOCOL,
+    )
 
 
 if __name__ == "__main__":

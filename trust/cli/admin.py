@@ -133,6 +133,7 @@ def serve_cmd(ctx: CliContext, host: str, port: int, workers: int) -> None:
 
     import uvicorn
 
+    from trust.web.http_protocol import HTTP_PROTOCOL
     from trust.web.middleware import server_log_config
 
     for key, value in ctx.overrides.items():
@@ -153,6 +154,8 @@ def serve_cmd(ctx: CliContext, host: str, port: int, workers: int) -> None:
         # logs method, path, status, duration and request id instead (trust.web.access).
         access_log=False,
         log_config=server_log_config("INFO"),
+        # A response's header block and body in one socket write (trust.web.http_protocol).
+        http=HTTP_PROTOCOL,
     )
 
 

@@ -33,6 +33,7 @@ from tests.integration.identity.oidc.conftest import Live, _free_port
 from trust.clock import FixedClock
 from trust.config import Settings, load_settings
 from trust.web.app import create_app
+from trust.web.http_protocol import HTTP_PROTOCOL
 from trust.web.middleware import ACCESS_LOGGER, server_log_config
 
 #: The test's own HTTP client logs full URLs at DEBUG: it is the user agent, not the service.
@@ -86,6 +87,7 @@ def live(settings: Settings, db: sessionmaker[Session], collected: _Collect) -> 
         log_level="debug",
         access_log=False,
         log_config=server_log_config("DEBUG"),
+        http=HTTP_PROTOCOL,
     )
     # After dictConfig; loggers that do not propagate get the collector themselves.
     # Not ``uvicorn.access``: uvicorn writes access records only if that logger has handlers
