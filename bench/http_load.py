@@ -80,7 +80,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -486,16 +486,19 @@ def serve_process(
     *,
     ready_url: str,
     env: Mapping[str, str] | None = None,
+    unset: Collection[str] = (),
     cwd: Path = REPO_ROOT,
     log: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start ``argv``, wait until ``ready_url`` answers 200, stop it (SIGTERM, then SIGKILL).
+    Its environment: this process's, without the variables named in ``unset``, plus ``env``.
     With ``log``, the process's stdout and stderr go to that file, whose end is shown if the
     process fails to start."""
+    inherited = {k: v for k, v in os.environ.items() if k not in unset}
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(log.open("wb")) if log is not None else None
         proc = subprocess.Popen(
-            list(argv), cwd=cwd, env={**os.environ, **(env or {})}, stdout=out, stderr=out
+            list(argv), cwd=cwd, env={**inherited, **(env or {})}, stdout=out, stderr=out
         )
         try:
             try:
@@ -648,17 +651,17 @@ def serve_our_app(
             env["TRUST_DATABASE_URL"] = stack.enter_context(private_postgres_database(server))
         elif database != "sqlite":
             raise ValueError(f"unknown database {database!r}")
-        full_env = {
-            k: v for k, v in os.environ.items() if k not in {"TRUST_DATABASE_URL", "TRUST_CONFIG"}
-        }
+        # The served database is the one chosen here, whatever the caller's environment says.
+        chosen_elsewhere = ("TRUST_DATABASE_URL", "TRUST_CONFIG")
+        full_env = {k: v for k, v in os.environ.items() if k not in chosen_elsewhere}
         full_env.update(env)
         _create_schema(full_env)
-        proc_env = {**env}
         proc = stack.enter_context(
             serve_process(
                 _uvicorn_argv("trust.web.asgi:app", port),
                 ready_url=base + "/healthz",
-                env=proc_env,
+                env=env,
+                unset=chosen_elsewhere,
             )
         )
         yield ServedApp(base_url=base, database=database, env=full_env, pid=proc.pid)

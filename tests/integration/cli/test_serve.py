@@ -19,6 +19,10 @@ from trust.web.http_protocol import HttpProtocol
 def test_serve_runs_uvicorn_with_our_protocol_and_options(
     ctx: CliContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The command exports its overrides as TRUST_* variables for uvicorn's worker processes:
+    # they are taken back after the test (set here first, so that monkeypatch restores them).
+    for key in ctx.overrides:
+        monkeypatch.setenv(f"TRUST_{key.upper()}", "")
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: calls.append((a, k)))
     out = invoke(ctx, "serve", "--host", "127.0.0.1", "--port", "8123", "--workers", "2")

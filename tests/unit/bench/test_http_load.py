@@ -251,7 +251,10 @@ def _ready_and_db(served: ServedApp) -> LoadResult:
     return load(served.base_url, [request] * 20, connections=4, duration=None, warmup=0.0)
 
 
-def test_serve_our_app_on_sqlite() -> None:
+def test_serve_our_app_on_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On its own SQLite database even when the environment names another one."""
+    monkeypatch.setenv("TRUST_DATABASE_URL", "postgresql://nobody@127.0.0.1:9/nowhere")
+    monkeypatch.setenv("TRUST_CONFIG", "/nonexistent/trust.toml")
     with serve_our_app("sqlite") as served:
         result = _ready_and_db(served)
         assert served.pid is not None
