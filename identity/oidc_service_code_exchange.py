@@ -36,13 +36,12 @@ error must keep - the revocation of a replay - is kept.
 
 from __future__ import annotations
 
-import functools
 import json
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
+from functools import cache, lru_cache, partial
 from typing import Any, Final, cast
 
 from sqlalchemy import JSON, Connection, Table, bindparam, select, text, update
@@ -262,8 +261,6 @@ _GRANT_JSON: Final = (
     )
     + ")"
 )
-
-
 _GRANT_SUBQUERY: Final = f"(SELECT {_GRANT_JSON} FROM oidc_grant AS g WHERE g.id = grant_id)"  # noqa: S608 - our names
 _TAKE_SQLITE_RETURNING: Final = (
     " AND used_at IS NULL AND expires_at > ? RETURNING "
@@ -273,7 +270,7 @@ _TAKE_SQLITE_RETURNING: Final = (
 )
 
 
-@functools.lru_cache(maxsize=128)
+@lru_cache(maxsize=128)
 def _take_sqlite_sql(n: int) -> str:
     """``_take``'s statement for ``n`` codes (one text per batch size: the driver's statement
     cache keeps each prepared)."""
@@ -296,7 +293,7 @@ def _take_sqlite(connection: Connection, hashes: list[bytes], now: datetime) -> 
     return {bytes(row[0]): _taken(row, _grant_of_json(row[_N_CODE])) for row in rows}
 
 
-@functools.cache
+@cache
 def _sqlite_time(dialect: Dialect) -> Callable[[datetime], Any]:
     process = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
     if process is None:  # pragma: no cover - SQLite's DATETIME always has one
