@@ -49,7 +49,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from identity.oidc_errors import OAuthError
-from identity.oidc_model import OidcAuthCode, OidcGrant
+from identity.oidc_model import OidcAuthCode
 from identity.oidc_service_clients import TokenClient
 from identity.oidc_service_context import OidcContext
 from identity.oidc_service_sessions import revoke_grants
@@ -74,7 +74,6 @@ from trust.db_pipeline import execute_together
 __all__ = ["CodeExchange", "exchange_code", "exchange_codes", "exchange_codes_at_once"]
 
 _CODE: Final = cast(Table, OidcAuthCode.__table__)
-_GRANT_ID: Final = cast(Table, OidcGrant.__table__).c.id
 #: What taking a code returns of it (labelled: ``oidc_grant`` has a ``client_id`` too).
 _CODE_COLUMNS: Final = (
     _CODE.c.code_hash,
@@ -84,6 +83,9 @@ _CODE_COLUMNS: Final = (
     _CODE.c.nonce,
     _CODE.c.grant_id,
 )
+
+#: Their names in ``oidc_auth_code``.
+_CODE_NAMES: Final = tuple(getattr(column, "element", column).name for column in _CODE_COLUMNS)
 
 Outcome = PreparedTokens | OAuthError
 
@@ -122,9 +124,8 @@ class _Taken:
     redirect_uri: str
     code_challenge: str
     nonce: str | None
-    grant_id: str
-    #: The grant's facts when the statement returned them (PostgreSQL).
-    grant: GrantFacts | None
+    #: The grant's facts, returned with the code.
+    grant: GrantFacts
 
 
 def exchange_code(
@@ -193,7 +194,6 @@ def _exchange_round(
         session.execute(update(_CODE).where(_CODE.c.code_hash.in_(given_back)).values(used_at=None))
     if missing:
         _refuse(session, items, missing, now, outcomes)
-    grants = _grants(session, [row for _, row in passed])
     for i, row in passed:
         item = items[i]
         try:
@@ -201,7 +201,7 @@ def _exchange_round(
                 session=session,
                 clock=item.clock,
                 ctx=item.ctx,
-                grant=row.grant or grants[row.grant_id],
+                grant=row.grant,
                 client=item.client,
                 nonce=row.nonce,
             )
@@ -217,10 +217,7 @@ _TAKE_PG: Final = text(
     "UPDATE oidc_auth_code AS c SET used_at = :now FROM oidc_grant AS g "  # noqa: S608 - our names
     "WHERE c.code_hash = ANY(:hashes) AND c.used_at IS NULL AND c.expires_at > :now "
     "AND c.grant_id = g.id RETURNING "
-    + ", ".join(
-        [f"c.{getattr(column, 'element', column).name}" for column in _CODE_COLUMNS]
-        + [f"g.{column.name}" for column in GRANT_COLUMNS]
-    )
+    + ", ".join([f"c.{name}" for name in _CODE_NAMES] + [f"g.{c.name}" for c in GRANT_COLUMNS])
 ).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("hashes"))
 _N_CODE: Final = len(_CODE_COLUMNS)
 #: The positions of ``GrantFacts``'s datetime fields in its row (the driver's values are in the
@@ -231,23 +228,13 @@ _GRANT_TIMES: Final = tuple(
 
 
 def _take(session: Session, hashes: list[bytes], now: datetime) -> dict[bytes, _Taken]:
+    """The codes taken, with their grants' facts, on PostgreSQL or SQLite (the databases
+    ``trust.db.make_engine`` serves)."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         rows = execute_together(connection, [(_TAKE_PG, {"now": now, "hashes": hashes})])[0]
-        return {bytes(row[0]): _taken(row, _grant_of(row[_N_CODE:])) for row in rows}
-    if connection.dialect.name == "sqlite":
-        return _take_sqlite(connection, hashes, now)
-    stmt = (
-        update(_CODE)
-        .where(
-            _CODE.c.code_hash.in_(hashes),
-            _CODE.c.used_at.is_(None),
-            _CODE.c.expires_at > now,
-        )
-        .values(used_at=now)
-        .returning(*_CODE_COLUMNS)
-    )
-    return {bytes(row.code_hash): _taken(row, None) for row in connection.execute(stmt)}
+        return {bytes(row[0]): _taken(row, _grant_of(row[_N_CODE:], utc)) for row in rows}
+    return _take_sqlite(connection, hashes, now)
 
 
 #: SQLite: the grant's facts come back with each code as one JSON array (a subquery in
@@ -264,7 +251,7 @@ _GRANT_JSON: Final = (
 _GRANT_SUBQUERY: Final = f"(SELECT {_GRANT_JSON} FROM oidc_grant AS g WHERE g.id = grant_id)"  # noqa: S608 - our names
 _TAKE_SQLITE_RETURNING: Final = (
     " AND used_at IS NULL AND expires_at > ? RETURNING "
-    + ", ".join([getattr(column, "element", column).name for column in _CODE_COLUMNS])
+    + ", ".join(_CODE_NAMES)
     + ", "
     + _GRANT_SUBQUERY
 )
@@ -290,7 +277,10 @@ def _take_sqlite(connection: Connection, hashes: list[bytes], now: datetime) -> 
     if not isinstance(driver, sqlite3.Connection):
         raise TypeError("a sqlite3 connection was expected")
     rows = driver.execute(_take_sqlite_sql(len(hashes)), (stored, *hashes, stored)).fetchall()
-    return {bytes(row[0]): _taken(row, _grant_of_json(row[_N_CODE])) for row in rows}
+    return {
+        bytes(row[0]): _taken(row, _grant_of(json.loads(row[_N_CODE]), _from_sqlite))
+        for row in rows
+    }
 
 
 @cache
@@ -301,33 +291,28 @@ def _sqlite_time(dialect: Dialect) -> Callable[[datetime], Any]:
     return process
 
 
-def _grant_of_json(text: str) -> GrantFacts:
-    """``GrantFacts`` of ``_GRANT_JSON``'s array (SQLite stores times as naive UTC text)."""
-    grant = json.loads(text)
-    for i in _GRANT_TIMES:
-        if grant[i] is not None:
-            grant[i] = datetime.fromisoformat(grant[i]).replace(tzinfo=UTC)
-    return GrantFacts(*grant)
+def _from_sqlite(stored: str) -> datetime:
+    """A time as SQLite stores it (naive UTC text), in UTC."""
+    return datetime.fromisoformat(stored).replace(tzinfo=UTC)
 
 
-def _grant_of(values: Sequence[Any]) -> GrantFacts:
-    """``GrantFacts`` of the driver's values of ``GRANT_COLUMNS``, its times in UTC."""
+def _grant_of(values: Sequence[Any], to_utc: Callable[[Any], datetime]) -> GrantFacts:
+    """``GrantFacts`` of the values of ``GRANT_COLUMNS``, its times made UTC by ``to_utc``."""
     grant = list(values)
     for i in _GRANT_TIMES:
         if grant[i] is not None:
-            grant[i] = utc(grant[i])
+            grant[i] = to_utc(grant[i])
     return GrantFacts(*grant)
 
 
-def _taken(row: Sequence[Any], grant: GrantFacts | None) -> _Taken:
+def _taken(row: Sequence[Any], grant: GrantFacts) -> _Taken:
     """A taken code, of a row whose first columns are ``_CODE_COLUMNS`` (either database)."""
-    _hash, client_id, redirect_uri, challenge, nonce, grant_id = row[:_N_CODE]
+    _hash, client_id, redirect_uri, challenge, nonce, _grant_id = row[:_N_CODE]
     return _Taken(
         client_id=client_id,
         redirect_uri=redirect_uri,
         code_challenge=challenge,
         nonce=nonce,
-        grant_id=grant_id,
         grant=grant,
     )
 
@@ -343,15 +328,6 @@ def _check(item: CodeExchange, row: _Taken) -> OAuthError | None:
     if not verify_s256(unverified_verifier=item.unverified_verifier, challenge=row.code_challenge):
         return OAuthError("invalid_grant", "PKCE verification failed")
     return None
-
-
-def _grants(session: Session, rows: list[_Taken]) -> dict[str, GrantFacts]:
-    """The facts of the grants the statement did not return (SQLite): one read."""
-    wanted = {row.grant_id for row in rows if row.grant is None}
-    if not wanted:
-        return {}
-    found = session.execute(select(*GRANT_COLUMNS).where(_GRANT_ID.in_(wanted)))
-    return {row.id: GrantFacts.of(row) for row in found}
 
 
 def _refuse(
