@@ -54,18 +54,15 @@ def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int, int]]:
         proc.wait(timeout=10)
 
 
-def _connect(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
 class _Reader:
     """HTTP/1.1 responses read off a socket (Content-Length or chunked bodies)."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buf = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
 
     def _fill(self) -> None:
         data = self.sock.recv(65536)
@@ -105,6 +102,14 @@ class _Reader:
         return status, self.exactly(int(headers[b"content-length"]))
 
 
+@pytest.fixture
+def conn(server: tuple[str, int, int]) -> Iterator[_Reader]:
+    """A new keep-alive connection to ``server``."""
+    with socket.create_connection(("127.0.0.1", server[1]), timeout=5) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        yield _Reader(sock)
+
+
 def _get(path: str, *extra: str) -> bytes:
     return "\r\n".join([f"GET {path} HTTP/1.1", "Host: t", *extra, "", ""]).encode()
 
@@ -122,103 +127,76 @@ def test_ours_is_what_the_import_string_names() -> None:
 
 @pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux /proc/<pid>/io")
 def test_a_small_response_is_one_write_where_uvicorn_makes_two(
-    server: tuple[str, int, int],
+    server: tuple[str, int, int], conn: _Reader
 ) -> None:
-    name, port, pid = server
-    with _connect(port) as sock:
-        reader = _Reader(sock)
-        sock.sendall(_get("/small"))
-        reader.response()  # the connection is set up
-        before = _writes(pid)
-        for _ in range(200):
-            sock.sendall(_get("/small"))
-            assert reader.response() == (b"HTTP/1.1 200 OK", b"hello")
-        per_response = (_writes(pid) - before) / 200
+    name, _port, pid = server
+    conn.send(_get("/small"))
+    conn.response()  # the connection is set up
+    before = _writes(pid)
+    for _ in range(200):
+        conn.send(_get("/small"))
+        assert conn.response() == (b"HTTP/1.1 200 OK", b"hello")
+    per_response = (_writes(pid) - before) / 200
     assert per_response == pytest.approx(1.0 if name == "ours" else 2.0, abs=0.05), name
 
 
-def test_the_header_block_is_not_held_back_by_a_slow_body(server: tuple[str, int, int]) -> None:
+def test_the_header_block_is_not_held_back_by_a_slow_body(conn: _Reader) -> None:
     """The body comes 0.5 s after the header block; the header block is there long before."""
-    _name, port, _pid = server
-    with _connect(port) as sock:
-        reader = _Reader(sock)
-        sent = time.monotonic()
-        sock.sendall(_get("/slow-body"))
-        status, headers = reader.head()
-        assert time.monotonic() - sent < 0.3
-        assert (status, headers[b"content-length"]) == (b"HTTP/1.1 200 OK", b"4")
-        assert reader.exactly(4) == b"late"
+    sent = time.monotonic()
+    conn.send(_get("/slow-body"))
+    status, headers = conn.head()
+    assert time.monotonic() - sent < 0.3
+    assert (status, headers[b"content-length"]) == (b"HTTP/1.1 200 OK", b"4")
+    assert conn.exactly(4) == b"late"
 
 
-def test_a_streamed_response_s_first_chunk_is_not_held_back(server: tuple[str, int, int]) -> None:
-    _name, port, _pid = server
-    with _connect(port) as sock:
-        reader = _Reader(sock)
-        sent = time.monotonic()
-        sock.sendall(_get("/stream"))
-        _status, headers = reader.head()
-        assert headers[b"transfer-encoding"] == b"chunked"
-        assert reader.until(b"first\r\n") == b"5\r\nfirst\r\n"
-        assert time.monotonic() - sent < 0.3
-        assert reader.until(b"0\r\n\r\n") == b"4\r\nlast\r\n0\r\n\r\n"
+def test_a_streamed_response_s_first_chunk_is_not_held_back(conn: _Reader) -> None:
+    sent = time.monotonic()
+    conn.send(_get("/stream"))
+    _status, headers = conn.head()
+    assert headers[b"transfer-encoding"] == b"chunked"
+    assert conn.until(b"first\r\n") == b"5\r\nfirst\r\n"
+    assert time.monotonic() - sent < 0.3
+    assert conn.until(b"0\r\n\r\n") == b"4\r\nlast\r\n0\r\n\r\n"
 
 
-def test_100_continue_then_the_answer(server: tuple[str, int, int]) -> None:
-    _name, port, _pid = server
-    with _connect(port) as sock:
-        reader = _Reader(sock)
-        request = (
-            "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
-        )
-        sock.sendall(request.encode())
-        assert reader.until(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
-        sock.sendall(b"abcde")
-        assert reader.response() == (b"HTTP/1.1 200 OK", b"abcde")
+def test_100_continue_then_the_answer(conn: _Reader) -> None:
+    request = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+    conn.send(request.encode())
+    assert conn.until(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    conn.send(b"abcde")
+    assert conn.response() == (b"HTTP/1.1 200 OK", b"abcde")
 
 
-def test_pipelined_requests_are_answered_in_order(server: tuple[str, int, int]) -> None:
-    _name, port, _pid = server
+def test_pipelined_requests_are_answered_in_order(conn: _Reader) -> None:
     post = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nxyz"
-    with _connect(port) as sock:
-        reader = _Reader(sock)
-        sock.sendall(_get("/small") + post + _get("/nothing") + _get("/small"))
-        assert [reader.response() for _ in range(4)] == [
-            (b"HTTP/1.1 200 OK", b"hello"),
-            (b"HTTP/1.1 200 OK", b"xyz"),
-            (b"HTTP/1.1 404 Not Found", b""),
-            (b"HTTP/1.1 200 OK", b"hello"),
-        ]
+    conn.send(_get("/small") + post + _get("/nothing") + _get("/small"))
+    assert [conn.response() for _ in range(4)] == [
+        (b"HTTP/1.1 200 OK", b"hello"),
+        (b"HTTP/1.1 200 OK", b"xyz"),
+        (b"HTTP/1.1 404 Not Found", b""),
+        (b"HTTP/1.1 200 OK", b"hello"),
+    ]
 
 
-def test_head_has_no_body_and_the_connection_goes_on(server: tuple[str, int, int]) -> None:
-    _name, port, _pid = server
-    with _connect(port) as sock:
-        reader = _Reader(sock)
-        sock.sendall(b"HEAD /small HTTP/1.1\r\nHost: t\r\n\r\n")
-        status, headers = reader.head()
-        assert (status, headers[b"content-length"]) == (b"HTTP/1.1 200 OK", b"5")
-        sock.sendall(_get("/small"))
-        assert reader.response() == (b"HTTP/1.1 200 OK", b"hello")
+def test_head_has_no_body_and_the_connection_goes_on(conn: _Reader) -> None:
+    conn.send(b"HEAD /small HTTP/1.1\r\nHost: t\r\n\r\n")
+    status, headers = conn.head()
+    assert (status, headers[b"content-length"]) == (b"HTTP/1.1 200 OK", b"5")
+    conn.send(_get("/small"))
+    assert conn.response() == (b"HTTP/1.1 200 OK", b"hello")
 
 
-def test_connection_close_sends_the_answer_then_closes(server: tuple[str, int, int]) -> None:
-    _name, port, _pid = server
-    with _connect(port) as sock:
-        reader = _Reader(sock)
-        sock.sendall(_get("/small", "Connection: close"))
-        assert reader.response() == (b"HTTP/1.1 200 OK", b"hello")
-        with pytest.raises(EOFError):
-            reader.exactly(1)
+def test_connection_close_sends_the_answer_then_closes(conn: _Reader) -> None:
+    conn.send(_get("/small", "Connection: close"))
+    assert conn.response() == (b"HTTP/1.1 200 OK", b"hello")
+    with pytest.raises(EOFError):
+        conn.exactly(1)
 
 
-def test_a_malformed_request_gets_400_and_the_connection_closes(
-    server: tuple[str, int, int],
-) -> None:
-    _name, port, _pid = server
-    with _connect(port) as sock:
-        reader = _Reader(sock)
-        sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
-        status, _body = reader.response()
-        assert status == b"HTTP/1.1 400 Bad Request"
-        with pytest.raises(EOFError):
-            reader.exactly(1)
+def test_a_malformed_request_gets_400_and_the_connection_closes(conn: _Reader) -> None:
+    conn.send(b"NOT HTTP AT ALL\r\n\r\n")
+    status, _body = conn.response()
+    assert status == b"HTTP/1.1 400 Bad Request"
+    with pytest.raises(EOFError):
+        conn.exactly(1)
